@@ -1,0 +1,284 @@
+//! Every WAMP v2 message of the Basic and Advanced Profile.
+//!
+//! One file per family (session, rpc, pubsub, error), each message a plain struct
+//! with public fields: decoding checks the element count and each element's type
+//! once, so code that holds a `Message` never re-validates its shape. URIs are
+//! decoded as strings; whether a URI is acceptable is the router's decision
+//! ([`crate::uri`]), since strict and loose rules are a per-realm setting.
+
+mod error;
+mod pubsub;
+mod rpc;
+mod session;
+
+pub use error::Error;
+pub use pubsub::{Event, Publish, Published, Subscribe, Subscribed, Unsubscribe, Unsubscribed};
+pub use rpc::{
+    Call, CallResult, Cancel, Interrupt, Invocation, Register, Registered, Unregister,
+    Unregistered, Yield,
+};
+pub use session::{Abort, Authenticate, Challenge, Goodbye, Hello, Welcome};
+
+use crate::codec::{DecodeError, EncodeError, Fields, FrameWriter, PayloadShape};
+use crate::payload::Arguments;
+
+/// A WAMP message, dispatched on its type code.
+#[derive(Debug, Clone, PartialEq)]
+#[allow(missing_docs)]
+pub enum Message {
+    Hello(Hello),
+    Welcome(Welcome),
+    Abort(Abort),
+    Challenge(Challenge),
+    Authenticate(Authenticate),
+    Goodbye(Goodbye),
+    Error(Error),
+    Publish(Publish),
+    Published(Published),
+    Subscribe(Subscribe),
+    Subscribed(Subscribed),
+    Unsubscribe(Unsubscribe),
+    Unsubscribed(Unsubscribed),
+    Event(Event),
+    Call(Call),
+    Cancel(Cancel),
+    Result(CallResult),
+    Register(Register),
+    Registered(Registered),
+    Unregister(Unregister),
+    Unregistered(Unregistered),
+    Invocation(Invocation),
+    Interrupt(Interrupt),
+    Yield(Yield),
+}
+
+/// The spec's type codes (`rfc/text/basic/message_codes.md`).
+#[allow(missing_docs)]
+pub mod code {
+    pub const HELLO: u64 = 1;
+    pub const WELCOME: u64 = 2;
+    pub const ABORT: u64 = 3;
+    pub const CHALLENGE: u64 = 4;
+    pub const AUTHENTICATE: u64 = 5;
+    pub const GOODBYE: u64 = 6;
+    pub const ERROR: u64 = 8;
+    pub const PUBLISH: u64 = 16;
+    pub const PUBLISHED: u64 = 17;
+    pub const SUBSCRIBE: u64 = 32;
+    pub const SUBSCRIBED: u64 = 33;
+    pub const UNSUBSCRIBE: u64 = 34;
+    pub const UNSUBSCRIBED: u64 = 35;
+    pub const EVENT: u64 = 36;
+    pub const CALL: u64 = 48;
+    pub const CANCEL: u64 = 49;
+    pub const RESULT: u64 = 50;
+    pub const REGISTER: u64 = 64;
+    pub const REGISTERED: u64 = 65;
+    pub const UNREGISTER: u64 = 66;
+    pub const UNREGISTERED: u64 = 67;
+    pub const INVOCATION: u64 = 68;
+    pub const INTERRUPT: u64 = 69;
+    pub const YIELD: u64 = 70;
+}
+
+/// Dispatches `$body` over every variant, binding the inner struct to `$m`.
+macro_rules! each_message {
+    ($self:expr, $m:ident => $body:expr) => {
+        match $self {
+            Message::Hello($m) => $body,
+            Message::Welcome($m) => $body,
+            Message::Abort($m) => $body,
+            Message::Challenge($m) => $body,
+            Message::Authenticate($m) => $body,
+            Message::Goodbye($m) => $body,
+            Message::Error($m) => $body,
+            Message::Publish($m) => $body,
+            Message::Published($m) => $body,
+            Message::Subscribe($m) => $body,
+            Message::Subscribed($m) => $body,
+            Message::Unsubscribe($m) => $body,
+            Message::Unsubscribed($m) => $body,
+            Message::Event($m) => $body,
+            Message::Call($m) => $body,
+            Message::Cancel($m) => $body,
+            Message::Result($m) => $body,
+            Message::Register($m) => $body,
+            Message::Registered($m) => $body,
+            Message::Unregister($m) => $body,
+            Message::Unregistered($m) => $body,
+            Message::Invocation($m) => $body,
+            Message::Interrupt($m) => $body,
+            Message::Yield($m) => $body,
+        }
+    };
+}
+
+impl Message {
+    /// The message's type code.
+    pub fn code(&self) -> u64 {
+        each_message!(self, m => m.code())
+    }
+
+    /// The message's name as the spec writes it (`"CALL"`), for logs and errors.
+    pub fn name(&self) -> &'static str {
+        each_message!(self, m => m.name())
+    }
+
+    pub(crate) fn element_count(&self) -> usize {
+        each_message!(self, m => m.element_count())
+    }
+
+    pub(crate) fn encode(&self, w: &mut FrameWriter) -> std::result::Result<(), EncodeError> {
+        w.field(&self.code())?;
+        each_message!(self, m => m.encode_fields(w))
+    }
+
+    pub(crate) fn decode(f: &mut Fields) -> std::result::Result<Message, DecodeError> {
+        let code: u64 = match f.len() {
+            0 => return Err(DecodeError::MissingTypeCode),
+            _ => f
+                .get(0, "type code")
+                .map_err(|_| DecodeError::MissingTypeCode)?,
+        };
+        Ok(match code {
+            code::HELLO => Message::Hello(decode_checked(f)?),
+            code::WELCOME => Message::Welcome(decode_checked(f)?),
+            code::ABORT => Message::Abort(decode_checked(f)?),
+            code::CHALLENGE => Message::Challenge(decode_checked(f)?),
+            code::AUTHENTICATE => Message::Authenticate(decode_checked(f)?),
+            code::GOODBYE => Message::Goodbye(decode_checked(f)?),
+            code::ERROR => Message::Error(decode_checked(f)?),
+            code::PUBLISH => Message::Publish(decode_checked(f)?),
+            code::PUBLISHED => Message::Published(decode_checked(f)?),
+            code::SUBSCRIBE => Message::Subscribe(decode_checked(f)?),
+            code::SUBSCRIBED => Message::Subscribed(decode_checked(f)?),
+            code::UNSUBSCRIBE => Message::Unsubscribe(decode_checked(f)?),
+            code::UNSUBSCRIBED => Message::Unsubscribed(decode_checked(f)?),
+            code::EVENT => Message::Event(decode_checked(f)?),
+            code::CALL => Message::Call(decode_checked(f)?),
+            code::CANCEL => Message::Cancel(decode_checked(f)?),
+            code::RESULT => Message::Result(decode_checked(f)?),
+            code::REGISTER => Message::Register(decode_checked(f)?),
+            code::REGISTERED => Message::Registered(decode_checked(f)?),
+            code::UNREGISTER => Message::Unregister(decode_checked(f)?),
+            code::UNREGISTERED => Message::Unregistered(decode_checked(f)?),
+            code::INVOCATION => Message::Invocation(decode_checked(f)?),
+            code::INTERRUPT => Message::Interrupt(decode_checked(f)?),
+            code::YIELD => Message::Yield(decode_checked(f)?),
+            other => return Err(DecodeError::UnknownType(other)),
+        })
+    }
+}
+
+/// What each message struct provides to the dispatcher above.
+pub(crate) trait WireFormat: Sized {
+    /// The type code.
+    const CODE: u64;
+    /// The spec's name for the message.
+    const NAME: &'static str;
+    /// The allowed element counts, type code included.
+    const LENGTHS: std::ops::RangeInclusive<usize>;
+
+    fn decode_fields(f: &Fields) -> std::result::Result<Self, DecodeError>;
+    fn encode_fields(&self, w: &mut FrameWriter) -> std::result::Result<(), EncodeError>;
+    /// Elements written, type code included.
+    fn element_count(&self) -> usize;
+
+    fn code(&self) -> u64 {
+        Self::CODE
+    }
+    fn name(&self) -> &'static str {
+        Self::NAME
+    }
+}
+
+/// The one place that rejects missing or extra elements before a message decodes.
+fn decode_checked<M: WireFormat>(f: &mut Fields) -> std::result::Result<M, DecodeError> {
+    f.message = M::NAME;
+    if !M::LENGTHS.contains(&f.len()) {
+        return Err(DecodeError::WrongLength {
+            message: M::NAME,
+            len: f.len(),
+        });
+    }
+    M::decode_fields(f)
+}
+
+/// Reads the optional trailing `args`, `kwargs` starting at `index`.
+fn decode_arguments(f: &Fields, index: usize) -> std::result::Result<Arguments, DecodeError> {
+    Ok(Arguments {
+        args: f.payload(index, PayloadShape::List)?,
+        kwargs: f.payload(index + 1, PayloadShape::Dict)?,
+    })
+}
+
+/// Writes `args`, `kwargs`, with an empty `args` list when only `kwargs` is set.
+fn encode_arguments(w: &mut FrameWriter, a: &Arguments) -> std::result::Result<(), EncodeError> {
+    match (&a.args, &a.kwargs) {
+        (Some(args), kwargs) => {
+            w.payload(args)?;
+            if let Some(kwargs) = kwargs {
+                w.payload(kwargs)?;
+            }
+        }
+        (None, Some(kwargs)) => {
+            w.field(&[(); 0])?;
+            w.payload(kwargs)?;
+        }
+        (None, None) => {}
+    }
+    Ok(())
+}
+
+/// Implements [`WireFormat`] for a struct whose fields are all fixed elements
+/// followed, optionally, by `arguments`.
+macro_rules! wire_format {
+    (
+        $ty:ident, $code:expr, $name:literal,
+        fields { $($field:ident : $expected:literal),* $(,)? }
+        $(, arguments $args:ident)?
+    ) => {
+        impl $crate::message::WireFormat for $ty {
+            const CODE: u64 = $code;
+            const NAME: &'static str = $name;
+            const LENGTHS: std::ops::RangeInclusive<usize> = {
+                let fixed = 1 $(+ wire_format!(@one $field))*;
+                let extra = 0 $(+ wire_format!(@two $args))?;
+                fixed..=fixed + extra
+            };
+
+            fn decode_fields(
+                f: &$crate::codec::Fields,
+            ) -> std::result::Result<Self, $crate::codec::DecodeError> {
+                #[allow(unused_mut, unused_variables)]
+                let mut index = 0;
+                Ok($ty {
+                    $($field: {
+                        index += 1;
+                        f.get(index, $expected)?
+                    },)*
+                    $($args: $crate::message::decode_arguments(f, index + 1)?,)?
+                })
+            }
+
+            fn encode_fields(
+                &self,
+                w: &mut $crate::codec::FrameWriter,
+            ) -> std::result::Result<(), $crate::codec::EncodeError> {
+                $(w.field(&self.$field)?;)*
+                $($crate::message::encode_arguments(w, &self.$args)?;)?
+                Ok(())
+            }
+
+            fn element_count(&self) -> usize {
+                1 $(+ wire_format!(@one $field))* $(+ self.$args.element_count())?
+            }
+        }
+    };
+    (@one $x:ident) => { 1 };
+    (@two $x:ident) => { 2 };
+}
+pub(crate) use wire_format;
+
+#[cfg(test)]
+mod tests;

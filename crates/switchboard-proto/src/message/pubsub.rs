@@ -1,0 +1,153 @@
+//! Publish and subscribe messages. `rfc/text/basic/publish_and_subscribe.md`.
+
+use super::wire_format;
+use crate::codec::{DecodeError, EncodeError, Fields, FrameWriter};
+use crate::payload::Arguments;
+use crate::value::Dict;
+
+/// `[PUBLISH, Request|id, Options|dict, Topic|uri, Arguments|list?, ArgumentsKw|dict?]`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Publish {
+    /// The publisher's request id.
+    pub request: u64,
+    /// `acknowledge`, `exclude_me`, `disclose_me`, ...
+    pub options: Dict,
+    /// The topic.
+    pub topic: String,
+    /// The event's payload.
+    pub arguments: Arguments,
+}
+wire_format!(Publish, super::code::PUBLISH, "PUBLISH",
+    fields { request: "request id", options: "options dict", topic: "topic URI" },
+    arguments arguments);
+
+/// `[PUBLISHED, PUBLISH.Request|id, Publication|id]`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Published {
+    /// The PUBLISH's request id.
+    pub request: u64,
+    /// The publication's id.
+    pub publication: u64,
+}
+wire_format!(
+    Published,
+    super::code::PUBLISHED,
+    "PUBLISHED",
+    fields {
+        request: "request id",
+        publication: "publication id"
+    }
+);
+
+/// `[SUBSCRIBE, Request|id, Options|dict, Topic|uri]`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Subscribe {
+    /// The subscriber's request id.
+    pub request: u64,
+    /// `match`, ...
+    pub options: Dict,
+    /// The topic (or pattern).
+    pub topic: String,
+}
+wire_format!(
+    Subscribe,
+    super::code::SUBSCRIBE,
+    "SUBSCRIBE",
+    fields {
+        request: "request id",
+        options: "options dict",
+        topic: "topic URI"
+    }
+);
+
+/// `[SUBSCRIBED, SUBSCRIBE.Request|id, Subscription|id]`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Subscribed {
+    /// The SUBSCRIBE's request id.
+    pub request: u64,
+    /// The subscription's id.
+    pub subscription: u64,
+}
+wire_format!(
+    Subscribed,
+    super::code::SUBSCRIBED,
+    "SUBSCRIBED",
+    fields {
+        request: "request id",
+        subscription: "subscription id"
+    }
+);
+
+/// `[UNSUBSCRIBE, Request|id, SUBSCRIBED.Subscription|id]`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Unsubscribe {
+    /// The subscriber's request id.
+    pub request: u64,
+    /// The subscription to leave.
+    pub subscription: u64,
+}
+wire_format!(
+    Unsubscribe,
+    super::code::UNSUBSCRIBE,
+    "UNSUBSCRIBE",
+    fields {
+        request: "request id",
+        subscription: "subscription id"
+    }
+);
+
+/// `[UNSUBSCRIBED, UNSUBSCRIBE.Request|id]`, or with `Details|dict` when the
+/// router revokes a subscription (request `0`).
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Unsubscribed {
+    /// The UNSUBSCRIBE's request id, or 0 for a revocation.
+    pub request: u64,
+    /// `{"subscription": id, "reason": uri}` on revocation.
+    pub details: Option<Dict>,
+}
+
+impl super::WireFormat for Unsubscribed {
+    const CODE: u64 = super::code::UNSUBSCRIBED;
+    const NAME: &'static str = "UNSUBSCRIBED";
+    const LENGTHS: std::ops::RangeInclusive<usize> = 2..=3;
+
+    fn decode_fields(f: &Fields) -> Result<Self, DecodeError> {
+        Ok(Self {
+            request: f.get(1, "request id")?,
+            details: if f.len() > 2 {
+                Some(f.get(2, "details dict")?)
+            } else {
+                None
+            },
+        })
+    }
+
+    fn encode_fields(&self, w: &mut FrameWriter) -> Result<(), EncodeError> {
+        w.field(&self.request)?;
+        if let Some(details) = &self.details {
+            w.field(details)?;
+        }
+        Ok(())
+    }
+
+    fn element_count(&self) -> usize {
+        2 + usize::from(self.details.is_some())
+    }
+}
+
+/// `[EVENT, SUBSCRIBED.Subscription|id, PUBLISHED.Publication|id, Details|dict,
+/// PUBLISH.Arguments|list?, PUBLISH.ArgumentsKw|dict?]`.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Event {
+    /// The subscription that matched.
+    pub subscription: u64,
+    /// The publication's id.
+    pub publication: u64,
+    /// `publisher`, `topic`, ...
+    pub details: Dict,
+    /// The publisher's payload.
+    pub arguments: Arguments,
+}
+wire_format!(Event, super::code::EVENT, "EVENT",
+    fields { subscription: "subscription id", publication: "publication id", details: "details dict" },
+    arguments arguments);

@@ -1,0 +1,107 @@
+//! Call and event arguments, kept in the bytes they arrived in.
+//!
+//! A router never needs to look inside `args` and `kwargs`; it only moves them from
+//! a CALL to an INVOCATION, a YIELD to a RESULT. [`Payload::Encoded`] keeps the
+//! slice of the incoming frame (a cheap `Bytes` clone, no copy), and the encoder
+//! writes it back verbatim when the receiving session uses the same codec. Only
+//! when codecs differ is the payload decoded into a [`Value`] and written again.
+
+use bytes::Bytes;
+
+use crate::codec::{Codec, DecodeError};
+use crate::value::{Dict, Value};
+
+/// One positional element of a message that carries application data.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Payload {
+    /// The element's bytes exactly as received, in `codec`.
+    Encoded {
+        /// The codec the bytes are in.
+        codec: Codec,
+        /// One complete encoded value (a list for `args`, a dict for `kwargs`).
+        bytes: Bytes,
+    },
+    /// A value built in memory (by the router's meta API or a client).
+    Value(Value),
+}
+
+impl Payload {
+    /// Decodes the payload into a [`Value`] (a no-op clone for in-memory values).
+    pub fn to_value(&self) -> Result<Value, DecodeError> {
+        match self {
+            Payload::Encoded { codec, bytes } => codec.decode_value(bytes),
+            Payload::Value(v) => Ok(v.clone()),
+        }
+    }
+}
+
+impl From<Value> for Payload {
+    fn from(v: Value) -> Self {
+        Payload::Value(v)
+    }
+}
+
+/// The optional `Arguments|list` and `ArgumentsKw|dict` that end CALL, INVOCATION,
+/// YIELD, RESULT, ERROR, PUBLISH and EVENT.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct Arguments {
+    /// Positional arguments (a list), if any were sent.
+    pub args: Option<Payload>,
+    /// Keyword arguments (a dict), if any were sent.
+    pub kwargs: Option<Payload>,
+}
+
+impl Arguments {
+    /// No arguments at all.
+    pub fn none() -> Self {
+        Self::default()
+    }
+
+    /// Positional arguments built in memory.
+    pub fn list(args: Vec<Value>) -> Self {
+        Self {
+            args: Some(Payload::Value(Value::List(args))),
+            kwargs: None,
+        }
+    }
+
+    /// Positional and keyword arguments built in memory.
+    pub fn with_kwargs(args: Vec<Value>, kwargs: Dict) -> Self {
+        Self {
+            args: Some(Payload::Value(Value::List(args))),
+            kwargs: Some(Payload::Value(Value::Dict(kwargs))),
+        }
+    }
+
+    /// How many trailing message elements these arguments take (0, 1 or 2):
+    /// `kwargs` without `args` still needs an empty `args` list before it.
+    pub fn element_count(&self) -> usize {
+        match (&self.args, &self.kwargs) {
+            (_, Some(_)) => 2,
+            (Some(_), None) => 1,
+            (None, None) => 0,
+        }
+    }
+
+    /// Decodes the positional arguments (empty when absent).
+    pub fn args_values(&self) -> Result<Vec<Value>, DecodeError> {
+        match &self.args {
+            None => Ok(Vec::new()),
+            Some(p) => match p.to_value()? {
+                Value::List(l) => Ok(l),
+                _ => Err(DecodeError::InvalidPayload("args must be a list")),
+            },
+        }
+    }
+
+    /// Decodes the keyword arguments (empty when absent).
+    pub fn kwargs_values(&self) -> Result<Dict, DecodeError> {
+        match &self.kwargs {
+            None => Ok(Dict::new()),
+            Some(p) => match p.to_value()? {
+                Value::Dict(d) => Ok(d),
+                _ => Err(DecodeError::InvalidPayload("kwargs must be a dict")),
+            },
+        }
+    }
+}

@@ -1,0 +1,152 @@
+"""Autobahn|Python sessions that live inside the pytest-asyncio event loop.
+
+    async with connect(url, "json") as session:
+        await session.register(handler, "com.example.proc")
+        result = await session.call("com.example.proc", 1, 2)
+
+``session`` is a joined :class:`autobahn.asyncio.wamp.ApplicationSession`.
+On exit the session says GOODBYE (if still joined) and the connection is
+closed; the exit never waits more than a few seconds.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+from typing import AsyncIterator
+from urllib.parse import urlparse
+
+import txaio
+
+txaio.use_asyncio()
+
+from autobahn.asyncio.wamp import ApplicationSession  # noqa: E402
+from autobahn.asyncio.websocket import WampWebSocketClientFactory  # noqa: E402
+from autobahn.wamp.serializer import JsonSerializer, MsgPackSerializer  # noqa: E402
+from autobahn.wamp.types import CloseDetails, ComponentConfig, SessionDetails  # noqa: E402
+
+REALM = "com.example.realm"
+SERIALIZERS = ("json", "msgpack")
+
+JOIN_TIMEOUT = 10.0
+CLOSE_TIMEOUT = 5.0
+
+
+class JoinFailed(Exception):
+    """The router answered HELLO with ABORT, or the connection was lost first."""
+
+    def __init__(self, reason: str, message: str | None = None):
+        super().__init__(f"{reason}: {message}" if message else reason)
+        self.reason = reason
+        self.message = message
+
+
+def make_serializer(name: str):
+    if name == "json":
+        return JsonSerializer()
+    if name == "msgpack":
+        return MsgPackSerializer()
+    raise ValueError(f"unknown serializer {name!r}")
+
+
+class ClientSession(ApplicationSession):
+    """An ApplicationSession that exposes its lifecycle as futures."""
+
+    def __init__(self, config: ComponentConfig):
+        super().__init__(config)
+        loop = asyncio.get_running_loop()
+        self.joined: asyncio.Future[SessionDetails] = loop.create_future()
+        self.left: asyncio.Future[CloseDetails] = loop.create_future()
+        self.disconnected: asyncio.Future[None] = loop.create_future()
+
+    def onJoin(self, details: SessionDetails):
+        if not self.joined.done():
+            self.joined.set_result(details)
+
+    def onLeave(self, details: CloseDetails):
+        if not self.joined.done():
+            self.joined.set_exception(JoinFailed(details.reason, details.message))
+        if not self.left.done():
+            self.left.set_result(details)
+        return super().onLeave(details)
+
+    def onDisconnect(self):
+        if not self.joined.done():
+            self.joined.set_exception(
+                JoinFailed("transport_lost", "connection closed before WELCOME")
+            )
+        if not self.disconnected.done():
+            self.disconnected.set_result(None)
+        return super().onDisconnect()
+
+    # -- helpers for tests ------------------------------------------------
+
+    def drop_connection(self) -> None:
+        """Abort the TCP connection: no GOODBYE, no WebSocket close frame."""
+        protocol = self._transport
+        if protocol is not None and protocol.transport is not None:
+            protocol.transport.abort()
+
+
+async def open_session(
+    url: str,
+    serializer: str = "json",
+    realm: str = REALM,
+    timeout: float = JOIN_TIMEOUT,
+) -> ClientSession:
+    """Connect to `url`, join `realm` and return the joined session."""
+    loop = asyncio.get_running_loop()
+    session = ClientSession(ComponentConfig(realm=realm))
+    factory = WampWebSocketClientFactory(
+        lambda: session, url=url, serializers=[make_serializer(serializer)]
+    )
+    parsed = urlparse(url)
+    await asyncio.wait_for(
+        loop.create_connection(factory, parsed.hostname, parsed.port), timeout
+    )
+    try:
+        await asyncio.wait_for(asyncio.shield(session.joined), timeout)
+    except BaseException:
+        session.drop_connection()
+        raise
+    return session
+
+
+async def close_session(session: ClientSession, timeout: float = CLOSE_TIMEOUT) -> None:
+    """Leave (GOODBYE) if joined, then wait for the connection to close.
+
+    Falls back to aborting the connection after `timeout` seconds.
+    """
+    try:
+        if session.is_attached():
+            session.leave()
+        elif session._transport is not None:
+            session.disconnect()
+        if not session.disconnected.done():
+            await asyncio.wait_for(asyncio.shield(session.disconnected), timeout)
+    except (asyncio.TimeoutError, Exception):
+        session.drop_connection()
+
+
+@asynccontextmanager
+async def connect(
+    url: str,
+    serializer: str = "json",
+    realm: str = REALM,
+    timeout: float = JOIN_TIMEOUT,
+) -> AsyncIterator[ClientSession]:
+    session = await open_session(url, serializer, realm, timeout)
+    try:
+        yield session
+    finally:
+        await close_session(session)
+
+
+async def assert_router_serves(url: str, serializer: str = "json") -> None:
+    """A fresh pair of autobahn sessions can still register and call on `url`."""
+    async with connect(url, serializer) as callee, connect(url, serializer) as caller:
+        await callee.register(lambda a, b: a + b, "com.example.health.add")
+        result = await asyncio.wait_for(
+            caller.call("com.example.health.add", 20, 22), 5
+        )
+        assert result == 42
