@@ -1,1 +1,24 @@
-//! placeholder
+//! The router's decisions, as plain state machines with no sockets, threads or clocks.
+//!
+//! A [`Realm`] is driven from outside, like `quinn-proto`'s `Connection`: its owner
+//! feeds it inputs (`handle_*`), then drains its outputs (`poll_*`). A
+//! [`SessionGate`] sits in front of each connection and decides what a frame means
+//! for the session's lifecycle (HELLO, GOODBYE, ABORT, out-of-order messages)
+//! before anything reaches a realm. The actix layer in `switchboard-server` only
+//! carries messages between the two.
+#![warn(missing_docs, unreachable_pub)]
+
+pub mod config;
+pub mod dealer;
+mod features;
+pub mod realm;
+mod replies;
+pub mod session_gate;
+
+pub use config::RealmConfig;
+pub use features::PeerFeatures;
+pub use realm::{JoinError, Outgoing, Realm, SessionId};
+pub use session_gate::{GateAction, SessionGate};
+
+#[cfg(test)]
+mod tests;
