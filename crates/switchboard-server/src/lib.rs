@@ -1,1 +1,124 @@
-//! placeholder
+//! The actix layer: one actor per realm, one per WebSocket session.
+//!
+//! Actors here are pumps. A [`session::WsSession`] decodes frames, asks its
+//! `SessionGate` what they mean and forwards them to its realm; a
+//! [`realm_actor::RealmActor`] feeds them to the sans-IO `Realm` and delivers
+//! whatever it outputs. Neither decides anything about WAMP itself.
+
+mod config;
+mod directory;
+mod realm_actor;
+mod session;
+mod websocket;
+
+use std::net::{SocketAddr, TcpListener};
+use std::sync::Arc;
+use std::time::Duration;
+
+use actix_web::dev::ServerHandle;
+use actix_web::{web, App, HttpServer};
+
+pub use config::ServerConfig;
+use directory::RealmDirectory;
+use session::ConnectionCounter;
+
+/// A router that is accepting connections.
+pub struct RunningServer {
+    local_addr: SocketAddr,
+    handle: ServerHandle,
+    realms: Arc<RealmDirectory>,
+    connections: ConnectionCounter,
+    server: actix_web::dev::Server,
+}
+
+impl RunningServer {
+    /// The address the listener is bound to (useful with port 0).
+    pub fn local_addr(&self) -> SocketAddr {
+        self.local_addr
+    }
+
+    /// A handle that can stop the server from elsewhere.
+    pub fn handle(&self) -> ShutdownHandle {
+        ShutdownHandle {
+            handle: self.handle.clone(),
+            realms: self.realms.clone(),
+            connections: self.connections.clone(),
+        }
+    }
+
+    /// Runs until the server is stopped through a [`ShutdownHandle`].
+    pub async fn run(self) -> std::io::Result<()> {
+        self.server.await
+    }
+}
+
+/// Stops a running server cleanly.
+#[derive(Clone)]
+pub struct ShutdownHandle {
+    handle: ServerHandle,
+    realms: Arc<RealmDirectory>,
+    connections: ConnectionCounter,
+}
+
+impl ShutdownHandle {
+    /// Says GOODBYE (`wamp.close.system_shutdown`) to every session, gives them
+    /// `grace` to answer and close, then stops accepting and closes what is left.
+    pub async fn shutdown(&self, grace: Duration) {
+        self.realms.shutdown_all().await;
+        let deadline = tokio::time::Instant::now() + grace;
+        while self.connections.open() > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        self.handle.stop(true).await;
+    }
+}
+
+/// Runs the router on `listener` until `shutdown` resolves, then says GOODBYE to
+/// every session and returns. Blocks the calling thread (it owns the actix system).
+pub fn serve(
+    config: ServerConfig,
+    listener: TcpListener,
+    shutdown: impl std::future::Future<Output = ()> + 'static,
+) -> std::io::Result<()> {
+    actix_web::rt::System::new().block_on(async move {
+        let grace = config.goodbye_timeout;
+        let server = start(config, listener)?;
+        let handle = server.handle();
+        let running = actix_web::rt::spawn(server.run());
+        shutdown.await;
+        tracing::info!("shutting down: saying goodbye to every session");
+        handle.shutdown(grace).await;
+        running.await.map_err(std::io::Error::other)?
+    })
+}
+
+/// Starts the router on `listener`. Must be called inside an actix `System`
+/// (for example under `#[actix_web::main]`); the returned server is driven by
+/// awaiting [`RunningServer::run`].
+pub fn start(config: ServerConfig, listener: TcpListener) -> std::io::Result<RunningServer> {
+    let local_addr = listener.local_addr()?;
+    let realms = Arc::new(RealmDirectory::start(&config.realms));
+    let config = Arc::new(config);
+    let connections = ConnectionCounter::default();
+    let app_realms = realms.clone();
+    let app_config = config.clone();
+    let app_connections = connections.clone();
+    let server = HttpServer::new(move || {
+        App::new()
+            .app_data(web::Data::from(app_realms.clone()))
+            .app_data(web::Data::from(app_config.clone()))
+            .app_data(web::Data::new(app_connections.clone()))
+            .route(&app_config.path, web::get().to(websocket::upgrade))
+    })
+    .listen(listener)?
+    .disable_signals()
+    .shutdown_timeout(config.goodbye_timeout.as_secs().max(1))
+    .run();
+    Ok(RunningServer {
+        local_addr,
+        handle: server.handle(),
+        realms,
+        connections,
+        server,
+    })
+}

@@ -1,1 +1,55 @@
-fn main() {}
+//! `switchboard`: the WAMP router binary. Parses settings, sets up logging, and
+//! hands a bound listener to `switchboard_server::serve`.
+
+mod cli;
+mod logging;
+mod settings;
+
+use std::io::Write;
+use std::net::TcpListener;
+
+use anyhow::Context;
+use clap::Parser;
+
+fn main() -> anyhow::Result<()> {
+    let cli = cli::Cli::parse();
+    let settings = settings::Settings::load(&cli, std::env::vars())?;
+    logging::init(&settings.log)?;
+
+    let listener = TcpListener::bind((settings.host.as_str(), settings.port))
+        .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
+    let addr = listener.local_addr()?;
+    // The one line on stdout: scripts and tests read the real port from it.
+    println!("switchboard listening on ws://{addr}{}", settings.path);
+    std::io::stdout().flush()?;
+    tracing::info!(%addr, path = %settings.path, realms = ?settings.realm_names(), "router started");
+
+    switchboard_server::serve(settings.server_config(), listener, shutdown_signal())
+        .context("server failed")?;
+    tracing::info!("router stopped");
+    Ok(())
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(error) => {
+                tracing::warn!(%error, "cannot watch SIGTERM; only Ctrl-C stops the router");
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -112,6 +112,11 @@ impl Realm {
         self.sessions.len()
     }
 
+    /// Whether `session` is joined to this realm.
+    pub fn is_member(&self, session: SessionId) -> bool {
+        self.sessions.contains(session)
+    }
+
     /// The dealer's state, for inspection.
     pub fn dealer(&self) -> &Dealer {
         &self.dealer

@@ -1,0 +1,35 @@
+//! What the server needs to know, already validated by the binary.
+
+use std::time::Duration;
+
+use switchboard_core::RealmConfig;
+
+/// Transport and realm settings.
+#[derive(Debug, Clone)]
+pub struct ServerConfig {
+    /// HTTP path of the WebSocket endpoint, e.g. `/ws`.
+    pub path: String,
+    /// The realms this router serves.
+    pub realms: Vec<RealmConfig>,
+    /// Largest WAMP message accepted, in bytes (whole message, after reassembly).
+    pub max_message_size: usize,
+    /// How often to ping an idle client.
+    pub ping_interval: Duration,
+    /// How long a client may stay silent (no frame, no pong) before it is dropped.
+    pub ping_timeout: Duration,
+    /// How long to wait for a client's GOODBYE after the router said GOODBYE.
+    pub goodbye_timeout: Duration,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            path: "/ws".to_owned(),
+            realms: vec![RealmConfig::anonymous("com.example.realm")],
+            max_message_size: 16 * 1024 * 1024,
+            ping_interval: Duration::from_secs(30),
+            ping_timeout: Duration::from_secs(90),
+            goodbye_timeout: Duration::from_secs(2),
+        }
+    }
+}

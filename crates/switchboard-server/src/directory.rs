@@ -1,0 +1,53 @@
+//! The realms a router serves, by name. Fixed at start: realms come from config.
+
+use std::collections::HashMap;
+
+use actix::{Actor, Addr, Arbiter};
+use switchboard_core::RealmConfig;
+
+use crate::realm_actor::{RealmActor, Shutdown};
+
+/// Realm name -> its actor.
+pub(crate) struct RealmDirectory {
+    by_name: HashMap<String, Addr<RealmActor>>,
+    /// Each realm runs on its own arbiter (thread), away from the transports.
+    _arbiters: Vec<Arbiter>,
+}
+
+impl RealmDirectory {
+    pub(crate) fn start(realms: &[RealmConfig]) -> Self {
+        let mut by_name = HashMap::new();
+        let mut arbiters = Vec::new();
+        for config in realms {
+            let arbiter = Arbiter::new();
+            let config = config.clone();
+            let name = config.name.clone();
+            let addr =
+                RealmActor::start_in_arbiter(&arbiter.handle(), move |_| RealmActor::new(config));
+            by_name.insert(name, addr);
+            arbiters.push(arbiter);
+        }
+        Self {
+            by_name,
+            _arbiters: arbiters,
+        }
+    }
+
+    pub(crate) fn get(&self, realm: &str) -> Option<&Addr<RealmActor>> {
+        self.by_name.get(realm)
+    }
+
+    pub(crate) async fn shutdown_all(&self) {
+        for addr in self.by_name.values() {
+            let _ = addr.send(Shutdown).await;
+        }
+    }
+}
+
+impl Drop for RealmDirectory {
+    fn drop(&mut self) {
+        for arbiter in &self._arbiters {
+            arbiter.stop();
+        }
+    }
+}

@@ -1,0 +1,262 @@
+//! The actor behind one WebSocket connection: a pump between frames and the realm.
+//!
+//! Inbound: reassemble fragments, decode, ask the `SessionGate` what the message
+//! means, do what it says (join a realm, route to it, answer, close). Outbound:
+//! let the gate see the message, encode, write. Keepalive pings and the frame
+//! size limit are transport concerns and live here too.
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix::{Actor, ActorContext, Addr, AsyncContext, Handler, StreamHandler};
+use actix_http::ws::Item;
+use actix_web_actors::ws::{self, CloseCode, CloseReason, ProtocolError};
+use bytes::{Bytes, BytesMut};
+use switchboard_core::session_gate::AfterSend;
+use switchboard_core::{GateAction, SessionGate};
+use switchboard_proto::error_uri::{PAYLOAD_SIZE_EXCEEDED, PROTOCOL_VIOLATION};
+use switchboard_proto::{decode, encode, Codec, Message};
+
+use crate::config::ServerConfig;
+use crate::directory::RealmDirectory;
+use crate::realm_actor::{Deliver, Inbound, Join, Leave, RealmActor};
+
+/// Counts open WebSocket sessions, so shutdown can wait for them to close.
+#[derive(Clone, Default)]
+pub(crate) struct ConnectionCounter(Arc<AtomicUsize>);
+
+impl ConnectionCounter {
+    pub(crate) fn open(&self) -> usize {
+        self.0.load(Ordering::SeqCst)
+    }
+}
+
+/// One client connection.
+pub(crate) struct WsSession {
+    codec: Codec,
+    gate: SessionGate,
+    config: Arc<ServerConfig>,
+    realms: Arc<RealmDirectory>,
+    /// The realm the current session joined (set on HELLO).
+    realm: Option<Addr<RealmActor>>,
+    /// When the client last sent anything, for the keepalive.
+    last_heard: Instant,
+    /// A fragmented message being reassembled.
+    fragments: Option<BytesMut>,
+    connections: ConnectionCounter,
+}
+
+impl WsSession {
+    pub(crate) fn new(
+        codec: Codec,
+        config: Arc<ServerConfig>,
+        realms: Arc<RealmDirectory>,
+        connections: ConnectionCounter,
+    ) -> Self {
+        Self {
+            codec,
+            gate: SessionGate::default(),
+            config,
+            realms,
+            realm: None,
+            last_heard: Instant::now(),
+            fragments: None,
+            connections,
+        }
+    }
+
+    fn handle_frame(&mut self, frame: Bytes, ctx: &mut ws::WebsocketContext<Self>) {
+        let action = match decode(self.codec, frame) {
+            Ok(message) => self.gate.handle_inbound(message),
+            Err(error) => {
+                tracing::debug!(%error, "undecodable frame");
+                self.gate.handle_decode_error(&error)
+            }
+        };
+        self.perform(action, ctx);
+    }
+
+    fn perform(&mut self, action: GateAction, ctx: &mut ws::WebsocketContext<Self>) {
+        match action {
+            GateAction::Join(hello) => match self.realms.get(&hello.realm) {
+                Some(realm) => {
+                    realm.do_send(Join {
+                        hello,
+                        session: ctx.address().recipient(),
+                    });
+                    self.realm = Some(realm.clone());
+                }
+                None => {
+                    let refused = self.gate.realm_not_found(&hello.realm);
+                    self.perform(refused, ctx);
+                }
+            },
+            GateAction::Route(session, message) => {
+                if let Some(realm) = &self.realm {
+                    realm.do_send(Inbound { session, message });
+                }
+            }
+            GateAction::Leave { session, reply } => {
+                self.leave(session);
+                self.write(&reply, ctx);
+            }
+            GateAction::Abort { abort, leave } => {
+                if let Some(session) = leave {
+                    self.leave(session);
+                }
+                self.write(&abort, ctx);
+                self.close(ctx, CloseCode::Normal);
+            }
+            GateAction::Close { leave } => {
+                if let Some(session) = leave {
+                    self.leave(session);
+                }
+                self.close(ctx, CloseCode::Normal);
+            }
+            GateAction::Ignore => {}
+        }
+    }
+
+    fn leave(&mut self, session: u64) {
+        if let Some(realm) = self.realm.take() {
+            realm.do_send(Leave(session));
+        }
+    }
+
+    fn write(&mut self, message: &Message, ctx: &mut ws::WebsocketContext<Self>) {
+        match encode(self.codec, message) {
+            Ok(bytes) if self.codec.is_text() => match String::from_utf8(bytes) {
+                Ok(text) => ctx.text(text),
+                Err(_) => tracing::error!("JSON encoder produced invalid UTF-8"),
+            },
+            Ok(bytes) => ctx.binary(bytes),
+            Err(error) => {
+                tracing::error!(%error, message = message.name(), "cannot encode outbound message")
+            }
+        }
+    }
+
+    fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: CloseCode) {
+        ctx.close(Some(CloseReason::from(code)));
+        ctx.stop();
+    }
+
+    /// Adds a fragment; returns the whole message once the last one is in.
+    fn reassemble(&mut self, item: Item) -> Result<Option<Bytes>, GateAction> {
+        let (data, last) = match item {
+            Item::FirstText(data) | Item::FirstBinary(data) => {
+                self.fragments = Some(BytesMut::new());
+                (data, false)
+            }
+            Item::Continue(data) => (data, false),
+            Item::Last(data) => (data, true),
+        };
+        let Some(buffer) = self.fragments.as_mut() else {
+            return Err(self.gate.abort_with(
+                PROTOCOL_VIOLATION,
+                "continuation frame without a first frame",
+            ));
+        };
+        if buffer.len() + data.len() > self.config.max_message_size {
+            return Err(self.oversized());
+        }
+        buffer.extend_from_slice(&data);
+        Ok(if last {
+            self.fragments.take().map(BytesMut::freeze)
+        } else {
+            None
+        })
+    }
+
+    fn oversized(&mut self) -> GateAction {
+        let limit = self.config.max_message_size;
+        self.gate.abort_with(
+            PAYLOAD_SIZE_EXCEEDED,
+            format!("message larger than {limit} bytes"),
+        )
+    }
+}
+
+impl Actor for WsSession {
+    type Context = ws::WebsocketContext<Self>;
+
+    fn started(&mut self, ctx: &mut Self::Context) {
+        self.connections.0.fetch_add(1, Ordering::SeqCst);
+        ctx.run_interval(self.config.ping_interval, |session, ctx| {
+            if session.last_heard.elapsed() > session.config.ping_timeout {
+                tracing::debug!("client silent past the ping timeout; closing");
+                let leave = session.gate.handle_transport_closed();
+                session.perform(GateAction::Close { leave }, ctx);
+            } else {
+                ctx.ping(b"");
+            }
+        });
+    }
+
+    fn stopped(&mut self, _: &mut Self::Context) {
+        if let Some(session) = self.gate.handle_transport_closed() {
+            self.leave(session);
+        }
+        self.connections.0.fetch_sub(1, Ordering::SeqCst);
+    }
+}
+
+impl StreamHandler<Result<ws::Message, ProtocolError>> for WsSession {
+    fn handle(&mut self, frame: Result<ws::Message, ProtocolError>, ctx: &mut Self::Context) {
+        self.last_heard = Instant::now();
+        match frame {
+            Ok(ws::Message::Text(text)) => self.handle_frame(text.into_bytes(), ctx),
+            Ok(ws::Message::Binary(bytes)) => self.handle_frame(bytes, ctx),
+            Ok(ws::Message::Continuation(item)) => match self.reassemble(item) {
+                Ok(Some(whole)) => self.handle_frame(whole, ctx),
+                Ok(None) => {}
+                Err(action) => self.perform(action, ctx),
+            },
+            Ok(ws::Message::Ping(payload)) => ctx.pong(&payload),
+            Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
+            Ok(ws::Message::Close(reason)) => {
+                let leave = self.gate.handle_transport_closed();
+                if let Some(session) = leave {
+                    self.leave(session);
+                }
+                ctx.close(reason);
+                ctx.stop();
+            }
+            Err(ProtocolError::Overflow) => {
+                let action = self.oversized();
+                self.perform(action, ctx);
+            }
+            Err(error) => {
+                tracing::debug!(%error, "WebSocket protocol error");
+                let action = self.gate.abort_with(PROTOCOL_VIOLATION, error.to_string());
+                self.perform(action, ctx);
+            }
+        }
+    }
+}
+
+impl Handler<Deliver> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, Deliver(message): Deliver, ctx: &mut Self::Context) {
+        if self.gate.is_closed() {
+            return;
+        }
+        let after = self.gate.handle_outbound(&message);
+        self.write(&message, ctx);
+        match after {
+            AfterSend::Continue => {}
+            AfterSend::Close => {
+                self.realm = None;
+                self.close(ctx, CloseCode::Normal);
+            }
+            AfterSend::AwaitGoodbye => {
+                self.realm = None;
+                ctx.run_later(self.config.goodbye_timeout, |session, ctx| {
+                    session.close(ctx, CloseCode::Normal);
+                });
+            }
+        }
+    }
+}

@@ -1,0 +1,48 @@
+//! The HTTP side of a WebSocket connection: subprotocol negotiation and upgrade.
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web_actors::ws;
+use switchboard_proto::Codec;
+
+use crate::config::ServerConfig;
+use crate::directory::RealmDirectory;
+use crate::session::{ConnectionCounter, WsSession};
+
+/// Picks the codec: the first WAMP subprotocol in the client's list that we speak.
+fn negotiate(req: &HttpRequest) -> Option<Codec> {
+    req.headers()
+        .get_all(header::SEC_WEBSOCKET_PROTOCOL)
+        .filter_map(|value| value.to_str().ok())
+        .flat_map(|value| value.split(','))
+        .find_map(|name| Codec::from_subprotocol(name.trim()))
+}
+
+/// `GET /ws`: upgrade to a WAMP session, or refuse a client that speaks no
+/// subprotocol we know (the spec requires one; guessing would garble frames).
+pub(crate) async fn upgrade(
+    req: HttpRequest,
+    stream: web::Payload,
+    config: web::Data<ServerConfig>,
+    realms: web::Data<RealmDirectory>,
+    connections: web::Data<ConnectionCounter>,
+) -> actix_web::Result<HttpResponse> {
+    let Some(codec) = negotiate(&req) else {
+        let offered: Vec<&str> = Codec::ALL.iter().map(|c| c.subprotocol()).collect();
+        return Ok(HttpResponse::BadRequest().body(format!(
+            "no supported WAMP subprotocol requested; this router speaks {}",
+            offered.join(", ")
+        )));
+    };
+    let session = WsSession::new(
+        codec,
+        config.clone().into_inner(),
+        realms.clone().into_inner(),
+        connections.get_ref().clone(),
+    );
+    let protocols = [codec.subprotocol()];
+    ws::WsResponseBuilder::new(session, &req, stream)
+        .protocols(&protocols)
+        .frame_size(config.max_message_size)
+        .start()
+}

@@ -1,0 +1,66 @@
+//! Command-line flags. Each one overrides the config file and `SWITCHBOARD_*`.
+
+use std::path::PathBuf;
+
+use clap::Parser;
+
+use crate::settings::{LogFormat, SETTINGS};
+
+/// A clustered WAMP v2 router. With no flags: ws://0.0.0.0:18080/ws, realm
+/// com.example.realm, anonymous authentication.
+#[derive(Debug, Parser)]
+#[command(version, about, after_help = env_help())]
+pub(crate) struct Cli {
+    /// TOML config file (also SWITCHBOARD_CONFIG).
+    #[arg(long, value_name = "FILE")]
+    pub(crate) config: Option<PathBuf>,
+    /// Address to listen on.
+    #[arg(long)]
+    pub(crate) host: Option<String>,
+    /// Port to listen on (0 picks a free one).
+    #[arg(long)]
+    pub(crate) port: Option<u16>,
+    /// HTTP path of the WebSocket endpoint.
+    #[arg(long)]
+    pub(crate) path: Option<String>,
+    /// Largest message accepted, in bytes.
+    #[arg(long, value_name = "BYTES")]
+    pub(crate) max_message_size: Option<usize>,
+    /// Interval between keepalive pings, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub(crate) ping_interval_ms: Option<u64>,
+    /// Silence after which a client is dropped, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub(crate) ping_timeout_ms: Option<u64>,
+    /// Realms to serve (anonymous, loose URIs), replacing the configured ones.
+    #[arg(long = "realm", value_name = "URI")]
+    pub(crate) realms: Vec<String>,
+    /// Log filter, in `RUST_LOG` syntax.
+    #[arg(long, value_name = "FILTER")]
+    pub(crate) log_filter: Option<String>,
+    /// Log format.
+    #[arg(long, value_enum)]
+    pub(crate) log_format: Option<LogFormat>,
+}
+
+fn env_help() -> String {
+    let names: Vec<String> = SETTINGS
+        .iter()
+        .map(|(key, _)| format!("  {}", env_name(key)))
+        .collect();
+    format!(
+        "Environment overrides (between the config file and flags):\n{}",
+        names.join("\n")
+    )
+}
+
+/// The environment variable for a dotted config key: `server.port` -> `SWITCHBOARD_PORT`.
+pub(crate) fn env_name(key: &str) -> String {
+    let last = key.rsplit('.').next().unwrap_or(key);
+    let name = if key.starts_with("log.") {
+        format!("log_{last}")
+    } else {
+        last.to_owned()
+    };
+    format!("SWITCHBOARD_{}", name.to_uppercase())
+}

@@ -1,0 +1,434 @@
+//! Settings, layered: built-in defaults, then the TOML file, then `SWITCHBOARD_*`
+//! environment variables, then flags. Every error names the key it is about.
+
+use std::path::Path;
+use std::time::Duration;
+
+use anyhow::{bail, Context};
+use serde::Deserialize;
+use switchboard_core::RealmConfig;
+use switchboard_proto::uri::{Components, UriCheck};
+use switchboard_server::ServerConfig;
+
+use crate::cli::{env_name, Cli};
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
+#[serde(rename_all = "lowercase")]
+pub(crate) enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+#[derive(Debug, Clone)]
+pub(crate) struct LogSettings {
+    pub(crate) filter: String,
+    pub(crate) format: LogFormat,
+}
+
+/// Everything the binary needs, fully resolved.
+#[derive(Debug, Clone)]
+pub(crate) struct Settings {
+    pub(crate) host: String,
+    pub(crate) port: u16,
+    pub(crate) path: String,
+    pub(crate) max_message_size: usize,
+    pub(crate) ping_interval_ms: u64,
+    pub(crate) ping_timeout_ms: u64,
+    pub(crate) realms: Vec<RealmConfig>,
+    pub(crate) log: LogSettings,
+}
+
+impl Default for Settings {
+    /// The seed's defaults: `ws://localhost:18080/ws`, realm `com.example.realm`, anonymous.
+    fn default() -> Self {
+        let server = ServerConfig::default();
+        Self {
+            host: "0.0.0.0".to_owned(),
+            port: 18080,
+            path: server.path,
+            max_message_size: server.max_message_size,
+            ping_interval_ms: millis(server.ping_interval),
+            ping_timeout_ms: millis(server.ping_timeout),
+            realms: server.realms,
+            log: LogSettings {
+                filter: "info".to_owned(),
+                format: LogFormat::Text,
+            },
+        }
+    }
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX)
+}
+
+/// Parses `value` for `key` into `T`, or says which key and why.
+fn parse<T: std::str::FromStr>(key: &str, value: &str) -> Result<T, String>
+where
+    T::Err: std::fmt::Display,
+{
+    value
+        .trim()
+        .parse()
+        .map_err(|e| format!("{key}: invalid value {value:?}: {e}"))
+}
+
+type Setter = fn(&mut Settings, &str) -> Result<(), String>;
+
+/// Every setting that has an environment override, by its dotted key.
+pub(crate) const SETTINGS: &[(&str, Setter)] = &[
+    ("server.host", |s, v| Ok(s.host = v.to_owned())),
+    ("server.port", |s, v| Ok(s.port = parse("server.port", v)?)),
+    ("server.path", |s, v| Ok(s.path = v.to_owned())),
+    ("server.max_message_size", |s, v| {
+        Ok(s.max_message_size = parse("server.max_message_size", v)?)
+    }),
+    ("server.ping_interval_ms", |s, v| {
+        Ok(s.ping_interval_ms = parse("server.ping_interval_ms", v)?)
+    }),
+    ("server.ping_timeout_ms", |s, v| {
+        Ok(s.ping_timeout_ms = parse("server.ping_timeout_ms", v)?)
+    }),
+    ("realms", |s, v| {
+        s.realms = v
+            .split(',')
+            .map(str::trim)
+            .filter(|n| !n.is_empty())
+            .map(RealmConfig::anonymous)
+            .collect();
+        Ok(())
+    }),
+    ("log.filter", |s, v| Ok(s.log.filter = v.to_owned())),
+    ("log.format", |s, v| {
+        s.log.format = match v.trim() {
+            "text" => LogFormat::Text,
+            "json" => LogFormat::Json,
+            other => {
+                return Err(format!(
+                    "log.format: invalid value {other:?}: expected \"text\" or \"json\""
+                ))
+            }
+        };
+        Ok(())
+    }),
+];
+
+/// The TOML file's shape. Unknown keys are errors, so a typo cannot go unnoticed.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileConfig {
+    server: Option<FileServer>,
+    log: Option<FileLog>,
+    realm: Option<Vec<FileRealm>>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileServer {
+    host: Option<String>,
+    port: Option<u16>,
+    path: Option<String>,
+    max_message_size: Option<usize>,
+    ping_interval_ms: Option<u64>,
+    ping_timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileLog {
+    filter: Option<String>,
+    format: Option<LogFormat>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileRealm {
+    name: String,
+    #[serde(default = "yes")]
+    anonymous: bool,
+    #[serde(default)]
+    uri_check: FileUriCheck,
+}
+
+fn yes() -> bool {
+    true
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(rename_all = "lowercase")]
+enum FileUriCheck {
+    #[default]
+    Loose,
+    Strict,
+}
+
+impl Settings {
+    /// Defaults, then `--config` (or `SWITCHBOARD_CONFIG`), then the environment, then flags.
+    pub(crate) fn load(
+        cli: &Cli,
+        env: impl Iterator<Item = (String, String)>,
+    ) -> anyhow::Result<Self> {
+        let env: Vec<(String, String)> =
+            env.filter(|(k, _)| k.starts_with("SWITCHBOARD_")).collect();
+        let mut settings = Settings::default();
+        let config_path = cli.config.clone().or_else(|| {
+            env.iter()
+                .find(|(k, _)| k == "SWITCHBOARD_CONFIG")
+                .map(|(_, v)| v.into())
+        });
+        if let Some(path) = config_path {
+            settings.apply_file(&path)?;
+        }
+        settings.apply_env(&env)?;
+        settings.apply_flags(cli);
+        settings.validate()?;
+        Ok(settings)
+    }
+
+    fn apply_file(&mut self, path: &Path) -> anyhow::Result<()> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("cannot read config file {}", path.display()))?;
+        let file: FileConfig = toml::from_str(&text)
+            .with_context(|| format!("invalid config file {}", path.display()))?;
+        if let Some(server) = file.server {
+            set(&mut self.host, server.host);
+            set(&mut self.port, server.port);
+            set(&mut self.path, server.path);
+            set(&mut self.max_message_size, server.max_message_size);
+            set(&mut self.ping_interval_ms, server.ping_interval_ms);
+            set(&mut self.ping_timeout_ms, server.ping_timeout_ms);
+        }
+        if let Some(log) = file.log {
+            set(&mut self.log.filter, log.filter);
+            set(&mut self.log.format, log.format);
+        }
+        if let Some(realms) = file.realm {
+            self.realms = realms
+                .into_iter()
+                .map(|r| RealmConfig {
+                    name: r.name,
+                    allow_anonymous: r.anonymous,
+                    uri_check: match r.uri_check {
+                        FileUriCheck::Loose => UriCheck::Loose,
+                        FileUriCheck::Strict => UriCheck::Strict,
+                    },
+                })
+                .collect();
+        }
+        Ok(())
+    }
+
+    fn apply_env(&mut self, env: &[(String, String)]) -> anyhow::Result<()> {
+        for (name, value) in env {
+            if let Some((_, setter)) = SETTINGS.iter().find(|(key, _)| env_name(key) == *name) {
+                setter(self, value).map_err(|e| anyhow::anyhow!("{name} ({e})"))?;
+            }
+        }
+        Ok(())
+    }
+
+    fn apply_flags(&mut self, cli: &Cli) {
+        set(&mut self.host, cli.host.clone());
+        set(&mut self.port, cli.port);
+        set(&mut self.path, cli.path.clone());
+        set(&mut self.max_message_size, cli.max_message_size);
+        set(&mut self.ping_interval_ms, cli.ping_interval_ms);
+        set(&mut self.ping_timeout_ms, cli.ping_timeout_ms);
+        set(&mut self.log.filter, cli.log_filter.clone());
+        set(&mut self.log.format, cli.log_format);
+        if !cli.realms.is_empty() {
+            self.realms = cli.realms.iter().map(RealmConfig::anonymous).collect();
+        }
+    }
+
+    fn validate(&self) -> anyhow::Result<()> {
+        if !self.path.starts_with('/') {
+            bail!("server.path: {:?} must start with '/'", self.path);
+        }
+        if self.max_message_size < 1024 {
+            bail!(
+                "server.max_message_size: {} is below the minimum of 1024 bytes",
+                self.max_message_size
+            );
+        }
+        if self.ping_interval_ms == 0 {
+            bail!("server.ping_interval_ms: must be greater than 0");
+        }
+        if self.ping_timeout_ms <= self.ping_interval_ms {
+            bail!(
+                "server.ping_timeout_ms: {} must be greater than server.ping_interval_ms ({})",
+                self.ping_timeout_ms,
+                self.ping_interval_ms
+            );
+        }
+        if self.realms.is_empty() {
+            bail!("realm: at least one realm must be configured");
+        }
+        for (i, realm) in self.realms.iter().enumerate() {
+            if !UriCheck::Loose.is_valid(&realm.name, Components::NonEmpty) {
+                bail!("realm[{i}].name: {:?} is not a valid URI", realm.name);
+            }
+            if self.realms[..i].iter().any(|r| r.name == realm.name) {
+                bail!("realm[{i}].name: {:?} is configured twice", realm.name);
+            }
+        }
+        Ok(())
+    }
+
+    pub(crate) fn realm_names(&self) -> Vec<&str> {
+        self.realms.iter().map(|r| r.name.as_str()).collect()
+    }
+
+    pub(crate) fn server_config(&self) -> ServerConfig {
+        ServerConfig {
+            path: self.path.clone(),
+            realms: self.realms.clone(),
+            max_message_size: self.max_message_size,
+            ping_interval: Duration::from_millis(self.ping_interval_ms),
+            ping_timeout: Duration::from_millis(self.ping_timeout_ms),
+            ..ServerConfig::default()
+        }
+    }
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use clap::Parser;
+
+    use super::*;
+
+    fn load(args: &[&str], env: &[(&str, &str)]) -> anyhow::Result<Settings> {
+        let cli = Cli::try_parse_from(std::iter::once("switchboard").chain(args.iter().copied()))?;
+        Settings::load(
+            &cli,
+            env.iter().map(|(k, v)| (k.to_string(), v.to_string())),
+        )
+    }
+
+    fn file(text: &str) -> tempfile_path::TempFile {
+        tempfile_path::TempFile::new(text)
+    }
+
+    /// A config file in the temp dir that removes itself.
+    mod tempfile_path {
+        pub(super) struct TempFile(pub(super) std::path::PathBuf);
+        impl TempFile {
+            pub(super) fn new(text: &str) -> Self {
+                static COUNTER: std::sync::atomic::AtomicUsize =
+                    std::sync::atomic::AtomicUsize::new(0);
+                let n = COUNTER.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                let path = std::env::temp_dir()
+                    .join(format!("switchboard-test-{}-{n}.toml", std::process::id()));
+                std::fs::write(&path, text).expect("write temp config");
+                Self(path)
+            }
+            pub(super) fn arg(&self) -> &str {
+                self.0.to_str().expect("utf-8 temp path")
+            }
+        }
+        impl Drop for TempFile {
+            fn drop(&mut self) {
+                let _ = std::fs::remove_file(&self.0);
+            }
+        }
+    }
+
+    #[test]
+    fn no_flags_gives_the_seed_defaults() {
+        let s = load(&[], &[]).unwrap();
+        assert_eq!((s.port, s.path.as_str()), (18080, "/ws"));
+        assert_eq!(s.realm_names(), vec!["com.example.realm"]);
+        assert!(s.realms[0].allow_anonymous);
+    }
+
+    #[test]
+    fn flags_beat_environment_which_beats_the_file() {
+        let f = file("[server]\nport = 1000\npath = \"/file\"\nhost = \"10.0.0.1\"\n");
+        let s = load(
+            &["--config", f.arg(), "--port", "3000"],
+            &[("SWITCHBOARD_PORT", "2000"), ("SWITCHBOARD_PATH", "/env")],
+        )
+        .unwrap();
+        assert_eq!(
+            (s.port, s.path.as_str(), s.host.as_str()),
+            (3000, "/env", "10.0.0.1")
+        );
+    }
+
+    #[test]
+    fn realms_come_from_the_file_with_their_settings() {
+        let f = file("[[realm]]\nname = \"a.b\"\nanonymous = false\nuri_check = \"strict\"\n");
+        let s = load(&["--config", f.arg()], &[]).unwrap();
+        assert_eq!(
+            s.realms,
+            vec![RealmConfig {
+                name: "a.b".into(),
+                allow_anonymous: false,
+                uri_check: UriCheck::Strict
+            }]
+        );
+    }
+
+    #[test]
+    fn unknown_keys_in_the_file_are_named() {
+        let f = file("[server]\nprot = 1\n");
+        let err = format!("{:#}", load(&["--config", f.arg()], &[]).unwrap_err());
+        assert!(err.contains("prot"), "{err}");
+    }
+
+    #[test]
+    fn wrongly_typed_values_in_the_file_are_named() {
+        let f = file("[server]\nport = \"abc\"\n");
+        let err = format!("{:#}", load(&["--config", f.arg()], &[]).unwrap_err());
+        assert!(err.contains("port"), "{err}");
+    }
+
+    #[test]
+    fn bad_environment_values_name_the_variable() {
+        let err = load(&[], &[("SWITCHBOARD_PORT", "abc")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SWITCHBOARD_PORT"), "{err}");
+        let err = load(&[], &[("SWITCHBOARD_LOG_FORMAT", "xml")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.contains("SWITCHBOARD_LOG_FORMAT"), "{err}");
+    }
+
+    #[test]
+    fn invalid_combinations_name_the_key() {
+        let err = load(&["--path", "ws"], &[]).unwrap_err().to_string();
+        assert!(err.starts_with("server.path"), "{err}");
+        let err = load(
+            &["--ping-interval-ms", "5000", "--ping-timeout-ms", "100"],
+            &[],
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("server.ping_timeout_ms"), "{err}");
+        let err = load(&["--realm", "a", "--realm", "a"], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("realm[1].name"), "{err}");
+        let err = load(&["--realm", "bad realm"], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("realm[0].name"), "{err}");
+    }
+
+    #[test]
+    fn environment_names_follow_the_keys() {
+        assert_eq!(env_name("server.port"), "SWITCHBOARD_PORT");
+        assert_eq!(env_name("log.format"), "SWITCHBOARD_LOG_FORMAT");
+        assert_eq!(env_name("realms"), "SWITCHBOARD_REALMS");
+    }
+}
