@@ -23,7 +23,7 @@ pub struct IdGenerator {
 
 impl IdGenerator {
     /// A random id not currently in use; it stays reserved until [`Self::release`].
-    pub fn next(&mut self) -> Id {
+    pub fn next_id(&mut self) -> Id {
         let mut rng = rand::thread_rng();
         loop {
             let id = rng.gen_range(1..=MAX_ID);
@@ -52,7 +52,7 @@ pub struct SessionScopeIds {
 
 impl SessionScopeIds {
     /// The next id in sequence.
-    pub fn next(&mut self) -> Id {
+    pub fn next_id(&mut self) -> Id {
         self.last = if self.last >= MAX_ID {
             1
         } else {
@@ -69,7 +69,7 @@ mod tests {
     #[test]
     fn random_ids_stay_in_range_and_do_not_repeat_while_in_use() {
         let mut ids = IdGenerator::default();
-        let drawn: HashSet<Id> = (0..1000).map(|_| ids.next()).collect();
+        let drawn: HashSet<Id> = (0..1000).map(|_| ids.next_id()).collect();
         assert_eq!(drawn.len(), 1000);
         assert!(drawn.iter().all(|&id| (1..=MAX_ID).contains(&id)));
     }
@@ -77,8 +77,8 @@ mod tests {
     #[test]
     fn session_scope_counts_from_one_and_wraps_after_max() {
         let mut ids = SessionScopeIds::default();
-        assert_eq!((ids.next(), ids.next()), (1, 2));
+        assert_eq!((ids.next_id(), ids.next_id()), (1, 2));
         ids.last = MAX_ID;
-        assert_eq!(ids.next(), 1);
+        assert_eq!(ids.next_id(), 1);
     }
 }

@@ -32,6 +32,13 @@ impl ConnectionCounter {
     }
 }
 
+/// Where a fragmented message stands after one more fragment.
+enum Reassembly {
+    Whole(Bytes),
+    Partial,
+    Failed(GateAction),
+}
+
 /// One client connection.
 pub(crate) struct WsSession {
     codec: Codec,
@@ -142,8 +149,8 @@ impl WsSession {
         ctx.stop();
     }
 
-    /// Adds a fragment; returns the whole message once the last one is in.
-    fn reassemble(&mut self, item: Item) -> Result<Option<Bytes>, GateAction> {
+    /// Adds a fragment; yields the whole message once the last one is in.
+    fn reassemble(&mut self, item: Item) -> Reassembly {
         let (data, last) = match item {
             Item::FirstText(data) | Item::FirstBinary(data) => {
                 self.fragments = Some(BytesMut::new());
@@ -153,20 +160,20 @@ impl WsSession {
             Item::Last(data) => (data, true),
         };
         let Some(buffer) = self.fragments.as_mut() else {
-            return Err(self.gate.abort_with(
-                PROTOCOL_VIOLATION,
-                "continuation frame without a first frame",
-            ));
+            let why = "continuation frame without a first frame";
+            return Reassembly::Failed(self.gate.abort_with(PROTOCOL_VIOLATION, why));
         };
         if buffer.len() + data.len() > self.config.max_message_size {
-            return Err(self.oversized());
+            return Reassembly::Failed(self.oversized());
         }
         buffer.extend_from_slice(&data);
-        Ok(if last {
-            self.fragments.take().map(BytesMut::freeze)
-        } else {
-            None
-        })
+        match self.fragments.take() {
+            Some(whole) if last => Reassembly::Whole(whole.freeze()),
+            rest => {
+                self.fragments = rest;
+                Reassembly::Partial
+            }
+        }
     }
 
     fn oversized(&mut self) -> GateAction {
@@ -209,9 +216,9 @@ impl StreamHandler<Result<ws::Message, ProtocolError>> for WsSession {
             Ok(ws::Message::Text(text)) => self.handle_frame(text.into_bytes(), ctx),
             Ok(ws::Message::Binary(bytes)) => self.handle_frame(bytes, ctx),
             Ok(ws::Message::Continuation(item)) => match self.reassemble(item) {
-                Ok(Some(whole)) => self.handle_frame(whole, ctx),
-                Ok(None) => {}
-                Err(action) => self.perform(action, ctx),
+                Reassembly::Whole(whole) => self.handle_frame(whole, ctx),
+                Reassembly::Partial => {}
+                Reassembly::Failed(action) => self.perform(action, ctx),
             },
             Ok(ws::Message::Ping(payload)) => ctx.pong(&payload),
             Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}

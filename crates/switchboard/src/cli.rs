@@ -46,7 +46,7 @@ pub(crate) struct Cli {
 fn env_help() -> String {
     let names: Vec<String> = SETTINGS
         .iter()
-        .map(|(key, _)| format!("  {}", env_name(key)))
+        .map(|key| format!("  {}", env_name(key)))
         .collect();
     format!(
         "Environment overrides (between the config file and flags):\n{}",

@@ -76,45 +76,50 @@ where
         .map_err(|e| format!("{key}: invalid value {value:?}: {e}"))
 }
 
-type Setter = fn(&mut Settings, &str) -> Result<(), String>;
-
 /// Every setting that has an environment override, by its dotted key.
-pub(crate) const SETTINGS: &[(&str, Setter)] = &[
-    ("server.host", |s, v| Ok(s.host = v.to_owned())),
-    ("server.port", |s, v| Ok(s.port = parse("server.port", v)?)),
-    ("server.path", |s, v| Ok(s.path = v.to_owned())),
-    ("server.max_message_size", |s, v| {
-        Ok(s.max_message_size = parse("server.max_message_size", v)?)
-    }),
-    ("server.ping_interval_ms", |s, v| {
-        Ok(s.ping_interval_ms = parse("server.ping_interval_ms", v)?)
-    }),
-    ("server.ping_timeout_ms", |s, v| {
-        Ok(s.ping_timeout_ms = parse("server.ping_timeout_ms", v)?)
-    }),
-    ("realms", |s, v| {
-        s.realms = v
-            .split(',')
-            .map(str::trim)
-            .filter(|n| !n.is_empty())
-            .map(RealmConfig::anonymous)
-            .collect();
-        Ok(())
-    }),
-    ("log.filter", |s, v| Ok(s.log.filter = v.to_owned())),
-    ("log.format", |s, v| {
-        s.log.format = match v.trim() {
-            "text" => LogFormat::Text,
-            "json" => LogFormat::Json,
-            other => {
-                return Err(format!(
-                    "log.format: invalid value {other:?}: expected \"text\" or \"json\""
-                ))
-            }
-        };
-        Ok(())
-    }),
+pub(crate) const SETTINGS: &[&str] = &[
+    "server.host",
+    "server.port",
+    "server.path",
+    "server.max_message_size",
+    "server.ping_interval_ms",
+    "server.ping_timeout_ms",
+    "realms",
+    "log.filter",
+    "log.format",
 ];
+
+impl Settings {
+    /// Sets `key` (one of [`SETTINGS`]) from its text form.
+    fn set_from_text(&mut self, key: &str, v: &str) -> Result<(), String> {
+        match key {
+            "server.host" => self.host = v.to_owned(),
+            "server.port" => self.port = parse(key, v)?,
+            "server.path" => self.path = v.to_owned(),
+            "server.max_message_size" => self.max_message_size = parse(key, v)?,
+            "server.ping_interval_ms" => self.ping_interval_ms = parse(key, v)?,
+            "server.ping_timeout_ms" => self.ping_timeout_ms = parse(key, v)?,
+            "realms" => {
+                let names = v.split(',').map(str::trim).filter(|n| !n.is_empty());
+                self.realms = names.map(RealmConfig::anonymous).collect();
+            }
+            "log.filter" => self.log.filter = v.to_owned(),
+            "log.format" => {
+                self.log.format = match v.trim() {
+                    "text" => LogFormat::Text,
+                    "json" => LogFormat::Json,
+                    other => {
+                        return Err(format!(
+                            "{key}: invalid value {other:?}: expected \"text\" or \"json\""
+                        ))
+                    }
+                }
+            }
+            _ => return Err(format!("{key}: unknown setting")),
+        }
+        Ok(())
+    }
+}
 
 /// The TOML file's shape. Unknown keys are errors, so a typo cannot go unnoticed.
 #[derive(Debug, Default, Deserialize)]
@@ -223,8 +228,9 @@ impl Settings {
 
     fn apply_env(&mut self, env: &[(String, String)]) -> anyhow::Result<()> {
         for (name, value) in env {
-            if let Some((_, setter)) = SETTINGS.iter().find(|(key, _)| env_name(key) == *name) {
-                setter(self, value).map_err(|e| anyhow::anyhow!("{name} ({e})"))?;
+            if let Some(key) = SETTINGS.iter().find(|key| env_name(key) == *name) {
+                self.set_from_text(key, value)
+                    .map_err(|e| anyhow::anyhow!("{name} ({e})"))?;
             }
         }
         Ok(())

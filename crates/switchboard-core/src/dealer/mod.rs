@@ -159,7 +159,7 @@ impl Dealer {
             cx.out.send(caller, reply(CANCELED, why));
             return Ok(());
         };
-        let invocation = callee_record.invocation_ids.next();
+        let invocation = callee_record.invocation_ids.next_id();
         self.calls.insert(PendingCall {
             caller,
             caller_request: call.request,

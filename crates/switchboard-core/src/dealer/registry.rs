@@ -64,7 +64,7 @@ impl Registry {
         if self.exact.contains_key(procedure) {
             return Err(RegisterError::AlreadyExists(procedure.to_owned()));
         }
-        let id = ids.next();
+        let id = ids.next_id();
         self.exact.insert(procedure.to_owned(), id);
         self.by_id.insert(
             id,

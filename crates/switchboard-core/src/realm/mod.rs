@@ -125,7 +125,7 @@ impl Realm {
     /// Admits a session (queuing its WELCOME) or says why not.
     pub fn handle_join(&mut self, _now: Instant, hello: &Hello) -> Result<SessionId, JoinError> {
         let authmethod = welcome::choose_authmethod(&self.config, &hello.details)?;
-        let id = self.session_ids.next();
+        let id = self.session_ids.next_id();
         let record = SessionRecord {
             authid: welcome::anonymous_authid(id),
             authrole: "anonymous".to_owned(),

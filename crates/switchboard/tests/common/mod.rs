@@ -1,0 +1,154 @@
+//! Starts the real `switchboard` binary on an ephemeral port for a test.
+
+#![allow(dead_code)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, ExitStatus, Stdio};
+use std::time::{Duration, Instant};
+
+use futures_util::{SinkExt, StreamExt};
+use switchboard_client::{Client, Codec};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+pub const REALM: &str = "com.example.realm";
+
+/// A router process, killed when dropped.
+pub struct Router {
+    child: Child,
+    pub url: String,
+}
+
+impl Router {
+    /// Starts the binary with `--host 127.0.0.1 --port 0` plus `args`, and waits
+    /// for the line that says where it listens.
+    pub fn start(args: &[&str]) -> Router {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["--host", "127.0.0.1", "--port", "0"])
+            .args(args)
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("the switchboard binary starts");
+        let stdout = child.stdout.take().expect("piped stdout");
+        let mut line = String::new();
+        BufReader::new(stdout)
+            .read_line(&mut line)
+            .expect("read the listening line");
+        let url = line
+            .trim()
+            .strip_prefix("switchboard listening on ")
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
+            .to_owned();
+        Router { child, url }
+    }
+
+    pub async fn client(&self, codec: Codec) -> Client {
+        Client::connect(&self.url, REALM, codec)
+            .await
+            .expect("client joins")
+    }
+
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Sends SIGTERM and waits (bounded) for the process to exit.
+    pub fn terminate(&mut self, within: Duration) -> Option<ExitStatus> {
+        let _ = Command::new("kill")
+            .args(["-TERM", &self.child.id().to_string()])
+            .status();
+        let deadline = Instant::now() + within;
+        while Instant::now() < deadline {
+            if let Ok(Some(status)) = self.child.try_wait() {
+                return Some(status);
+            }
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        None
+    }
+}
+
+impl Drop for Router {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A raw WebSocket to the router, for sending frames no well-behaved client would.
+pub struct Raw {
+    socket: tokio_tungstenite::WebSocketStream<
+        tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+    >,
+}
+
+impl Raw {
+    pub async fn connect(url: &str, subprotocol: &'static str) -> Raw {
+        let mut request = url.into_client_request().expect("valid url");
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_static(subprotocol),
+        );
+        let (socket, _) = tokio_tungstenite::connect_async(request)
+            .await
+            .expect("raw connect");
+        Raw { socket }
+    }
+
+    /// Connects and joins `realm` with a JSON HELLO; returns after WELCOME.
+    pub async fn joined_json(url: &str) -> Raw {
+        let mut raw = Raw::connect(url, "wamp.2.json").await;
+        raw.send_text(&format!(
+            r#"[1, "{REALM}", {{"roles": {{"caller": {{}}, "callee": {{}}}}}}]"#
+        ))
+        .await;
+        let welcome = raw.recv_json().await.expect("WELCOME");
+        assert_eq!(welcome[0], 2, "expected WELCOME, got {welcome}");
+        raw
+    }
+
+    pub async fn send_text(&mut self, text: &str) {
+        self.socket
+            .send(WsMessage::Text(text.to_owned()))
+            .await
+            .expect("send");
+    }
+
+    pub async fn send_binary(&mut self, bytes: Vec<u8>) {
+        self.socket
+            .send(WsMessage::Binary(bytes))
+            .await
+            .expect("send");
+    }
+
+    /// The next WAMP message as JSON (decoding MessagePack frames too), or None
+    /// if the connection closed. Waits at most 5 s.
+    pub async fn recv_json(&mut self) -> Option<serde_json::Value> {
+        loop {
+            let frame = tokio::time::timeout(Duration::from_secs(5), self.socket.next())
+                .await
+                .expect("router answered within 5 s");
+            match frame {
+                Some(Ok(WsMessage::Text(text))) => {
+                    return Some(serde_json::from_str(&text).expect("JSON frame"))
+                }
+                Some(Ok(WsMessage::Binary(bytes))) => {
+                    let msg = switchboard_proto::decode(Codec::Msgpack, bytes.into())
+                        .expect("msgpack frame");
+                    let json = switchboard_proto::encode(Codec::Json, &msg).expect("re-encode");
+                    return Some(serde_json::from_slice(&json).expect("JSON"));
+                }
+                Some(Ok(WsMessage::Close(_))) | None | Some(Err(_)) => return None,
+                Some(Ok(_)) => continue,
+            }
+        }
+    }
+
+    /// Waits (at most 5 s) until the router closes the connection.
+    pub async fn expect_closed(&mut self) {
+        while self.recv_json().await.is_some() {}
+    }
+}
