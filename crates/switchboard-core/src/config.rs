@@ -1,5 +1,7 @@
 //! What a realm allows, as configured by the operator.
 
+use std::time::Duration;
+
 use switchboard_proto::uri::UriCheck;
 
 /// One realm's settings.
@@ -9,18 +11,62 @@ pub struct RealmConfig {
     pub name: String,
     /// Whether the realm admits sessions that do not authenticate.
     pub allow_anonymous: bool,
-    /// Which URI alphabet REGISTER and CALL must use.
+    /// Which URI alphabet REGISTER, CALL, SUBSCRIBE and PUBLISH must use.
     pub uri_check: UriCheck,
+    /// Timeout for calls that set none (`None`: calls without `timeout` never time out,
+    /// as the spec says).
+    pub default_call_timeout: Option<Duration>,
+    /// Upper bound on any call's timeout, including calls that set none.
+    pub max_call_timeout: Option<Duration>,
+    /// Disclose every caller to callees (`caller`, `caller_authid`, `caller_authrole`),
+    /// whether or not the caller asked with `disclose_me`.
+    pub disclose_caller: bool,
 }
 
 impl RealmConfig {
-    /// A realm that admits anonymous sessions and checks URIs loosely, which is what
-    /// the seed example (`com.example.realm`, authmethod `anonymous`) expects.
+    /// A realm that admits anonymous sessions, checks URIs loosely and discloses
+    /// callers: what the seed example (`com.example.realm`, authmethod
+    /// `anonymous`) expects. Caller disclosure is on because Autobahn|Python
+    /// cannot send `disclose_me`, so without it a Python callee could never learn
+    /// who called (Bondy discloses by default for the same reason).
     pub fn anonymous(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
             allow_anonymous: true,
             uri_check: UriCheck::Loose,
+            default_call_timeout: None,
+            max_call_timeout: None,
+            disclose_caller: true,
         }
+    }
+
+    /// The timeout the dealer applies to a call that asked for `requested` ms
+    /// (0 or absent: none), after the realm's default and cap.
+    pub fn call_timeout(&self, requested: Option<u64>) -> Option<Duration> {
+        let asked = requested.filter(|&ms| ms > 0).map(Duration::from_millis);
+        let timeout = asked.or(self.default_call_timeout);
+        match (timeout, self.max_call_timeout) {
+            (Some(t), Some(max)) => Some(t.min(max)),
+            (None, Some(max)) => Some(max),
+            (t, None) => t,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn zero_or_absent_means_no_timeout_unless_the_realm_sets_one() {
+        let mut c = RealmConfig::anonymous("r");
+        assert_eq!(c.call_timeout(None), None);
+        assert_eq!(c.call_timeout(Some(0)), None);
+        assert_eq!(c.call_timeout(Some(250)), Some(Duration::from_millis(250)));
+        c.default_call_timeout = Some(Duration::from_secs(30));
+        assert_eq!(c.call_timeout(None), Some(Duration::from_secs(30)));
+        c.max_call_timeout = Some(Duration::from_secs(10));
+        assert_eq!(c.call_timeout(Some(60_000)), Some(Duration::from_secs(10)));
+        assert_eq!(c.call_timeout(None), Some(Duration::from_secs(10)));
     }
 }

@@ -10,29 +10,37 @@ use switchboard_proto::{Dict, Value};
 pub struct PeerFeatures {
     /// The callee handles INTERRUPT.
     pub callee_call_canceling: bool,
+    /// The callee can send progressive YIELDs (only counted with call canceling,
+    /// as the spec requires).
+    pub callee_progressive_call_results: bool,
+    /// The callee accepts progressive INVOCATIONs (only with call canceling).
+    pub callee_progressive_call_invocations: bool,
+    /// The caller may send progressive CALLs.
+    pub caller_progressive_call_invocations: bool,
 }
 
 impl PeerFeatures {
     /// Reads the features from HELLO.Details; absent or malformed entries mean "no".
     pub fn from_hello_details(details: &Dict) -> Self {
+        let roles = details.get("roles").and_then(Value::as_dict);
         let feature = |role: &str, name: &str| -> bool {
-            let features = details
-                .get("roles")
-                .and_then(Value::as_dict)
+            let features = roles
                 .and_then(|roles| roles.get(role))
                 .and_then(Value::as_dict)
                 .and_then(|role| role.get("features"))
                 .and_then(Value::as_dict);
-            features
-                .and_then(|f| {
-                    f.get(name)
-                        .or_else(|| alternate_spelling(name).and_then(|alt| f.get(alt)))
-                })
-                .and_then(Value::as_bool)
-                .unwrap_or(false)
+            let spellings = std::iter::once(name).chain(alternate_spelling(name));
+            spellings
+                .filter_map(|n| features.and_then(|f| f.get(n)).and_then(Value::as_bool))
+                .any(|on| on)
         };
+        let canceling = feature("callee", "call_canceling");
         Self {
-            callee_call_canceling: feature("callee", "call_canceling"),
+            callee_call_canceling: canceling,
+            callee_progressive_call_results: canceling && feature("callee", "progressive_call_results"),
+            callee_progressive_call_invocations: canceling
+                && feature("callee", "progressive_call_invocations"),
+            caller_progressive_call_invocations: feature("caller", "progressive_call_invocations"),
         }
     }
 }
@@ -45,14 +53,39 @@ fn alternate_spelling(name: &str) -> Option<&'static str> {
     }
 }
 
+/// Dealer features this router implements (`rfc/text/advanced/ap_features.md`).
+const DEALER_FEATURES: &[&str] = &[
+    "call_timeout",
+    "call_canceling",
+    "caller_identification",
+    "progressive_call_results",
+    "progressive_call_invocations",
+    "pattern_based_registration",
+    "shared_registration",
+    "registration_meta_api",
+    "session_meta_api",
+];
+
+/// Broker features this router implements.
+const BROKER_FEATURES: &[&str] = &[
+    "pattern_based_subscription",
+    "publisher_exclusion",
+    "publisher_identification",
+    "session_meta_api",
+];
+
 /// The roles (and their features) this router announces in WELCOME: only what is
 /// implemented, since clients switch behaviour on what they see here.
 pub(crate) fn router_roles() -> Dict {
-    let dealer_features = Dict::new();
-    let mut dealer = Dict::new();
-    dealer.insert("features".into(), Value::Dict(dealer_features));
+    let role = |features: &[&str]| {
+        let features: Dict = features.iter().map(|f| (f.to_string(), Value::Bool(true))).collect();
+        let mut role = Dict::new();
+        role.insert("features".into(), Value::Dict(features));
+        Value::Dict(role)
+    };
     let mut roles = Dict::new();
-    roles.insert("dealer".into(), Value::Dict(dealer));
+    roles.insert("dealer".into(), role(DEALER_FEATURES));
+    roles.insert("broker".into(), role(BROKER_FEATURES));
     roles
 }
 
@@ -60,11 +93,12 @@ pub(crate) fn router_roles() -> Dict {
 mod tests {
     use super::*;
 
-    fn hello_details(features: Dict) -> Dict {
-        let mut callee = Dict::new();
-        callee.insert("features".into(), Value::Dict(features));
+    fn hello_details(role: &str, names: &[&str]) -> Dict {
+        let features: Dict = names.iter().map(|n| (n.to_string(), Value::Bool(true))).collect();
+        let mut r = Dict::new();
+        r.insert("features".into(), Value::Dict(features));
         let mut roles = Dict::new();
-        roles.insert("callee".into(), Value::Dict(callee));
+        roles.insert(role.into(), Value::Dict(r));
         let mut details = Dict::new();
         details.insert("roles".into(), Value::Dict(roles));
         details
@@ -73,23 +107,26 @@ mod tests {
     #[test]
     fn call_canceling_is_read_under_either_spelling() {
         for name in ["call_canceling", "call_cancelling"] {
-            let mut f = Dict::new();
-            f.insert(name.into(), Value::Bool(true));
-            assert!(PeerFeatures::from_hello_details(&hello_details(f)).callee_call_canceling);
+            assert!(PeerFeatures::from_hello_details(&hello_details("callee", &[name])).callee_call_canceling);
         }
     }
 
     #[test]
+    fn progressive_features_without_canceling_do_not_count() {
+        let f = PeerFeatures::from_hello_details(&hello_details("callee", &["progressive_call_results"]));
+        assert!(!f.callee_progressive_call_results);
+        let f = PeerFeatures::from_hello_details(&hello_details(
+            "callee",
+            &["progressive_call_results", "call_canceling"],
+        ));
+        assert!(f.callee_progressive_call_results);
+    }
+
+    #[test]
     fn missing_or_malformed_roles_mean_no_features() {
-        assert_eq!(
-            PeerFeatures::from_hello_details(&Dict::new()),
-            PeerFeatures::default()
-        );
+        assert_eq!(PeerFeatures::from_hello_details(&Dict::new()), PeerFeatures::default());
         let mut details = Dict::new();
         details.insert("roles".into(), Value::from("callee"));
-        assert_eq!(
-            PeerFeatures::from_hello_details(&details),
-            PeerFeatures::default()
-        );
+        assert_eq!(PeerFeatures::from_hello_details(&details), PeerFeatures::default());
     }
 }

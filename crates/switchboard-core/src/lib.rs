@@ -8,13 +8,18 @@
 //! carries messages between the two.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod broker;
+mod clock;
 pub mod config;
 pub mod dealer;
+pub mod matching;
+mod meta;
 mod features;
 pub mod realm;
 mod replies;
 pub mod session_gate;
 
+pub use clock::ClockAnchor;
 pub use config::RealmConfig;
 pub use features::PeerFeatures;
 pub use realm::{JoinError, Outgoing, Realm, SessionId};

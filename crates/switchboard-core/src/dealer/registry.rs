@@ -1,37 +1,87 @@
-//! The registration table: which session answers which procedure.
+//! The registration table: which sessions answer which procedures.
 //!
-//! A registration is one object with one router-scope id; its callees are the
-//! sessions that registered it. Today every registration is an exact match with
-//! a single callee; the table is indexed by id, by exact URI and by session so
-//! that pattern indexes and shared callee lists slot in beside `exact` without
-//! changing how the dealer asks for a match.
+//! A registration is one object with one router-scope id, keyed by its URI and
+//! match policy; callees join it (shared registrations) under one invoke
+//! policy. Lookups go through a [`UriIndex`], so finding the registration for a
+//! call never scans the table.
 
 use std::collections::HashMap;
 
+use rand::Rng;
 use switchboard_proto::IdGenerator;
 
+use crate::dealer::invoke_policy::InvokePolicy;
+use crate::matching::{MatchPolicy, UriIndex};
 use crate::realm::SessionId;
 
 /// A registration's id.
 pub type RegistrationId = u64;
 
-/// One registered procedure.
+/// One session serving a registration, with the options it registered with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Callee {
+    /// The callee's session.
+    pub session: SessionId,
+    /// `disclose_caller`: tell this callee who calls.
+    pub disclose_caller: bool,
+    /// `forward_timeout`: this callee enforces call timeouts itself.
+    pub forward_timeout: bool,
+}
+
+/// One registered procedure (or pattern).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Registration {
     /// Router-scope id, as sent in REGISTERED.
     pub id: RegistrationId,
-    /// The procedure URI.
+    /// The procedure URI or pattern.
     pub procedure: String,
-    /// The sessions that answer calls, in registration order.
-    pub callees: Vec<SessionId>,
+    /// How `procedure` matches calls.
+    pub match_policy: MatchPolicy,
+    /// How a callee is chosen.
+    pub invoke: InvokePolicy,
+    /// The callees, in registration order.
+    pub callees: Vec<Callee>,
+    /// When the registration was created (ISO-8601), for the meta API.
+    pub created: String,
+    /// Round-robin position.
+    cursor: usize,
 }
 
-/// Why a REGISTER was refused.
+/// What a REGISTER asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct RegisterRequest<'a> {
+    pub(crate) procedure: &'a str,
+    pub(crate) match_policy: MatchPolicy,
+    pub(crate) invoke: InvokePolicy,
+    pub(crate) callee: Callee,
+}
+
+/// Whether a REGISTER created the registration or joined an existing one.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Joined {
+    /// First callee: the registration is new.
+    Created(RegistrationId),
+    /// Another callee of a shared registration.
+    Existing(RegistrationId),
+}
+
+/// Why a REGISTER was refused; both are `wamp.error.procedure_already_exists`.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum RegisterError {
-    /// Another session already registered this procedure.
+    /// A `single` registration exists, or `single` was asked for an existing one,
+    /// or the session already serves it.
     #[error("procedure {0:?} is already registered")]
     AlreadyExists(String),
+    /// A shared registration exists with another invoke policy.
+    #[error("procedure {procedure:?} is registered with invoke policy {existing:?}, not {requested:?}")]
+    PolicyConflict {
+        /// The procedure.
+        procedure: String,
+        /// The registration's policy.
+        existing: &'static str,
+        /// The policy asked for.
+        requested: &'static str,
+    },
 }
 
 /// Why an UNREGISTER was refused.
@@ -47,44 +97,68 @@ pub enum UnregisterError {
 pub struct Registry {
     /// Registration id -> registration.
     by_id: HashMap<RegistrationId, Registration>,
-    /// Exact procedure URI -> registration id.
-    exact: HashMap<String, RegistrationId>,
+    /// (URI or pattern, match policy) -> registration id.
+    index: UriIndex<RegistrationId>,
     /// Session -> the registrations it is a callee of (for cleanup when it leaves).
     by_session: HashMap<SessionId, Vec<RegistrationId>>,
 }
 
 impl Registry {
-    /// Registers `session` as the callee of `procedure`.
+    /// Adds `request.callee` to the registration for the procedure and policy,
+    /// creating it if needed.
     pub(crate) fn register(
         &mut self,
         ids: &mut IdGenerator,
-        session: SessionId,
-        procedure: &str,
-    ) -> Result<RegistrationId, RegisterError> {
-        if self.exact.contains_key(procedure) {
-            return Err(RegisterError::AlreadyExists(procedure.to_owned()));
+        request: RegisterRequest<'_>,
+        created: impl FnOnce() -> String,
+    ) -> Result<Joined, RegisterError> {
+        let session = request.callee.session;
+        if let Some(&id) = self.index.get(request.procedure, request.match_policy) {
+            let registration = self.by_id.get_mut(&id).expect("indexed registrations exist");
+            let already_exists = || RegisterError::AlreadyExists(request.procedure.to_owned());
+            if registration.invoke == InvokePolicy::Single || request.invoke == InvokePolicy::Single {
+                return Err(already_exists());
+            }
+            if registration.invoke != request.invoke {
+                return Err(RegisterError::PolicyConflict {
+                    procedure: request.procedure.to_owned(),
+                    existing: registration.invoke.as_str(),
+                    requested: request.invoke.as_str(),
+                });
+            }
+            if registration.callees.iter().any(|c| c.session == session) {
+                return Err(already_exists());
+            }
+            registration.callees.push(request.callee);
+            self.by_session.entry(session).or_default().push(id);
+            return Ok(Joined::Existing(id));
         }
         let id = ids.next_id();
-        self.exact.insert(procedure.to_owned(), id);
+        self.index.insert(request.procedure, request.match_policy, id);
         self.by_id.insert(
             id,
             Registration {
                 id,
-                procedure: procedure.to_owned(),
-                callees: vec![session],
+                procedure: request.procedure.to_owned(),
+                match_policy: request.match_policy,
+                invoke: request.invoke,
+                callees: vec![request.callee],
+                created: created(),
+                cursor: 0,
             },
         );
         self.by_session.entry(session).or_default().push(id);
-        Ok(id)
+        Ok(Joined::Created(id))
     }
 
-    /// Removes `session` from registration `id`; the registration goes with its last callee.
+    /// Removes `session` from registration `id`. Returns whether the
+    /// registration was deleted (its last callee left).
     pub(crate) fn unregister(
         &mut self,
         ids: &mut IdGenerator,
         session: SessionId,
         id: RegistrationId,
-    ) -> Result<(), UnregisterError> {
+    ) -> Result<bool, UnregisterError> {
         let owned = self.by_session.get_mut(&session).and_then(|regs| {
             let at = regs.iter().position(|&r| r == id)?;
             regs.swap_remove(at);
@@ -93,44 +167,65 @@ impl Registry {
         if owned.is_none() {
             return Err(UnregisterError::NoSuchRegistration(id));
         }
-        self.remove_callee(ids, session, id);
-        Ok(())
+        Ok(self.remove_callee(ids, session, id))
     }
 
-    /// Removes `session` from every registration; returns the ids it was in.
-    pub(crate) fn remove_session(
-        &mut self,
-        ids: &mut IdGenerator,
-        session: SessionId,
-    ) -> Vec<RegistrationId> {
+    /// Removes `session` from every registration; returns each id it was in and
+    /// whether that registration was deleted.
+    pub(crate) fn remove_session(&mut self, ids: &mut IdGenerator, session: SessionId) -> Vec<(RegistrationId, bool)> {
         let regs = self.by_session.remove(&session).unwrap_or_default();
-        for &id in &regs {
-            self.remove_callee(ids, session, id);
-        }
-        regs
+        regs.into_iter()
+            .map(|id| (id, self.remove_callee(ids, session, id)))
+            .collect()
     }
 
-    fn remove_callee(&mut self, ids: &mut IdGenerator, session: SessionId, id: RegistrationId) {
+    fn remove_callee(&mut self, ids: &mut IdGenerator, session: SessionId, id: RegistrationId) -> bool {
         let Some(registration) = self.by_id.get_mut(&id) else {
-            return;
+            return false;
         };
-        registration.callees.retain(|&c| c != session);
-        if registration.callees.is_empty() {
-            if let Some(gone) = self.by_id.remove(&id) {
-                self.exact.remove(&gone.procedure);
-            }
-            ids.release(id);
+        if let Some(at) = registration.callees.iter().position(|c| c.session == session) {
+            registration.callees.remove(at);
+            InvokePolicy::callee_removed(&mut registration.cursor, at, registration.callees.len());
         }
+        if !registration.callees.is_empty() {
+            return false;
+        }
+        if let Some(gone) = self.by_id.remove(&id) {
+            self.index.remove(&gone.procedure, gone.match_policy);
+        }
+        ids.release(id);
+        true
     }
 
-    /// The registration a call to `procedure` goes to, if any.
+    /// The registration a call to `procedure` goes to, under the spec's precedence.
     pub fn match_procedure(&self, procedure: &str) -> Option<&Registration> {
-        self.exact.get(procedure).and_then(|id| self.by_id.get(id))
+        self.index.best_match(procedure).and_then(|id| self.by_id.get(id))
+    }
+
+    /// Picks the callee for the next call to registration `id` under its policy.
+    pub(crate) fn choose_callee(&mut self, id: RegistrationId, rng: &mut impl Rng) -> Option<Callee> {
+        let registration = self.by_id.get_mut(&id)?;
+        let count = registration.callees.len();
+        if count == 0 {
+            return None;
+        }
+        let at = registration.invoke.choose(count, &mut registration.cursor, rng);
+        registration.callees.get(at).copied()
+    }
+
+    /// The registration for exactly this URI and policy (`wamp.registration.lookup`).
+    pub fn lookup(&self, procedure: &str, policy: MatchPolicy) -> Option<&Registration> {
+        self.index.get(procedure, policy).and_then(|id| self.by_id.get(id))
     }
 
     /// A registration by id.
     pub fn get(&self, id: RegistrationId) -> Option<&Registration> {
         self.by_id.get(&id)
+    }
+
+    /// Every registration.
+    pub fn iter(&self) -> impl Iterator<Item = &Registration> {
+        self.by_id.values()
     }
 
     /// How many registrations exist.
@@ -146,47 +241,66 @@ impl Registry {
 
 #[cfg(test)]
 mod tests {
+    use rand::SeedableRng;
+
     use super::*;
 
-    #[test]
-    fn a_procedure_has_one_callee_and_a_second_register_is_refused() {
-        let (mut reg, mut ids) = (Registry::default(), IdGenerator::default());
-        let id = reg.register(&mut ids, 1, "com.example.add").unwrap();
-        assert_eq!(
-            reg.match_procedure("com.example.add").map(|r| r.id),
-            Some(id)
-        );
-        assert_eq!(
-            reg.register(&mut ids, 2, "com.example.add"),
-            Err(RegisterError::AlreadyExists("com.example.add".into()))
-        );
+    fn request(procedure: &str, invoke: InvokePolicy, session: SessionId) -> RegisterRequest<'_> {
+        RegisterRequest {
+            procedure,
+            match_policy: MatchPolicy::Exact,
+            invoke,
+            callee: Callee { session, disclose_caller: false, forward_timeout: false },
+        }
+    }
+
+    fn now() -> String {
+        "2026-01-01T00:00:00.000Z".into()
     }
 
     #[test]
-    fn only_a_callee_can_unregister_and_the_procedure_goes_with_it() {
+    fn a_single_registration_refuses_a_second_callee() {
         let (mut reg, mut ids) = (Registry::default(), IdGenerator::default());
-        let id = reg.register(&mut ids, 1, "p").unwrap();
-        assert_eq!(
-            reg.unregister(&mut ids, 2, id),
-            Err(UnregisterError::NoSuchRegistration(id))
-        );
-        reg.unregister(&mut ids, 1, id).unwrap();
-        assert!(reg.match_procedure("p").is_none());
-        assert_eq!(
-            reg.unregister(&mut ids, 1, id),
-            Err(UnregisterError::NoSuchRegistration(id))
-        );
-        assert!(reg.is_empty());
+        assert!(matches!(reg.register(&mut ids, request("p", InvokePolicy::Single, 1), now), Ok(Joined::Created(_))));
+        let err = reg.register(&mut ids, request("p", InvokePolicy::Single, 2), now).unwrap_err();
+        assert_eq!(err, RegisterError::AlreadyExists("p".into()));
     }
 
     #[test]
-    fn a_leaving_session_takes_all_its_registrations() {
+    fn shared_registrations_have_one_id_and_refuse_a_different_policy() {
         let (mut reg, mut ids) = (Registry::default(), IdGenerator::default());
-        reg.register(&mut ids, 1, "a").unwrap();
-        reg.register(&mut ids, 1, "b").unwrap();
-        reg.register(&mut ids, 2, "c").unwrap();
-        assert_eq!(reg.remove_session(&mut ids, 1).len(), 2);
-        assert!(reg.match_procedure("a").is_none() && reg.match_procedure("b").is_none());
-        assert!(reg.match_procedure("c").is_some());
+        let Ok(Joined::Created(id)) = reg.register(&mut ids, request("p", InvokePolicy::RoundRobin, 1), now) else {
+            panic!("created");
+        };
+        assert_eq!(reg.register(&mut ids, request("p", InvokePolicy::RoundRobin, 2), now), Ok(Joined::Existing(id)));
+        let err = reg.register(&mut ids, request("p", InvokePolicy::Random, 3), now).unwrap_err();
+        assert!(matches!(err, RegisterError::PolicyConflict { existing: "roundrobin", requested: "random", .. }));
+        let err = reg.register(&mut ids, request("p", InvokePolicy::RoundRobin, 2), now).unwrap_err();
+        assert_eq!(err, RegisterError::AlreadyExists("p".into()), "a session joins once");
+    }
+
+    #[test]
+    fn the_registration_goes_with_its_last_callee() {
+        let (mut reg, mut ids) = (Registry::default(), IdGenerator::default());
+        reg.register(&mut ids, request("p", InvokePolicy::First, 1), now).unwrap();
+        let Ok(Joined::Existing(id)) = reg.register(&mut ids, request("p", InvokePolicy::First, 2), now) else {
+            panic!("joined");
+        };
+        assert_eq!(reg.unregister(&mut ids, 1, id), Ok(false));
+        assert_eq!(reg.unregister(&mut ids, 1, id), Err(UnregisterError::NoSuchRegistration(id)));
+        assert_eq!(reg.remove_session(&mut ids, 2), vec![(id, true)]);
+        assert!(reg.match_procedure("p").is_none() && reg.is_empty());
+    }
+
+    #[test]
+    fn roundrobin_rotates_over_the_callees() {
+        let (mut reg, mut ids) = (Registry::default(), IdGenerator::default());
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        for s in 1..=3 {
+            reg.register(&mut ids, request("p", InvokePolicy::RoundRobin, s), now).unwrap();
+        }
+        let id = reg.match_procedure("p").unwrap().id;
+        let picks: Vec<SessionId> = (0..6).map(|_| reg.choose_callee(id, &mut rng).unwrap().session).collect();
+        assert_eq!(picks, [1, 2, 3, 1, 2, 3]);
     }
 }

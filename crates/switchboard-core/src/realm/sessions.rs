@@ -14,6 +14,8 @@ pub(crate) struct SessionRecord {
     pub(crate) authid: String,
     /// The role the session acts under.
     pub(crate) authrole: String,
+    /// How the session authenticated.
+    pub(crate) authmethod: &'static str,
     /// What the client announced in HELLO.
     pub(crate) features: PeerFeatures,
     /// Request ids of the INVOCATIONs and INTERRUPTs sent to this session (the
@@ -34,6 +36,10 @@ impl Sessions {
 
     pub(crate) fn remove(&mut self, id: SessionId) -> Option<SessionRecord> {
         self.by_id.remove(&id)
+    }
+
+    pub(crate) fn get(&self, id: SessionId) -> Option<&SessionRecord> {
+        self.by_id.get(&id)
     }
 
     pub(crate) fn get_mut(&mut self, id: SessionId) -> Option<&mut SessionRecord> {

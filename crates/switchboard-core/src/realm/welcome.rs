@@ -49,14 +49,13 @@ pub(super) fn welcome(
     id: SessionId,
     config: &RealmConfig,
     record: &SessionRecord,
-    authmethod: &str,
 ) -> Message {
     let mut details = Dict::new();
     details.insert("realm".into(), Value::from(config.name.as_str()));
     details.insert("roles".into(), Value::Dict(router_roles()));
     details.insert("authid".into(), Value::from(record.authid.as_str()));
     details.insert("authrole".into(), Value::from(record.authrole.as_str()));
-    details.insert("authmethod".into(), Value::from(authmethod));
+    details.insert("authmethod".into(), Value::from(record.authmethod));
     details.insert("authprovider".into(), Value::from("static"));
     details.insert(
         "x_router".into(),

@@ -319,11 +319,11 @@ fn invalid_and_reserved_uris_are_refused_with_invalid_uri() {
 }
 
 #[test]
-fn register_options_beyond_the_basic_profile_are_refused() {
+fn unknown_register_policies_are_refused_as_invalid_arguments() {
     let mut h = Harness::new();
     let s = h.join();
     let mut options = Dict::new();
-    options.insert("match".into(), "prefix".into());
+    options.insert("match".into(), "fuzzy".into());
     h.send(
         s,
         Message::Register(Register {

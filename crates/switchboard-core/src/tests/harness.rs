@@ -1,9 +1,9 @@
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use switchboard_proto::{Dict, Hello, Message, Value};
 
 use crate::realm::{Outgoing, Realm, SessionId};
-use crate::RealmConfig;
+use crate::{ClockAnchor, RealmConfig};
 
 /// A realm plus a virtual clock and the messages it sent, per session.
 pub(super) struct Harness {
@@ -14,29 +14,47 @@ pub(super) struct Harness {
 
 impl Harness {
     pub(super) fn new() -> Self {
+        Self::with_config(RealmConfig::anonymous("com.example.realm"))
+    }
+
+    pub(super) fn with_config(config: RealmConfig) -> Self {
+        let now = Instant::now();
+        let clock = ClockAnchor {
+            instant: now,
+            wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600),
+        };
         Self {
-            realm: Realm::new(RealmConfig::anonymous("com.example.realm")),
-            now: Instant::now(),
+            realm: Realm::new(config, clock),
+            now,
             sent: Vec::new(),
         }
     }
 
-    #[allow(dead_code)]
+    /// Moves the virtual clock and fires whatever timed out.
     pub(super) fn advance(&mut self, by: Duration) {
         self.now += by;
+        if self.realm.poll_timeout().is_some_and(|t| t <= self.now) {
+            self.realm.handle_timeout(self.now);
+        }
+        self.drain();
     }
 
     /// Joins a session whose HELLO announced `callee_features`; returns its id.
     pub(super) fn join_with(&mut self, callee_features: &[&str]) -> SessionId {
-        let features: Dict = callee_features
-            .iter()
-            .map(|f| (f.to_string(), Value::Bool(true)))
-            .collect();
-        let mut callee = Dict::new();
-        callee.insert("features".into(), Value::Dict(features));
+        self.join_roles(callee_features, &[])
+    }
+
+    /// Joins a session announcing these callee and caller features.
+    pub(super) fn join_roles(&mut self, callee_features: &[&str], caller_features: &[&str]) -> SessionId {
+        let features = |names: &[&str]| -> Value {
+            let features: Dict = names.iter().map(|f| (f.to_string(), Value::Bool(true))).collect();
+            let mut role = Dict::new();
+            role.insert("features".into(), Value::Dict(features));
+            Value::Dict(role)
+        };
         let mut roles = Dict::new();
-        roles.insert("callee".into(), Value::Dict(callee));
-        roles.insert("caller".into(), Value::Dict(Dict::new()));
+        roles.insert("callee".into(), features(callee_features));
+        roles.insert("caller".into(), features(caller_features));
         let mut details = Dict::new();
         details.insert("roles".into(), Value::Dict(roles));
         let hello = Hello {
@@ -81,6 +99,12 @@ impl Harness {
             .partition(|o| o.to == session);
         self.sent = rest;
         mine.into_iter().map(|o| o.message).collect()
+    }
+
+    /// Takes everything sent to anyone so far.
+    pub(super) fn take_all(&mut self) -> Vec<Outgoing> {
+        self.drain();
+        std::mem::take(&mut self.sent)
     }
 
     /// Takes the one message sent to `session`, failing if there is not exactly one.

@@ -4,11 +4,11 @@ use switchboard_proto::error_uri::CLOSE_SYSTEM_SHUTDOWN;
 use switchboard_proto::{Dict, Hello, Message, Value};
 
 use super::harness::Harness;
-use crate::{JoinError, Realm, RealmConfig};
+use crate::{ClockAnchor, JoinError, Realm, RealmConfig};
 
 #[test]
 fn welcome_announces_the_dealer_role_and_anonymous_auth() {
-    let mut realm = Realm::new(RealmConfig::anonymous("r"));
+    let mut realm = Realm::new(RealmConfig::anonymous("r"), ClockAnchor::now());
     let id = realm
         .handle_join(std::time::Instant::now(), &Hello::default())
         .unwrap();
@@ -29,10 +29,21 @@ fn welcome_announces_the_dealer_role_and_anonymous_auth() {
         .and_then(Value::as_dict)
         .unwrap()
         .contains_key("features"));
-    assert!(
-        !roles.contains_key("broker"),
-        "the broker is not implemented yet"
-    );
+    let dealer_features = roles["dealer"].as_dict().unwrap()["features"].as_dict().unwrap();
+    for feature in [
+        "call_timeout",
+        "call_canceling",
+        "caller_identification",
+        "progressive_call_results",
+        "progressive_call_invocations",
+        "pattern_based_registration",
+        "shared_registration",
+        "registration_meta_api",
+        "session_meta_api",
+    ] {
+        assert_eq!(dealer_features.get(feature), Some(&Value::Bool(true)), "{feature}");
+    }
+    assert!(roles.contains_key("broker"));
     assert_eq!(
         welcome.details.get("authmethod"),
         Some(&Value::from("anonymous"))
@@ -45,7 +56,7 @@ fn welcome_announces_the_dealer_role_and_anonymous_auth() {
 
 #[test]
 fn join_offering_only_unknown_authmethods_is_refused() {
-    let mut realm = Realm::new(RealmConfig::anonymous("r"));
+    let mut realm = Realm::new(RealmConfig::anonymous("r"), ClockAnchor::now());
     let mut details = Dict::new();
     details.insert("authmethods".into(), Value::List(vec!["ticket".into()]));
     let err = realm

@@ -1,0 +1,130 @@
+//! The subscription table: one subscription per (topic, match policy), shared by
+//! every session subscribed to it, found through the same [`UriIndex`] the
+//! dealer uses for registrations.
+
+use std::collections::HashMap;
+
+use switchboard_proto::IdGenerator;
+
+use crate::matching::{MatchPolicy, UriIndex};
+use crate::realm::SessionId;
+
+/// A subscription's id.
+pub type SubscriptionId = u64;
+
+/// One topic (or pattern) and its subscribers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Subscription {
+    /// Router-scope id, as sent in SUBSCRIBED.
+    pub id: SubscriptionId,
+    /// The topic URI or pattern.
+    pub topic: String,
+    /// How `topic` matches publications.
+    pub match_policy: MatchPolicy,
+    /// The subscribed sessions, in subscription order.
+    pub subscribers: Vec<SessionId>,
+    /// When the subscription was created (ISO-8601).
+    pub created: String,
+}
+
+/// Every subscription of a realm.
+#[derive(Debug, Default)]
+pub struct Subscriptions {
+    /// Subscription id -> subscription.
+    by_id: HashMap<SubscriptionId, Subscription>,
+    /// (topic or pattern, match policy) -> subscription id.
+    index: UriIndex<SubscriptionId>,
+    /// Session -> its subscriptions (for cleanup when it leaves).
+    by_session: HashMap<SessionId, Vec<SubscriptionId>>,
+}
+
+impl Subscriptions {
+    /// Subscribes `session`; subscribing twice returns the same id.
+    pub(crate) fn subscribe(
+        &mut self,
+        ids: &mut IdGenerator,
+        session: SessionId,
+        topic: &str,
+        policy: MatchPolicy,
+        created: impl FnOnce() -> String,
+    ) -> SubscriptionId {
+        let id = match self.index.get(topic, policy) {
+            Some(&id) => id,
+            None => {
+                let id = ids.next_id();
+                self.index.insert(topic, policy, id);
+                let subscription = Subscription {
+                    id,
+                    topic: topic.to_owned(),
+                    match_policy: policy,
+                    subscribers: Vec::new(),
+                    created: created(),
+                };
+                self.by_id.insert(id, subscription);
+                id
+            }
+        };
+        if let Some(subscription) = self.by_id.get_mut(&id) {
+            if !subscription.subscribers.contains(&session) {
+                subscription.subscribers.push(session);
+                self.by_session.entry(session).or_default().push(id);
+            }
+        }
+        id
+    }
+
+    /// Removes `session` from subscription `id`; false if it was not subscribed.
+    pub(crate) fn unsubscribe(&mut self, ids: &mut IdGenerator, session: SessionId, id: SubscriptionId) -> bool {
+        let Some(subs) = self.by_session.get_mut(&session) else {
+            return false;
+        };
+        let Some(at) = subs.iter().position(|&s| s == id) else {
+            return false;
+        };
+        subs.swap_remove(at);
+        self.remove_subscriber(ids, session, id);
+        true
+    }
+
+    pub(crate) fn remove_session(&mut self, ids: &mut IdGenerator, session: SessionId) {
+        for id in self.by_session.remove(&session).unwrap_or_default() {
+            self.remove_subscriber(ids, session, id);
+        }
+    }
+
+    fn remove_subscriber(&mut self, ids: &mut IdGenerator, session: SessionId, id: SubscriptionId) {
+        let Some(subscription) = self.by_id.get_mut(&id) else {
+            return;
+        };
+        subscription.subscribers.retain(|&s| s != session);
+        if subscription.subscribers.is_empty() {
+            if let Some(gone) = self.by_id.remove(&id) {
+                self.index.remove(&gone.topic, gone.match_policy);
+            }
+            ids.release(id);
+        }
+    }
+
+    /// Every subscription a publication to `topic` reaches.
+    pub fn matching(&self, topic: &str) -> impl Iterator<Item = &Subscription> {
+        self.index
+            .all_matches(topic)
+            .into_iter()
+            .filter_map(|id| self.by_id.get(id))
+    }
+
+    /// A subscription by id.
+    pub fn get(&self, id: SubscriptionId) -> Option<&Subscription> {
+        self.by_id.get(&id)
+    }
+
+    /// How many subscriptions exist.
+    pub fn len(&self) -> usize {
+        self.by_id.len()
+    }
+
+    /// Whether there are none.
+    pub fn is_empty(&self) -> bool {
+        self.by_id.is_empty()
+    }
+}

@@ -1,0 +1,111 @@
+//! The router's own API in the reserved `wamp.` namespace: meta events about
+//! registrations and sessions (`rfc/text/advanced/ap_rpc_registration_meta_api.md`,
+//! `ap_session_meta_api.md`), and meta procedures that answer questions about them.
+//!
+//! Roles do not publish meta events themselves; they return [`MetaEvent`]s
+//! (nexus's "sync methods return their events"), and the realm hands them to the
+//! broker after the input that caused them.
+
+mod registration;
+mod session;
+
+use switchboard_proto::error_uri::NO_SUCH_PROCEDURE;
+use switchboard_proto::{Arguments, Dict, Value};
+
+use crate::dealer::registry::{Registration, RegistrationId};
+use crate::dealer::Dealer;
+use crate::realm::{SessionId, Sessions};
+
+pub(crate) const ON_CREATE: &str = "wamp.registration.on_create";
+pub(crate) const ON_REGISTER: &str = "wamp.registration.on_register";
+pub(crate) const ON_UNREGISTER: &str = "wamp.registration.on_unregister";
+pub(crate) const ON_DELETE: &str = "wamp.registration.on_delete";
+pub(crate) const SESSION_ON_JOIN: &str = "wamp.session.on_join";
+pub(crate) const SESSION_ON_LEAVE: &str = "wamp.session.on_leave";
+
+/// An event the router publishes about itself.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct MetaEvent {
+    pub(crate) topic: &'static str,
+    pub(crate) args: Vec<Value>,
+}
+
+impl MetaEvent {
+    /// `on_create`: `[session, RegistrationDetails]`.
+    pub(crate) fn registration_created(session: SessionId, registration: &Registration) -> Self {
+        Self {
+            topic: ON_CREATE,
+            args: vec![Value::from(session), registration::details(registration)],
+        }
+    }
+
+    /// `on_register`, `on_unregister`, `on_delete`: `[session, registration id]`.
+    pub(crate) fn registration(topic: &'static str, session: SessionId, id: RegistrationId) -> Self {
+        Self {
+            topic,
+            args: vec![Value::from(session), Value::from(id)],
+        }
+    }
+
+    /// `wamp.session.on_join`: `[SessionDetails]`.
+    pub(crate) fn session_joined(sessions: &Sessions, id: SessionId) -> Option<Self> {
+        Some(Self {
+            topic: SESSION_ON_JOIN,
+            args: vec![session::details(sessions, id)?],
+        })
+    }
+
+    /// `wamp.session.on_leave`: `[session, authid, authrole]`.
+    pub(crate) fn session_left(id: SessionId, authid: &str, authrole: &str) -> Self {
+        Self {
+            topic: SESSION_ON_LEAVE,
+            args: vec![Value::from(id), Value::from(authid), Value::from(authrole)],
+        }
+    }
+}
+
+/// What a meta procedure call produced.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum MetaReply {
+    /// RESULT with these arguments.
+    Result(Arguments),
+    /// ERROR with this URI and human-readable reason.
+    Error(&'static str, String),
+    /// `wamp.session.kill`: end `target` with GOODBYE, then answer the caller.
+    Kill {
+        target: SessionId,
+        reason: String,
+        message: String,
+    },
+}
+
+/// What a meta procedure may read.
+pub(crate) struct MetaScope<'a> {
+    pub(crate) dealer: &'a Dealer,
+    pub(crate) sessions: &'a Sessions,
+    pub(crate) caller: SessionId,
+}
+
+/// Answers a call to a `wamp.` procedure.
+pub(crate) fn call(scope: &MetaScope<'_>, procedure: &str, args: &[Value], kwargs: &Dict) -> MetaReply {
+    if let Some(name) = procedure.strip_prefix("wamp.registration.") {
+        if let Some(reply) = registration::call(scope.dealer.registry(), name, args) {
+            return reply;
+        }
+    }
+    if let Some(name) = procedure.strip_prefix("wamp.session.") {
+        if let Some(reply) = session::call(scope, name, args, kwargs) {
+            return reply;
+        }
+    }
+    MetaReply::Error(NO_SUCH_PROCEDURE, format!("no meta procedure {procedure:?}"))
+}
+
+/// `args[index]` as an id, for meta procedures that take one.
+fn id_arg(args: &[Value], index: usize) -> Option<u64> {
+    args.get(index).and_then(Value::as_u64)
+}
+
+fn result(value: Value) -> MetaReply {
+    MetaReply::Result(Arguments::list(vec![value]))
+}
