@@ -1,13 +1,21 @@
-//! A small async WAMP client: join a realm, register procedures, call them.
+//! A small async WAMP client: join a realm, register and call procedures
+//! (with progressive results, progressive invocations and canceling), publish
+//! and subscribe.
 //!
 //! Built on `switchboard-proto` and tokio-tungstenite. One background task reads
-//! frames and routes each reply to the request waiting for it (by request id) or
-//! each INVOCATION to its handler; another writes frames in order. Our tests and
-//! benchmarks use it; it speaks plain WAMP, so it works against any router.
+//! frames and routes each reply to the request waiting for it (by request id),
+//! each INVOCATION to its handler and each EVENT to its subscriber; another
+//! writes frames in order. Our tests and benchmarks use it; it speaks plain WAMP,
+//! so it works against any router.
 
+mod connection;
+mod dispatch;
 mod error;
-mod session;
+mod pubsub;
+mod rpc;
 
+pub use connection::Client;
 pub use error::{ClientError, WampError};
-pub use session::{Client, Handler, Invocation};
+pub use pubsub::Event;
+pub use rpc::{CallStream, CallUpdate, Invocation};
 pub use switchboard_proto::{Arguments, Codec, Dict, Message, Value};

@@ -156,6 +156,10 @@ struct FileRealm {
     anonymous: bool,
     #[serde(default)]
     uri_check: FileUriCheck,
+    default_call_timeout_ms: Option<u64>,
+    max_call_timeout_ms: Option<u64>,
+    #[serde(default = "yes")]
+    disclose_caller: bool,
 }
 
 fn yes() -> bool {
@@ -214,12 +218,21 @@ impl Settings {
             self.realms = realms
                 .into_iter()
                 .map(|r| RealmConfig {
-                    name: r.name,
-                    allow_anonymous: r.anonymous,
                     uri_check: match r.uri_check {
                         FileUriCheck::Loose => UriCheck::Loose,
                         FileUriCheck::Strict => UriCheck::Strict,
                     },
+                    allow_anonymous: r.anonymous,
+                    default_call_timeout: r
+                        .default_call_timeout_ms
+                        .filter(|&ms| ms > 0)
+                        .map(Duration::from_millis),
+                    max_call_timeout: r
+                        .max_call_timeout_ms
+                        .filter(|&ms| ms > 0)
+                        .map(Duration::from_millis),
+                    disclose_caller: r.disclose_caller,
+                    ..RealmConfig::anonymous(r.name)
                 })
                 .collect();
         }
@@ -372,16 +385,20 @@ mod tests {
 
     #[test]
     fn realms_come_from_the_file_with_their_settings() {
-        let f = file("[[realm]]\nname = \"a.b\"\nanonymous = false\nuri_check = \"strict\"\n");
+        let f = file(concat!(
+            "[[realm]]\nname = \"a.b\"\nanonymous = false\nuri_check = \"strict\"\n",
+            "default_call_timeout_ms = 30000\nmax_call_timeout_ms = 60000\ndisclose_caller = false\n",
+        ));
         let s = load(&["--config", f.arg()], &[]).unwrap();
-        assert_eq!(
-            s.realms,
-            vec![RealmConfig {
-                name: "a.b".into(),
-                allow_anonymous: false,
-                uri_check: UriCheck::Strict
-            }]
-        );
+        let expected = RealmConfig {
+            name: "a.b".into(),
+            allow_anonymous: false,
+            uri_check: UriCheck::Strict,
+            default_call_timeout: Some(Duration::from_secs(30)),
+            max_call_timeout: Some(Duration::from_secs(60)),
+            disclose_caller: false,
+        };
+        assert_eq!(s.realms, vec![expected]);
     }
 
     #[test]

@@ -1,0 +1,206 @@
+//! Opening a session: the WebSocket, the HELLO/WELCOME handshake, and the two
+//! tasks (reader and writer) that serve the session afterwards.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use futures_util::{SinkExt, StreamExt};
+use switchboard_proto::{decode, encode, Codec, Dict, Goodbye, Hello, Message, Value};
+use tokio::sync::{mpsc, oneshot};
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::HeaderValue;
+use tokio_tungstenite::tungstenite::Message as WsMessage;
+
+use crate::dispatch::{dispatch, Shared};
+use crate::error::ClientError;
+
+/// A joined WAMP session. Dropping it closes the WebSocket without GOODBYE.
+pub struct Client {
+    pub(crate) shared: Arc<Shared>,
+    /// Dropping this ends the writer task, which closes the WebSocket.
+    _close: oneshot::Sender<()>,
+    session_id: u64,
+    welcome: Dict,
+}
+
+/// The features this client implements, per role, for HELLO.
+const FEATURES: &[(&str, &[&str])] = &[
+    (
+        "caller",
+        &[
+            "call_canceling",
+            "call_timeout",
+            "caller_identification",
+            "progressive_call_results",
+            "progressive_call_invocations",
+        ],
+    ),
+    (
+        "callee",
+        &[
+            "call_canceling",
+            "call_timeout",
+            "caller_identification",
+            "progressive_call_results",
+            "progressive_call_invocations",
+            "pattern_based_registration",
+            "shared_registration",
+        ],
+    ),
+    (
+        "publisher",
+        &["publisher_exclusion", "publisher_identification"],
+    ),
+    (
+        "subscriber",
+        &["pattern_based_subscription", "publisher_identification"],
+    ),
+];
+
+fn hello_details() -> Dict {
+    let roles: Dict = FEATURES
+        .iter()
+        .map(|(role, features)| {
+            let features: Dict = features
+                .iter()
+                .map(|f| (f.to_string(), Value::Bool(true)))
+                .collect();
+            let mut r = Dict::new();
+            r.insert("features".into(), Value::Dict(features));
+            (role.to_string(), Value::Dict(r))
+        })
+        .collect();
+    let mut details = Dict::new();
+    details.insert("roles".into(), Value::Dict(roles));
+    details
+}
+
+fn frame_message(codec: Codec, frame: WsMessage) -> Option<Message> {
+    let bytes = match frame {
+        WsMessage::Text(text) => text.into_bytes(),
+        WsMessage::Binary(bytes) => bytes,
+        _ => return None,
+    };
+    match decode(codec, bytes.into()) {
+        Ok(message) => Some(message),
+        Err(error) => {
+            tracing::warn!(%error, "undecodable frame from the router");
+            None
+        }
+    }
+}
+
+impl Client {
+    /// Opens a WebSocket to `url` speaking `codec`, and joins `realm` anonymously.
+    pub async fn connect(url: &str, realm: &str, codec: Codec) -> Result<Client, ClientError> {
+        let mut request = url.into_client_request()?;
+        request.headers_mut().insert(
+            "Sec-WebSocket-Protocol",
+            HeaderValue::from_static(codec.subprotocol()),
+        );
+        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        let (mut sink, mut stream) = socket.split();
+
+        let (outbound, mut outbound_rx) = mpsc::unbounded_channel::<Message>();
+        let (close, mut close_rx) = oneshot::channel::<()>();
+        tokio::spawn(async move {
+            loop {
+                // Biased: everything queued (a GOODBYE, say) is written before closing.
+                let message = tokio::select! {
+                    biased;
+                    next = outbound_rx.recv() => match next {
+                        Some(message) => message,
+                        None => break,
+                    },
+                    _ = &mut close_rx => break,
+                };
+                let Ok(bytes) = encode(codec, &message) else {
+                    tracing::error!(message = message.name(), "cannot encode");
+                    continue;
+                };
+                let frame = match (codec.is_text(), String::from_utf8(bytes)) {
+                    (true, Ok(text)) => WsMessage::Text(text),
+                    (_, Ok(text)) => WsMessage::Binary(text.into_bytes()),
+                    (_, Err(e)) => WsMessage::Binary(e.into_bytes()),
+                };
+                if sink.send(frame).await.is_err() {
+                    break;
+                }
+            }
+            let _ = sink.close().await;
+        });
+
+        let shared = Arc::new(Shared {
+            waiting: Mutex::new(HashMap::new()),
+            handlers: Mutex::new(HashMap::new()),
+            running: Mutex::new(HashMap::new()),
+            subscribers: Mutex::new(HashMap::new()),
+            next_request: AtomicU64::new(1),
+            outbound,
+            leaving: AtomicBool::new(false),
+        });
+
+        let hello = Hello {
+            realm: realm.to_owned(),
+            details: hello_details(),
+        };
+        shared.send(Message::Hello(hello))?;
+        let welcome = loop {
+            let Some(frame) = stream.next().await else {
+                return Err(ClientError::Closed);
+            };
+            match frame_message(codec, frame?) {
+                Some(Message::Welcome(w)) => break w,
+                Some(Message::Abort(a)) => {
+                    return Err(ClientError::Aborted {
+                        reason: a.reason,
+                        details: a.details,
+                    })
+                }
+                Some(_) => return Err(ClientError::Unexpected("expected WELCOME or ABORT")),
+                None => continue,
+            }
+        };
+
+        let reader_shared = shared.clone();
+        tokio::spawn(async move {
+            while let Some(Ok(frame)) = stream.next().await {
+                let Some(message) = frame_message(codec, frame) else {
+                    continue;
+                };
+                if !dispatch(&reader_shared, message) {
+                    break;
+                }
+            }
+            reader_shared.connection_lost();
+        });
+
+        Ok(Client {
+            shared,
+            _close: close,
+            session_id: welcome.session,
+            welcome: welcome.details,
+        })
+    }
+
+    /// The session id the router assigned.
+    pub fn session_id(&self) -> u64 {
+        self.session_id
+    }
+
+    /// WELCOME.Details (the router's roles and features, authid, ...).
+    pub fn welcome_details(&self) -> &Dict {
+        &self.welcome
+    }
+
+    /// Sends GOODBYE; the router's reply closes the session.
+    pub async fn leave(self) -> Result<(), ClientError> {
+        let goodbye = Goodbye {
+            details: Dict::new(),
+            reason: "wamp.close.close_realm".to_owned(),
+        };
+        self.shared.leaving.store(true, Ordering::SeqCst);
+        self.shared.send(Message::Goodbye(goodbye))
+    }
+}
