@@ -41,7 +41,7 @@ impl std::fmt::Display for WampError {
 pub enum ClientError {
     /// The WebSocket could not be opened.
     #[error("cannot connect: {0}")]
-    Connect(#[from] tokio_tungstenite::tungstenite::Error),
+    Connect(Box<tokio_tungstenite::tungstenite::Error>),
     /// The router ended the session with ABORT.
     #[error("session aborted: {reason}")]
     Aborted {
@@ -52,13 +52,19 @@ pub enum ClientError {
     },
     /// The router answered the request with ERROR.
     #[error("{0}")]
-    Wamp(WampError),
+    Wamp(Box<WampError>),
     /// The router sent something the protocol does not allow here.
     #[error("unexpected message from the router: {0}")]
     Unexpected(&'static str),
     /// The connection closed before the answer came.
     #[error("connection closed")]
     Closed,
+}
+
+impl From<tokio_tungstenite::tungstenite::Error> for ClientError {
+    fn from(error: tokio_tungstenite::tungstenite::Error) -> Self {
+        ClientError::Connect(Box::new(error))
+    }
 }
 
 impl ClientError {

@@ -98,11 +98,11 @@ impl CallStream {
                 Ok(CallUpdate::Progress(r.arguments))
             }
             Message::Result(r) => Ok(CallUpdate::Final(r.arguments)),
-            Message::Error(e) => Err(ClientError::Wamp(WampError {
+            Message::Error(e) => Err(ClientError::Wamp(Box::new(WampError {
                 uri: e.error,
                 details: e.details,
                 arguments: e.arguments,
-            })),
+            }))),
             _ => Err(ClientError::Unexpected("expected RESULT or ERROR")),
         })
     }
@@ -149,11 +149,11 @@ impl CallStream {
 
 fn wamp_error(message: Message) -> Result<Message, ClientError> {
     match message {
-        Message::Error(e) => Err(ClientError::Wamp(WampError {
+        Message::Error(e) => Err(ClientError::Wamp(Box::new(WampError {
             uri: e.error,
             details: e.details,
             arguments: e.arguments,
-        })),
+        }))),
         Message::Abort(a) => Err(ClientError::Aborted {
             reason: a.reason,
             details: a.details,

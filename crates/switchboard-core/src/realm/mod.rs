@@ -18,9 +18,13 @@ use std::time::Instant;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use switchboard_proto::error_uri::{CLOSE_SYSTEM_SHUTDOWN, NO_MATCHING_AUTH_METHOD, NO_SUCH_PROCEDURE, PROTOCOL_VIOLATION};
+use switchboard_proto::error_uri::{
+    CLOSE_SYSTEM_SHUTDOWN, NO_MATCHING_AUTH_METHOD, NO_SUCH_PROCEDURE, PROTOCOL_VIOLATION,
+};
 use switchboard_proto::uri::is_reserved;
-use switchboard_proto::{code, Call, CallResult, Dict, Hello, IdGenerator, Message, SessionScopeIds};
+use switchboard_proto::{
+    code, Call, CallResult, Dict, Hello, IdGenerator, Message, SessionScopeIds,
+};
 
 use crate::broker::Broker;
 use crate::clock::ClockAnchor;
@@ -183,7 +187,9 @@ impl Realm {
         let welcome = welcome::welcome(id, &self.shared.config, &record);
         self.shared.sessions.insert(id, record);
         self.shared.out.send(id, welcome);
-        self.shared.events.extend(MetaEvent::session_joined(&self.shared.sessions, id));
+        self.shared
+            .events
+            .extend(MetaEvent::session_joined(&self.shared.sessions, id));
         self.publish_events(now);
         Ok(id)
     }
@@ -200,19 +206,48 @@ impl Realm {
                 self.meta_call(now, from, call);
                 Ok(())
             }
-            Message::Register(m) => Ok(self.dealer.register(&mut cx, from, m)),
-            Message::Unregister(m) => Ok(self.dealer.unregister(&mut cx, from, m)),
             Message::Call(m) => self.dealer.call(&mut cx, from, m),
-            Message::Cancel(m) => Ok(self.dealer.cancel(&mut cx, from, m)),
-            Message::Yield(m) => Ok(self.dealer.yield_result(&mut cx, from, m)),
-            Message::Error(m) if m.request_type == code::INVOCATION => Ok(self.dealer.invocation_error(&mut cx, from, m)),
-            Message::Subscribe(m) => Ok(self.broker.subscribe(&mut cx, from, m)),
-            Message::Unsubscribe(m) => Ok(self.broker.unsubscribe(&mut cx, from, m)),
-            Message::Publish(m) => Ok(self.broker.publish(&mut cx, from, m)),
-            other => Err(ProtocolViolation(format!("{} is not something a client sends", describe(&other)))),
+            Message::Register(m) => {
+                self.dealer.register(&mut cx, from, m);
+                Ok(())
+            }
+            Message::Unregister(m) => {
+                self.dealer.unregister(&mut cx, from, m);
+                Ok(())
+            }
+            Message::Cancel(m) => {
+                self.dealer.cancel(&mut cx, from, m);
+                Ok(())
+            }
+            Message::Yield(m) => {
+                self.dealer.yield_result(&mut cx, from, m);
+                Ok(())
+            }
+            Message::Error(m) if m.request_type == code::INVOCATION => {
+                self.dealer.invocation_error(&mut cx, from, m);
+                Ok(())
+            }
+            Message::Subscribe(m) => {
+                self.broker.subscribe(&mut cx, from, m);
+                Ok(())
+            }
+            Message::Unsubscribe(m) => {
+                self.broker.unsubscribe(&mut cx, from, m);
+                Ok(())
+            }
+            Message::Publish(m) => {
+                self.broker.publish(&mut cx, from, m);
+                Ok(())
+            }
+            other => Err(ProtocolViolation(format!(
+                "{} is not something a client sends",
+                describe(&other)
+            ))),
         };
         if let Err(ProtocolViolation(reason)) = outcome {
-            self.shared.out.send(from, abort(PROTOCOL_VIOLATION, reason));
+            self.shared
+                .out
+                .send(from, abort(PROTOCOL_VIOLATION, reason));
             self.forget(now, from);
         }
         self.publish_events(now);
@@ -234,7 +269,10 @@ impl Realm {
     pub fn shutdown(&mut self, now: Instant) {
         let ids: Vec<SessionId> = self.shared.sessions.ids().collect();
         for id in ids {
-            self.shared.out.send(id, goodbye(CLOSE_SYSTEM_SHUTDOWN, "the router is shutting down"));
+            self.shared.out.send(
+                id,
+                goodbye(CLOSE_SYSTEM_SHUTDOWN, "the router is shutting down"),
+            );
             self.forget(now, id);
         }
         self.shared.events.clear();
@@ -269,7 +307,11 @@ impl Realm {
                 arguments,
             }),
             MetaReply::Error(uri, why) => error(code::CALL, call.request, uri, why),
-            MetaReply::Kill { target, reason, message } => {
+            MetaReply::Kill {
+                target,
+                reason,
+                message,
+            } => {
                 self.shared.out.send(target, goodbye(&reason, message));
                 self.forget(now, target);
                 Message::Result(CallResult {
@@ -279,7 +321,9 @@ impl Realm {
                 })
             }
         };
-        debug_assert!(!matches!(&message, Message::Error(e) if e.error == NO_SUCH_PROCEDURE && !call.procedure.starts_with("wamp.")));
+        debug_assert!(
+            !matches!(&message, Message::Error(e) if e.error == NO_SUCH_PROCEDURE && !call.procedure.starts_with("wamp."))
+        );
         self.shared.out.send(caller, message);
     }
 
@@ -291,7 +335,11 @@ impl Realm {
         let mut cx = self.shared.context(now);
         self.dealer.session_left(&mut cx, session);
         self.broker.session_left(&mut cx, session);
-        cx.events.push(MetaEvent::session_left(session, &record.authid, &record.authrole));
+        cx.events.push(MetaEvent::session_left(
+            session,
+            &record.authid,
+            &record.authrole,
+        ));
     }
 
     /// Hands the meta events the last input produced to the broker.

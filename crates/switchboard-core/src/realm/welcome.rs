@@ -45,11 +45,7 @@ pub(super) fn anonymous_authid(session: SessionId) -> String {
     format!("anonymous-{session}")
 }
 
-pub(super) fn welcome(
-    id: SessionId,
-    config: &RealmConfig,
-    record: &SessionRecord,
-) -> Message {
+pub(super) fn welcome(id: SessionId, config: &RealmConfig, record: &SessionRecord) -> Message {
     let mut details = Dict::new();
     details.insert("realm".into(), Value::from(config.name.as_str()));
     details.insert("roles".into(), Value::Dict(router_roles()));
