@@ -112,6 +112,9 @@ pub fn start(config: ServerConfig, listener: TcpListener) -> std::io::Result<Run
     })
     .listen(listener)?
     .disable_signals()
+    // RFC 6455: once the close handshake is done the server closes TCP at once.
+    // actix-web would otherwise wait up to a second for the client to close first.
+    .client_disconnect_timeout(Duration::ZERO)
     .shutdown_timeout(config.goodbye_timeout.as_secs().max(1))
     .run();
     Ok(RunningServer {
