@@ -72,7 +72,7 @@ fn main() {
     println!("{REGISTRATIONS} registrations, {LOOKUPS} lookups per case (release build)");
     println!("{:<14} {:>12} {:>10}", "case", "ns/lookup", "found");
     for (name, uri_for) in &cases {
-        let uris: Vec<String> = (0..1000).map(uri_for).collect();
+        let uris: Vec<String> = (0..1000).map(*uri_for).collect();
         let started = Instant::now();
         let mut found = 0usize;
         for i in 0..LOOKUPS {

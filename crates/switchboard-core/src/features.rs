@@ -37,7 +37,8 @@ impl PeerFeatures {
         let canceling = feature("callee", "call_canceling");
         Self {
             callee_call_canceling: canceling,
-            callee_progressive_call_results: canceling && feature("callee", "progressive_call_results"),
+            callee_progressive_call_results: canceling
+                && feature("callee", "progressive_call_results"),
             callee_progressive_call_invocations: canceling
                 && feature("callee", "progressive_call_invocations"),
             caller_progressive_call_invocations: feature("caller", "progressive_call_invocations"),
@@ -78,7 +79,10 @@ const BROKER_FEATURES: &[&str] = &[
 /// implemented, since clients switch behaviour on what they see here.
 pub(crate) fn router_roles() -> Dict {
     let role = |features: &[&str]| {
-        let features: Dict = features.iter().map(|f| (f.to_string(), Value::Bool(true))).collect();
+        let features: Dict = features
+            .iter()
+            .map(|f| (f.to_string(), Value::Bool(true)))
+            .collect();
         let mut role = Dict::new();
         role.insert("features".into(), Value::Dict(features));
         Value::Dict(role)
@@ -94,7 +98,10 @@ mod tests {
     use super::*;
 
     fn hello_details(role: &str, names: &[&str]) -> Dict {
-        let features: Dict = names.iter().map(|n| (n.to_string(), Value::Bool(true))).collect();
+        let features: Dict = names
+            .iter()
+            .map(|n| (n.to_string(), Value::Bool(true)))
+            .collect();
         let mut r = Dict::new();
         r.insert("features".into(), Value::Dict(features));
         let mut roles = Dict::new();
@@ -107,13 +114,19 @@ mod tests {
     #[test]
     fn call_canceling_is_read_under_either_spelling() {
         for name in ["call_canceling", "call_cancelling"] {
-            assert!(PeerFeatures::from_hello_details(&hello_details("callee", &[name])).callee_call_canceling);
+            assert!(
+                PeerFeatures::from_hello_details(&hello_details("callee", &[name]))
+                    .callee_call_canceling
+            );
         }
     }
 
     #[test]
     fn progressive_features_without_canceling_do_not_count() {
-        let f = PeerFeatures::from_hello_details(&hello_details("callee", &["progressive_call_results"]));
+        let f = PeerFeatures::from_hello_details(&hello_details(
+            "callee",
+            &["progressive_call_results"],
+        ));
         assert!(!f.callee_progressive_call_results);
         let f = PeerFeatures::from_hello_details(&hello_details(
             "callee",
@@ -124,9 +137,15 @@ mod tests {
 
     #[test]
     fn missing_or_malformed_roles_mean_no_features() {
-        assert_eq!(PeerFeatures::from_hello_details(&Dict::new()), PeerFeatures::default());
+        assert_eq!(
+            PeerFeatures::from_hello_details(&Dict::new()),
+            PeerFeatures::default()
+        );
         let mut details = Dict::new();
         details.insert("roles".into(), Value::from("callee"));
-        assert_eq!(PeerFeatures::from_hello_details(&details), PeerFeatures::default());
+        assert_eq!(
+            PeerFeatures::from_hello_details(&details),
+            PeerFeatures::default()
+        );
     }
 }

@@ -232,7 +232,9 @@ impl<T> UriIndex<T> {
         let prefix = self.prefix.values().map(|v| (MatchPolicy::Prefix, v));
         let mut wildcards = Vec::new();
         collect_all(&self.wildcard, &mut wildcards);
-        exact.chain(prefix).chain(wildcards.into_iter().map(|v| (MatchPolicy::Wildcard, v)))
+        exact
+            .chain(prefix)
+            .chain(wildcards.into_iter().map(|v| (MatchPolicy::Wildcard, v)))
     }
 }
 
@@ -283,7 +285,11 @@ mod tests {
     #[test]
     fn prefixes_match_as_strings_like_the_spec_examples() {
         let i = index(&[("com.myapp.myobject1", Prefix)]);
-        for uri in ["com.myapp.myobject1.myprocedure1", "com.myapp.myobject1-mysubobject1", "com.myapp.myobject1"] {
+        for uri in [
+            "com.myapp.myobject1.myprocedure1",
+            "com.myapp.myobject1-mysubobject1",
+            "com.myapp.myobject1",
+        ] {
             assert!(best(&i, uri).is_some(), "{uri}");
         }
         assert_eq!(best(&i, "com.myapp.myobject"), None);
@@ -300,18 +306,45 @@ mod tests {
     #[test]
     fn wildcard_precedence_follows_literal_runs_as_in_the_spec() {
         let i = index(&[("a1.b2..d4.e5", Wildcard), ("a1.b2.c33..e5", Wildcard)]);
-        assert_eq!(best(&i, "a1.b2.c33.d4.e5").as_deref(), Some("wildcard:a1.b2.c33..e5"));
-        let i = index(&[("a1.b2..d4..f6.g7", Wildcard), ("a1.b2..d4.e5..g7", Wildcard)]);
-        assert_eq!(best(&i, "a1.b2.c88.d4.e5.f6.g7").as_deref(), Some("wildcard:a1.b2..d4.e5..g7"));
+        assert_eq!(
+            best(&i, "a1.b2.c33.d4.e5").as_deref(),
+            Some("wildcard:a1.b2.c33..e5")
+        );
+        let i = index(&[
+            ("a1.b2..d4..f6.g7", Wildcard),
+            ("a1.b2..d4.e5..g7", Wildcard),
+        ]);
+        assert_eq!(
+            best(&i, "a1.b2.c88.d4.e5.f6.g7").as_deref(),
+            Some("wildcard:a1.b2..d4.e5..g7")
+        );
         let i = index(&[("a1...d4", Wildcard), ("a1.b2..d4", Wildcard)]);
-        assert_eq!(best(&i, "a1.b2.c3.d4").as_deref(), Some("wildcard:a1.b2..d4"));
+        assert_eq!(
+            best(&i, "a1.b2.c3.d4").as_deref(),
+            Some("wildcard:a1.b2..d4")
+        );
     }
 
     #[test]
     fn all_matches_lists_every_policy_best_first() {
-        let i = index(&[("a.b", Exact), ("a", Prefix), ("a.", Prefix), (".b", Wildcard), ("a.", Wildcard)]);
+        let i = index(&[
+            ("a.b", Exact),
+            ("a", Prefix),
+            ("a.", Prefix),
+            (".b", Wildcard),
+            ("a.", Wildcard),
+        ]);
         let all: Vec<&String> = i.all_matches("a.b");
-        assert_eq!(all, ["exact:a.b", "prefix:a.", "prefix:a", "wildcard:a.", "wildcard:.b"]);
+        assert_eq!(
+            all,
+            [
+                "exact:a.b",
+                "prefix:a.",
+                "prefix:a",
+                "wildcard:a.",
+                "wildcard:.b"
+            ]
+        );
     }
 
     #[test]

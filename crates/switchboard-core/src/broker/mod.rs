@@ -37,7 +37,12 @@ impl Broker {
         &self.subscriptions
     }
 
-    pub(crate) fn subscribe(&mut self, cx: &mut Context<'_>, session: SessionId, subscribe: Subscribe) {
+    pub(crate) fn subscribe(
+        &mut self,
+        cx: &mut Context<'_>,
+        session: SessionId,
+        subscribe: Subscribe,
+    ) {
         let reply = |uri: &str, why: String| error(code::SUBSCRIBE, subscribe.request, uri, why);
         let policy = match subscribe.options.get("match") {
             None | Some(Value::Null) => Some(MatchPolicy::Exact),
@@ -45,20 +50,31 @@ impl Broker {
             Some(_) => None,
         };
         let Some(policy) = policy else {
-            return cx.out.send(session, reply(INVALID_ARGUMENT, "unknown match policy".into()));
+            return cx.out.send(
+                session,
+                reply(INVALID_ARGUMENT, "unknown match policy".into()),
+            );
         };
         let topic = subscribe.topic.as_str();
         let check = cx.config.uri_check;
         let valid = match policy {
             MatchPolicy::Exact => check.is_valid(topic, Components::NonEmpty),
-            MatchPolicy::Prefix => check.is_valid(topic.strip_suffix('.').unwrap_or(topic), Components::NonEmpty),
+            MatchPolicy::Prefix => check.is_valid(
+                topic.strip_suffix('.').unwrap_or(topic),
+                Components::NonEmpty,
+            ),
             MatchPolicy::Wildcard => check.is_valid(topic, Components::AllowEmpty),
         };
         if !valid {
-            return cx.out.send(session, reply(INVALID_URI, format!("invalid topic URI {topic:?}")));
+            return cx.out.send(
+                session,
+                reply(INVALID_URI, format!("invalid topic URI {topic:?}")),
+            );
         }
         let (clock, now) = (cx.clock, cx.now);
-        let id = self.subscriptions.subscribe(cx.router_ids, session, topic, policy, || clock.iso8601(now));
+        let id = self
+            .subscriptions
+            .subscribe(cx.router_ids, session, topic, policy, || clock.iso8601(now));
         let subscribed = Subscribed {
             request: subscribe.request,
             subscription: id,
@@ -66,34 +82,70 @@ impl Broker {
         cx.out.send(session, Message::Subscribed(subscribed));
     }
 
-    pub(crate) fn unsubscribe(&mut self, cx: &mut Context<'_>, session: SessionId, unsubscribe: Unsubscribe) {
-        let message = if self.subscriptions.unsubscribe(cx.router_ids, session, unsubscribe.subscription) {
-            Message::Unsubscribed(Unsubscribed {
-                request: unsubscribe.request,
-                details: None,
-            })
-        } else {
-            let why = format!("no subscription {} for this session", unsubscribe.subscription);
-            error(code::UNSUBSCRIBE, unsubscribe.request, NO_SUCH_SUBSCRIPTION, why)
-        };
+    pub(crate) fn unsubscribe(
+        &mut self,
+        cx: &mut Context<'_>,
+        session: SessionId,
+        unsubscribe: Unsubscribe,
+    ) {
+        let message =
+            if self
+                .subscriptions
+                .unsubscribe(cx.router_ids, session, unsubscribe.subscription)
+            {
+                Message::Unsubscribed(Unsubscribed {
+                    request: unsubscribe.request,
+                    details: None,
+                })
+            } else {
+                let why = format!(
+                    "no subscription {} for this session",
+                    unsubscribe.subscription
+                );
+                error(
+                    code::UNSUBSCRIBE,
+                    unsubscribe.request,
+                    NO_SUCH_SUBSCRIPTION,
+                    why,
+                )
+            };
         cx.out.send(session, message);
     }
 
     pub(crate) fn publish(&mut self, cx: &mut Context<'_>, session: SessionId, publish: Publish) {
-        let flag = |key: &str, default: bool| publish.options.get(key).and_then(Value::as_bool).unwrap_or(default);
+        let flag = |key: &str, default: bool| {
+            publish
+                .options
+                .get(key)
+                .and_then(Value::as_bool)
+                .unwrap_or(default)
+        };
         let acknowledge = flag("acknowledge", false);
         // The spec sends ERROR for a failed PUBLISH only to a publisher that asked
         // for acknowledgement; otherwise the publication is dropped quietly.
         let refuse = |cx: &mut Context<'_>, uri: &str, why: String| {
             if acknowledge {
-                cx.out.send(session, error(code::PUBLISH, publish.request, uri, why));
+                cx.out
+                    .send(session, error(code::PUBLISH, publish.request, uri, why));
             }
         };
-        if !cx.config.uri_check.is_valid(&publish.topic, Components::NonEmpty) {
-            return refuse(cx, INVALID_URI, format!("invalid topic URI {:?}", publish.topic));
+        if !cx
+            .config
+            .uri_check
+            .is_valid(&publish.topic, Components::NonEmpty)
+        {
+            return refuse(
+                cx,
+                INVALID_URI,
+                format!("invalid topic URI {:?}", publish.topic),
+            );
         }
         if is_reserved(&publish.topic) {
-            return refuse(cx, INVALID_URI, format!("{:?} is reserved for the router", publish.topic));
+            return refuse(
+                cx,
+                INVALID_URI,
+                format!("{:?} is reserved for the router", publish.topic),
+            );
         }
         let publisher = flag("disclose_me", false)
             .then(|| cx.sessions.get(session))
@@ -104,7 +156,13 @@ impl Broker {
                 authrole: record.authrole.clone(),
             });
         let exclude = flag("exclude_me", true).then_some(session);
-        let publication = self.deliver(cx, &publish.topic, publish.arguments, exclude, publisher.as_ref());
+        let publication = self.deliver(
+            cx,
+            &publish.topic,
+            publish.arguments,
+            exclude,
+            publisher.as_ref(),
+        );
         if acknowledge {
             let published = Published {
                 request: publish.request,
@@ -138,7 +196,10 @@ impl Broker {
             if let Some(p) = publisher {
                 details.insert("publisher".into(), Value::from(p.session));
                 details.insert("publisher_authid".into(), Value::from(p.authid.as_str()));
-                details.insert("publisher_authrole".into(), Value::from(p.authrole.as_str()));
+                details.insert(
+                    "publisher_authrole".into(),
+                    Value::from(p.authrole.as_str()),
+                );
             }
             for &subscriber in &subscription.subscribers {
                 if Some(subscriber) == exclude {

@@ -74,7 +74,12 @@ impl Subscriptions {
     }
 
     /// Removes `session` from subscription `id`; false if it was not subscribed.
-    pub(crate) fn unsubscribe(&mut self, ids: &mut IdGenerator, session: SessionId, id: SubscriptionId) -> bool {
+    pub(crate) fn unsubscribe(
+        &mut self,
+        ids: &mut IdGenerator,
+        session: SessionId,
+        id: SubscriptionId,
+    ) -> bool {
         let Some(subs) = self.by_session.get_mut(&session) else {
             return false;
         };

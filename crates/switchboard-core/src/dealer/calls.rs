@@ -60,13 +60,21 @@ impl PendingCalls {
         self.by_invocation.get(key).map(|(call, _)| call)
     }
 
-    pub(crate) fn get_mut(&mut self, callee: SessionId, invocation: InvocationId) -> Option<&mut PendingCall> {
-        self.by_invocation.get_mut(&(callee, invocation)).map(|(call, _)| call)
+    pub(crate) fn get_mut(
+        &mut self,
+        callee: SessionId,
+        invocation: InvocationId,
+    ) -> Option<&mut PendingCall> {
+        self.by_invocation
+            .get_mut(&(callee, invocation))
+            .map(|(call, _)| call)
     }
 
     /// Whether `request` was a progressive CALL stream of `caller` that already ended.
     pub(crate) fn stream_finished(&self, caller: SessionId, request: u64) -> bool {
-        self.finished_streams.get(&caller).is_some_and(|ids| ids.contains(&request))
+        self.finished_streams
+            .get(&caller)
+            .is_some_and(|ids| ids.contains(&request))
     }
 
     pub(crate) fn insert(&mut self, call: PendingCall, now: Instant) {
@@ -75,7 +83,8 @@ impl PendingCalls {
         if let Some(deadline) = deadline {
             self.deadlines.insert((deadline, key));
         }
-        self.by_request.insert((call.caller, call.caller_request), key);
+        self.by_request
+            .insert((call.caller, call.caller_request), key);
         self.by_invocation.insert(key, (call, deadline));
     }
 
@@ -94,7 +103,11 @@ impl PendingCalls {
     }
 
     /// Removes and returns the call that `callee`'s invocation belongs to.
-    pub(crate) fn complete(&mut self, callee: SessionId, invocation: InvocationId) -> Option<PendingCall> {
+    pub(crate) fn complete(
+        &mut self,
+        callee: SessionId,
+        invocation: InvocationId,
+    ) -> Option<PendingCall> {
         let key = (callee, invocation);
         let (call, deadline) = self.by_invocation.remove(&key)?;
         if let Some(deadline) = deadline {

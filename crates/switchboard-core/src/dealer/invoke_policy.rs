@@ -79,7 +79,9 @@ mod tests {
     #[test]
     fn roundrobin_cycles_in_registration_order() {
         let (mut cursor, mut rng) = (0, rand::rngs::StdRng::seed_from_u64(1));
-        let picks: Vec<usize> = (0..7).map(|_| InvokePolicy::RoundRobin.choose(3, &mut cursor, &mut rng)).collect();
+        let picks: Vec<usize> = (0..7)
+            .map(|_| InvokePolicy::RoundRobin.choose(3, &mut cursor, &mut rng))
+            .collect();
         assert_eq!(picks, [0, 1, 2, 0, 1, 2, 0]);
     }
 

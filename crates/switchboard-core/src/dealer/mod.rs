@@ -51,7 +51,9 @@ fn valid_pattern(cx: &Context<'_>, uri: &str, policy: MatchPolicy) -> bool {
     match policy {
         MatchPolicy::Exact => check.is_valid(uri, Components::NonEmpty),
         // `com.myapp.` (a trailing dot) is a common and meaningful prefix.
-        MatchPolicy::Prefix => check.is_valid(uri.strip_suffix('.').unwrap_or(uri), Components::NonEmpty),
+        MatchPolicy::Prefix => {
+            check.is_valid(uri.strip_suffix('.').unwrap_or(uri), Components::NonEmpty)
+        }
         MatchPolicy::Wildcard => check.is_valid(uri, Components::AllowEmpty),
     }
 }
@@ -86,7 +88,12 @@ impl Dealer {
         self.calls.next_deadline()
     }
 
-    pub(crate) fn register(&mut self, cx: &mut Context<'_>, session: SessionId, register: Register) {
+    pub(crate) fn register(
+        &mut self,
+        cx: &mut Context<'_>,
+        session: SessionId,
+        register: Register,
+    ) {
         let reply = |uri: &str, why: String| error(code::REGISTER, register.request, uri, why);
         let options = match RegisterOptions::parse(&register.options) {
             Ok(options) => options,
@@ -94,7 +101,10 @@ impl Dealer {
         };
         let procedure = register.procedure.as_str();
         if !valid_pattern(cx, procedure, options.match_policy) {
-            return cx.out.send(session, reply(INVALID_URI, format!("invalid procedure URI {procedure:?}")));
+            return cx.out.send(
+                session,
+                reply(INVALID_URI, format!("invalid procedure URI {procedure:?}")),
+            );
         }
         if is_reserved(procedure) {
             let why = format!("{procedure:?} is in the reserved wamp. namespace");
@@ -111,20 +121,30 @@ impl Dealer {
             },
         };
         let (clock, now) = (cx.clock, cx.now);
-        let joined = match self.registry.register(cx.router_ids, request, || clock.iso8601(now)) {
+        let joined = match self
+            .registry
+            .register(cx.router_ids, request, || clock.iso8601(now))
+        {
             Ok(joined) => joined,
-            Err(refused) => return cx.out.send(session, reply(PROCEDURE_ALREADY_EXISTS, refused.to_string())),
+            Err(refused) => {
+                return cx.out.send(
+                    session,
+                    reply(PROCEDURE_ALREADY_EXISTS, refused.to_string()),
+                )
+            }
         };
         let id = match joined {
             Joined::Created(id) => {
                 if let Some(registration) = self.registry.get(id) {
-                    cx.events.push(MetaEvent::registration_created(session, registration));
+                    cx.events
+                        .push(MetaEvent::registration_created(session, registration));
                 }
                 id
             }
             Joined::Existing(id) => id,
         };
-        cx.events.push(MetaEvent::registration(meta::ON_REGISTER, session, id));
+        cx.events
+            .push(MetaEvent::registration(meta::ON_REGISTER, session, id));
         let registered = Registered {
             request: register.request,
             registration: id,
@@ -132,8 +152,16 @@ impl Dealer {
         cx.out.send(session, Message::Registered(registered));
     }
 
-    pub(crate) fn unregister(&mut self, cx: &mut Context<'_>, session: SessionId, unregister: Unregister) {
-        match self.registry.unregister(cx.router_ids, session, unregister.registration) {
+    pub(crate) fn unregister(
+        &mut self,
+        cx: &mut Context<'_>,
+        session: SessionId,
+        unregister: Unregister,
+    ) {
+        match self
+            .registry
+            .unregister(cx.router_ids, session, unregister.registration)
+        {
             Ok(deleted) => {
                 let done = Unregistered {
                     request: unregister.request,
@@ -143,13 +171,23 @@ impl Dealer {
                 registration_left(cx, session, unregister.registration, deleted);
             }
             Err(refused) => {
-                let reply = error(code::UNREGISTER, unregister.request, NO_SUCH_REGISTRATION, refused.to_string());
+                let reply = error(
+                    code::UNREGISTER,
+                    unregister.request,
+                    NO_SUCH_REGISTRATION,
+                    refused.to_string(),
+                );
                 cx.out.send(session, reply);
             }
         }
     }
 
-    pub(crate) fn call(&mut self, cx: &mut Context<'_>, caller: SessionId, call: Call) -> Result<(), ProtocolViolation> {
+    pub(crate) fn call(
+        &mut self,
+        cx: &mut Context<'_>,
+        caller: SessionId,
+        call: Call,
+    ) -> Result<(), ProtocolViolation> {
         let reply = |uri: &str, why: String| error(code::CALL, call.request, uri, why);
         let options = match CallOptions::parse(&call.options) {
             Ok(options) => options,
@@ -158,10 +196,15 @@ impl Dealer {
                 return Ok(());
             }
         };
-        let caller_features = cx.sessions.get(caller).map(|s| s.features).unwrap_or_default();
+        let caller_features = cx
+            .sessions
+            .get(caller)
+            .map(|s| s.features)
+            .unwrap_or_default();
         if options.progress && !caller_features.caller_progressive_call_invocations {
             return Err(ProtocolViolation(
-                "progressive CALL from a caller that did not announce progressive_call_invocations".into(),
+                "progressive CALL from a caller that did not announce progressive_call_invocations"
+                    .into(),
             ));
         }
         if let Some(pending) = self.calls.by_request(caller, call.request) {
@@ -181,30 +224,48 @@ impl Dealer {
         if self.calls.stream_finished(caller, call.request) {
             return Ok(()); // A late chunk of a stream that has ended: dropped silently.
         }
-        if !cx.config.uri_check.is_valid(&call.procedure, Components::NonEmpty) {
-            cx.out.send(caller, reply(INVALID_URI, format!("invalid procedure URI {:?}", call.procedure)));
+        // A refusal from here on ends the call before it starts. If this CALL was
+        // the first chunk of a progressive call, its later chunks continue a
+        // finished call and must be dropped, not refused again one by one (or,
+        // for the last chunk, started as a new call).
+        let mut refuse = |uri: &str, why: String| {
+            if options.progress {
+                self.calls.remember_finished_stream(caller, call.request);
+            }
+            cx.out.send(caller, reply(uri, why));
+        };
+        if !cx
+            .config
+            .uri_check
+            .is_valid(&call.procedure, Components::NonEmpty)
+        {
+            refuse(
+                INVALID_URI,
+                format!("invalid procedure URI {:?}", call.procedure),
+            );
             return Ok(());
         }
         let Some(registration) = self.registry.match_procedure(&call.procedure) else {
             let why = format!("no callee registered procedure {:?}", call.procedure);
-            cx.out.send(caller, reply(NO_SUCH_PROCEDURE, why));
+            refuse(NO_SUCH_PROCEDURE, why);
             return Ok(());
         };
         let (registration_id, match_policy) = (registration.id, registration.match_policy);
         let Some(callee) = self.registry.choose_callee(registration_id, cx.rng) else {
-            cx.out.send(caller, reply(NO_SUCH_PROCEDURE, "the registration has no callee".into()));
+            refuse(NO_SUCH_PROCEDURE, "the registration has no callee".into());
             return Ok(());
         };
         let Some(callee_record) = cx.sessions.get_mut(callee.session) else {
-            cx.out.send(caller, reply(CANCELED, "the callee is gone".into()));
+            refuse(CANCELED, "the callee is gone".into());
             return Ok(());
         };
         if options.progress && !callee_record.features.callee_progressive_call_invocations {
             let why = "the callee does not accept progressive call invocations".into();
-            cx.out.send(caller, reply(FEATURE_NOT_SUPPORTED, why));
+            refuse(FEATURE_NOT_SUPPORTED, why);
             return Ok(());
         }
-        let receive_progress = options.receive_progress && callee_record.features.callee_progressive_call_results;
+        let receive_progress =
+            options.receive_progress && callee_record.features.callee_progressive_call_results;
         let invocation = callee_record.invocation_ids.next_id();
         let timeout = cx.config.call_timeout(options.timeout);
         let forwarded_timeout = timeout.filter(|_| callee.forward_timeout);
@@ -226,7 +287,10 @@ impl Dealer {
             if let Some(record) = cx.sessions.get(caller) {
                 details.insert("caller".into(), Value::from(caller));
                 details.insert("caller_authid".into(), Value::from(record.authid.as_str()));
-                details.insert("caller_authrole".into(), Value::from(record.authrole.as_str()));
+                details.insert(
+                    "caller_authrole".into(),
+                    Value::from(record.authrole.as_str()),
+                );
             }
         }
         self.calls.insert(
@@ -237,7 +301,11 @@ impl Dealer {
                 invocation,
                 registration: registration_id,
                 receive_progress,
-                timeout: if forwarded_timeout.is_some() { None } else { timeout },
+                timeout: if forwarded_timeout.is_some() {
+                    None
+                } else {
+                    timeout
+                },
                 killing: false,
                 streaming: options.progress,
             },
@@ -285,7 +353,11 @@ impl Dealer {
     }
 
     pub(crate) fn yield_result(&mut self, cx: &mut Context<'_>, callee: SessionId, result: Yield) {
-        let progress = result.options.get("progress").and_then(Value::as_bool).unwrap_or(false);
+        let progress = result
+            .options
+            .get("progress")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
         // A YIELD for an invocation we no longer know (answered, timed out,
         // canceled, or its caller left) is dropped, as the spec asks.
         let Some(call) = self.calls.get_mut(callee, result.request) else {
@@ -317,11 +389,20 @@ impl Dealer {
         }
     }
 
-    pub(crate) fn invocation_error(&mut self, cx: &mut Context<'_>, callee: SessionId, failure: Error) {
+    pub(crate) fn invocation_error(
+        &mut self,
+        cx: &mut Context<'_>,
+        callee: SessionId,
+        failure: Error,
+    ) {
         let Some(call) = self.calls.complete(callee, failure.request) else {
             return;
         };
-        let uri = if failure.error == CANCELED_ALT { CANCELED.to_owned() } else { failure.error };
+        let uri = if failure.error == CANCELED_ALT {
+            CANCELED.to_owned()
+        } else {
+            failure.error
+        };
         let message = Message::Error(Error {
             request_type: code::CALL,
             request: call.caller_request,
@@ -335,16 +416,35 @@ impl Dealer {
     pub(crate) fn cancel(&mut self, cx: &mut Context<'_>, caller: SessionId, cancel: Cancel) {
         let mode = match CancelMode::parse(&cancel.options) {
             Ok(mode) => mode,
-            Err(why) => return cx.out.send(caller, error(code::CANCEL, cancel.request, INVALID_ARGUMENT, why)),
+            Err(why) => {
+                return cx.out.send(
+                    caller,
+                    error(code::CANCEL, cancel.request, INVALID_ARGUMENT, why),
+                )
+            }
         };
         // Canceling a call that already finished does nothing (the spec asks for no answer).
         let Some(call) = self.calls.by_request(caller, cancel.request) else {
             return;
         };
         let (callee, invocation) = (call.callee, call.invocation);
-        let can_interrupt = cx.sessions.get(callee).is_some_and(|s| s.features.callee_call_canceling);
-        let mode = if can_interrupt { mode } else { CancelMode::Skip };
-        let canceled = || error(code::CALL, cancel.request, CANCELED, "the call was canceled");
+        let can_interrupt = cx
+            .sessions
+            .get(callee)
+            .is_some_and(|s| s.features.callee_call_canceling);
+        let mode = if can_interrupt {
+            mode
+        } else {
+            CancelMode::Skip
+        };
+        let canceled = || {
+            error(
+                code::CALL,
+                cancel.request,
+                CANCELED,
+                "the call was canceled",
+            )
+        };
         match mode {
             CancelMode::Skip => {
                 self.calls.complete(callee, invocation);
@@ -371,9 +471,19 @@ impl Dealer {
     pub(crate) fn handle_timeout(&mut self, cx: &mut Context<'_>) {
         for call in self.calls.expire(cx.now) {
             let why = "the call timed out";
-            cx.out.send(call.caller, error(code::CALL, call.caller_request, TIMEOUT, why));
-            if cx.sessions.get(call.callee).is_some_and(|s| s.features.callee_call_canceling) {
-                cx.out.send(call.callee, interrupt(call.invocation, CancelMode::KillNoWait, TIMEOUT));
+            cx.out.send(
+                call.caller,
+                error(code::CALL, call.caller_request, TIMEOUT, why),
+            );
+            if cx
+                .sessions
+                .get(call.callee)
+                .is_some_and(|s| s.features.callee_call_canceling)
+            {
+                cx.out.send(
+                    call.callee,
+                    interrupt(call.invocation, CancelMode::KillNoWait, TIMEOUT),
+                );
             }
         }
     }
@@ -385,11 +495,21 @@ impl Dealer {
         for call in self.calls.remove_session(session) {
             if call.callee == session {
                 let why = "the callee left before answering";
-                cx.out.send(call.caller, error(code::CALL, call.caller_request, CANCELED, why));
-            } else if cx.sessions.get(call.callee).is_some_and(|s| s.features.callee_call_canceling) {
+                cx.out.send(
+                    call.caller,
+                    error(code::CALL, call.caller_request, CANCELED, why),
+                );
+            } else if cx
+                .sessions
+                .get(call.callee)
+                .is_some_and(|s| s.features.callee_call_canceling)
+            {
                 // The caller left: the spec asks for INTERRUPT (killnowait) so the
                 // callee stops working (and streaming) for nobody.
-                cx.out.send(call.callee, interrupt(call.invocation, CancelMode::KillNoWait, CANCELED));
+                cx.out.send(
+                    call.callee,
+                    interrupt(call.invocation, CancelMode::KillNoWait, CANCELED),
+                );
             }
         }
         for (id, deleted) in self.registry.remove_session(cx.router_ids, session) {
@@ -399,9 +519,16 @@ impl Dealer {
 }
 
 /// Meta events for a callee leaving a registration (and the registration going).
-fn registration_left(cx: &mut Context<'_>, session: SessionId, id: registry::RegistrationId, deleted: bool) {
-    cx.events.push(MetaEvent::registration(meta::ON_UNREGISTER, session, id));
+fn registration_left(
+    cx: &mut Context<'_>,
+    session: SessionId,
+    id: registry::RegistrationId,
+    deleted: bool,
+) {
+    cx.events
+        .push(MetaEvent::registration(meta::ON_UNREGISTER, session, id));
     if deleted {
-        cx.events.push(MetaEvent::registration(meta::ON_DELETE, session, id));
+        cx.events
+            .push(MetaEvent::registration(meta::ON_DELETE, session, id));
     }
 }

@@ -39,11 +39,14 @@ impl RegisterOptions {
     pub(crate) fn parse(options: &Dict) -> Result<Self, OptionError> {
         let match_policy = match name(options, "match")? {
             None => MatchPolicy::Exact,
-            Some(n) => MatchPolicy::from_option(n).ok_or_else(|| format!("unknown match policy {n:?}"))?,
+            Some(n) => {
+                MatchPolicy::from_option(n).ok_or_else(|| format!("unknown match policy {n:?}"))?
+            }
         };
         let invoke = match name(options, "invoke")? {
             None => InvokePolicy::Single,
-            Some(n) => InvokePolicy::from_option(n).ok_or_else(|| format!("unknown invoke policy {n:?}"))?,
+            Some(n) => InvokePolicy::from_option(n)
+                .ok_or_else(|| format!("unknown invoke policy {n:?}"))?,
         };
         Ok(Self {
             match_policy,
@@ -69,7 +72,9 @@ impl CallOptions {
     pub(crate) fn parse(options: &Dict) -> Result<Self, OptionError> {
         let timeout = match options.get("timeout") {
             None | Some(Value::Null) => None,
-            Some(v) => Some(v.as_u64().ok_or_else(|| format!("option timeout must be a non-negative integer, not {v:?}"))?),
+            Some(v) => Some(v.as_u64().ok_or_else(|| {
+                format!("option timeout must be a non-negative integer, not {v:?}")
+            })?),
         };
         Ok(Self {
             timeout,
@@ -117,13 +122,19 @@ mod tests {
     use super::*;
 
     fn dict(pairs: &[(&str, Value)]) -> Dict {
-        pairs.iter().map(|(k, v)| (k.to_string(), v.clone())).collect()
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.clone()))
+            .collect()
     }
 
     #[test]
     fn register_defaults_are_exact_and_single() {
         let o = RegisterOptions::parse(&Dict::new()).unwrap();
-        assert_eq!((o.match_policy, o.invoke), (MatchPolicy::Exact, InvokePolicy::Single));
+        assert_eq!(
+            (o.match_policy, o.invoke),
+            (MatchPolicy::Exact, InvokePolicy::Single)
+        );
     }
 
     #[test]
@@ -138,6 +149,9 @@ mod tests {
     #[test]
     fn cancel_defaults_to_killnowait() {
         assert_eq!(CancelMode::parse(&Dict::new()), Ok(CancelMode::KillNoWait));
-        assert_eq!(CancelMode::parse(&dict(&[("mode", "skip".into())])), Ok(CancelMode::Skip));
+        assert_eq!(
+            CancelMode::parse(&dict(&[("mode", "skip".into())])),
+            Ok(CancelMode::Skip)
+        );
     }
 }

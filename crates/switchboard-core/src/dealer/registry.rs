@@ -73,7 +73,9 @@ pub enum RegisterError {
     #[error("procedure {0:?} is already registered")]
     AlreadyExists(String),
     /// A shared registration exists with another invoke policy.
-    #[error("procedure {procedure:?} is registered with invoke policy {existing:?}, not {requested:?}")]
+    #[error(
+        "procedure {procedure:?} is registered with invoke policy {existing:?}, not {requested:?}"
+    )]
     PolicyConflict {
         /// The procedure.
         procedure: String,
@@ -114,9 +116,13 @@ impl Registry {
     ) -> Result<Joined, RegisterError> {
         let session = request.callee.session;
         if let Some(&id) = self.index.get(request.procedure, request.match_policy) {
-            let registration = self.by_id.get_mut(&id).expect("indexed registrations exist");
+            let registration = self
+                .by_id
+                .get_mut(&id)
+                .expect("indexed registrations exist");
             let already_exists = || RegisterError::AlreadyExists(request.procedure.to_owned());
-            if registration.invoke == InvokePolicy::Single || request.invoke == InvokePolicy::Single {
+            if registration.invoke == InvokePolicy::Single || request.invoke == InvokePolicy::Single
+            {
                 return Err(already_exists());
             }
             if registration.invoke != request.invoke {
@@ -134,7 +140,8 @@ impl Registry {
             return Ok(Joined::Existing(id));
         }
         let id = ids.next_id();
-        self.index.insert(request.procedure, request.match_policy, id);
+        self.index
+            .insert(request.procedure, request.match_policy, id);
         self.by_id.insert(
             id,
             Registration {
@@ -172,18 +179,31 @@ impl Registry {
 
     /// Removes `session` from every registration; returns each id it was in and
     /// whether that registration was deleted.
-    pub(crate) fn remove_session(&mut self, ids: &mut IdGenerator, session: SessionId) -> Vec<(RegistrationId, bool)> {
+    pub(crate) fn remove_session(
+        &mut self,
+        ids: &mut IdGenerator,
+        session: SessionId,
+    ) -> Vec<(RegistrationId, bool)> {
         let regs = self.by_session.remove(&session).unwrap_or_default();
         regs.into_iter()
             .map(|id| (id, self.remove_callee(ids, session, id)))
             .collect()
     }
 
-    fn remove_callee(&mut self, ids: &mut IdGenerator, session: SessionId, id: RegistrationId) -> bool {
+    fn remove_callee(
+        &mut self,
+        ids: &mut IdGenerator,
+        session: SessionId,
+        id: RegistrationId,
+    ) -> bool {
         let Some(registration) = self.by_id.get_mut(&id) else {
             return false;
         };
-        if let Some(at) = registration.callees.iter().position(|c| c.session == session) {
+        if let Some(at) = registration
+            .callees
+            .iter()
+            .position(|c| c.session == session)
+        {
             registration.callees.remove(at);
             InvokePolicy::callee_removed(&mut registration.cursor, at, registration.callees.len());
         }
@@ -199,23 +219,33 @@ impl Registry {
 
     /// The registration a call to `procedure` goes to, under the spec's precedence.
     pub fn match_procedure(&self, procedure: &str) -> Option<&Registration> {
-        self.index.best_match(procedure).and_then(|id| self.by_id.get(id))
+        self.index
+            .best_match(procedure)
+            .and_then(|id| self.by_id.get(id))
     }
 
     /// Picks the callee for the next call to registration `id` under its policy.
-    pub(crate) fn choose_callee(&mut self, id: RegistrationId, rng: &mut impl Rng) -> Option<Callee> {
+    pub(crate) fn choose_callee(
+        &mut self,
+        id: RegistrationId,
+        rng: &mut impl Rng,
+    ) -> Option<Callee> {
         let registration = self.by_id.get_mut(&id)?;
         let count = registration.callees.len();
         if count == 0 {
             return None;
         }
-        let at = registration.invoke.choose(count, &mut registration.cursor, rng);
+        let at = registration
+            .invoke
+            .choose(count, &mut registration.cursor, rng);
         registration.callees.get(at).copied()
     }
 
     /// The registration for exactly this URI and policy (`wamp.registration.lookup`).
     pub fn lookup(&self, procedure: &str, policy: MatchPolicy) -> Option<&Registration> {
-        self.index.get(procedure, policy).and_then(|id| self.by_id.get(id))
+        self.index
+            .get(procedure, policy)
+            .and_then(|id| self.by_id.get(id))
     }
 
     /// A registration by id.
@@ -250,7 +280,11 @@ mod tests {
             procedure,
             match_policy: MatchPolicy::Exact,
             invoke,
-            callee: Callee { session, disclose_caller: false, forward_timeout: false },
+            callee: Callee {
+                session,
+                disclose_caller: false,
+                forward_timeout: false,
+            },
         }
     }
 
@@ -261,33 +295,64 @@ mod tests {
     #[test]
     fn a_single_registration_refuses_a_second_callee() {
         let (mut reg, mut ids) = (Registry::default(), IdGenerator::default());
-        assert!(matches!(reg.register(&mut ids, request("p", InvokePolicy::Single, 1), now), Ok(Joined::Created(_))));
-        let err = reg.register(&mut ids, request("p", InvokePolicy::Single, 2), now).unwrap_err();
+        assert!(matches!(
+            reg.register(&mut ids, request("p", InvokePolicy::Single, 1), now),
+            Ok(Joined::Created(_))
+        ));
+        let err = reg
+            .register(&mut ids, request("p", InvokePolicy::Single, 2), now)
+            .unwrap_err();
         assert_eq!(err, RegisterError::AlreadyExists("p".into()));
     }
 
     #[test]
     fn shared_registrations_have_one_id_and_refuse_a_different_policy() {
         let (mut reg, mut ids) = (Registry::default(), IdGenerator::default());
-        let Ok(Joined::Created(id)) = reg.register(&mut ids, request("p", InvokePolicy::RoundRobin, 1), now) else {
+        let Ok(Joined::Created(id)) =
+            reg.register(&mut ids, request("p", InvokePolicy::RoundRobin, 1), now)
+        else {
             panic!("created");
         };
-        assert_eq!(reg.register(&mut ids, request("p", InvokePolicy::RoundRobin, 2), now), Ok(Joined::Existing(id)));
-        let err = reg.register(&mut ids, request("p", InvokePolicy::Random, 3), now).unwrap_err();
-        assert!(matches!(err, RegisterError::PolicyConflict { existing: "roundrobin", requested: "random", .. }));
-        let err = reg.register(&mut ids, request("p", InvokePolicy::RoundRobin, 2), now).unwrap_err();
-        assert_eq!(err, RegisterError::AlreadyExists("p".into()), "a session joins once");
+        assert_eq!(
+            reg.register(&mut ids, request("p", InvokePolicy::RoundRobin, 2), now),
+            Ok(Joined::Existing(id))
+        );
+        let err = reg
+            .register(&mut ids, request("p", InvokePolicy::Random, 3), now)
+            .unwrap_err();
+        assert!(matches!(
+            err,
+            RegisterError::PolicyConflict {
+                existing: "roundrobin",
+                requested: "random",
+                ..
+            }
+        ));
+        let err = reg
+            .register(&mut ids, request("p", InvokePolicy::RoundRobin, 2), now)
+            .unwrap_err();
+        assert_eq!(
+            err,
+            RegisterError::AlreadyExists("p".into()),
+            "a session joins once"
+        );
     }
 
     #[test]
     fn the_registration_goes_with_its_last_callee() {
         let (mut reg, mut ids) = (Registry::default(), IdGenerator::default());
-        reg.register(&mut ids, request("p", InvokePolicy::First, 1), now).unwrap();
-        let Ok(Joined::Existing(id)) = reg.register(&mut ids, request("p", InvokePolicy::First, 2), now) else {
+        reg.register(&mut ids, request("p", InvokePolicy::First, 1), now)
+            .unwrap();
+        let Ok(Joined::Existing(id)) =
+            reg.register(&mut ids, request("p", InvokePolicy::First, 2), now)
+        else {
             panic!("joined");
         };
         assert_eq!(reg.unregister(&mut ids, 1, id), Ok(false));
-        assert_eq!(reg.unregister(&mut ids, 1, id), Err(UnregisterError::NoSuchRegistration(id)));
+        assert_eq!(
+            reg.unregister(&mut ids, 1, id),
+            Err(UnregisterError::NoSuchRegistration(id))
+        );
         assert_eq!(reg.remove_session(&mut ids, 2), vec![(id, true)]);
         assert!(reg.match_procedure("p").is_none() && reg.is_empty());
     }
@@ -297,10 +362,13 @@ mod tests {
         let (mut reg, mut ids) = (Registry::default(), IdGenerator::default());
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
         for s in 1..=3 {
-            reg.register(&mut ids, request("p", InvokePolicy::RoundRobin, s), now).unwrap();
+            reg.register(&mut ids, request("p", InvokePolicy::RoundRobin, s), now)
+                .unwrap();
         }
         let id = reg.match_procedure("p").unwrap().id;
-        let picks: Vec<SessionId> = (0..6).map(|_| reg.choose_callee(id, &mut rng).unwrap().session).collect();
+        let picks: Vec<SessionId> = (0..6)
+            .map(|_| reg.choose_callee(id, &mut rng).unwrap().session)
+            .collect();
         assert_eq!(picks, [1, 2, 3, 1, 2, 3]);
     }
 }

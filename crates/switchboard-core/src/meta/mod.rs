@@ -40,7 +40,11 @@ impl MetaEvent {
     }
 
     /// `on_register`, `on_unregister`, `on_delete`: `[session, registration id]`.
-    pub(crate) fn registration(topic: &'static str, session: SessionId, id: RegistrationId) -> Self {
+    pub(crate) fn registration(
+        topic: &'static str,
+        session: SessionId,
+        id: RegistrationId,
+    ) -> Self {
         Self {
             topic,
             args: vec![Value::from(session), Value::from(id)],
@@ -87,7 +91,12 @@ pub(crate) struct MetaScope<'a> {
 }
 
 /// Answers a call to a `wamp.` procedure.
-pub(crate) fn call(scope: &MetaScope<'_>, procedure: &str, args: &[Value], kwargs: &Dict) -> MetaReply {
+pub(crate) fn call(
+    scope: &MetaScope<'_>,
+    procedure: &str,
+    args: &[Value],
+    kwargs: &Dict,
+) -> MetaReply {
     if let Some(name) = procedure.strip_prefix("wamp.registration.") {
         if let Some(reply) = registration::call(scope.dealer.registry(), name, args) {
             return reply;
@@ -98,7 +107,10 @@ pub(crate) fn call(scope: &MetaScope<'_>, procedure: &str, args: &[Value], kwarg
             return reply;
         }
     }
-    MetaReply::Error(NO_SUCH_PROCEDURE, format!("no meta procedure {procedure:?}"))
+    MetaReply::Error(
+        NO_SUCH_PROCEDURE,
+        format!("no meta procedure {procedure:?}"),
+    )
 }
 
 /// `args[index]` as an id, for meta procedures that take one.

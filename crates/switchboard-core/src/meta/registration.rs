@@ -13,7 +13,10 @@ pub(super) fn details(registration: &Registration) -> Value {
     d.insert("id".into(), Value::from(registration.id));
     d.insert("created".into(), Value::from(registration.created.as_str()));
     d.insert("uri".into(), Value::from(registration.procedure.as_str()));
-    d.insert("match".into(), Value::from(registration.match_policy.as_str()));
+    d.insert(
+        "match".into(),
+        Value::from(registration.match_policy.as_str()),
+    );
     d.insert("invoke".into(), Value::from(registration.invoke.as_str()));
     Value::Dict(d)
 }
@@ -45,7 +48,10 @@ pub(super) fn call(registry: &Registry, name: &str, args: &[Value]) -> Option<Me
         }
         "lookup" => {
             let Some(uri) = args.first().and_then(Value::as_str) else {
-                return Some(MetaReply::Error(INVALID_ARGUMENT, "lookup takes a procedure URI".into()));
+                return Some(MetaReply::Error(
+                    INVALID_ARGUMENT,
+                    "lookup takes a procedure URI".into(),
+                ));
             };
             let policy = args
                 .get(1)
@@ -55,18 +61,34 @@ pub(super) fn call(registry: &Registry, name: &str, args: &[Value]) -> Option<Me
                 .map(MatchPolicy::from_option)
                 .unwrap_or(Some(MatchPolicy::Exact));
             let Some(policy) = policy else {
-                return Some(MetaReply::Error(INVALID_ARGUMENT, "unknown match policy".into()));
+                return Some(MetaReply::Error(
+                    INVALID_ARGUMENT,
+                    "unknown match policy".into(),
+                ));
             };
-            result(registry.lookup(uri, policy).map_or(Value::Null, |r| Value::from(r.id)))
+            result(
+                registry
+                    .lookup(uri, policy)
+                    .map_or(Value::Null, |r| Value::from(r.id)),
+            )
         }
         "match" => {
             let Some(uri) = args.first().and_then(Value::as_str) else {
-                return Some(MetaReply::Error(INVALID_ARGUMENT, "match takes a procedure URI".into()));
+                return Some(MetaReply::Error(
+                    INVALID_ARGUMENT,
+                    "match takes a procedure URI".into(),
+                ));
             };
-            result(registry.match_procedure(uri).map_or(Value::Null, |r| Value::from(r.id)))
+            result(
+                registry
+                    .match_procedure(uri)
+                    .map_or(Value::Null, |r| Value::from(r.id)),
+            )
         }
         "get" => by_id(details),
-        "list_callees" => by_id(|r| Value::List(r.callees.iter().map(|c| Value::from(c.session)).collect())),
+        "list_callees" => {
+            by_id(|r| Value::List(r.callees.iter().map(|c| Value::from(c.session)).collect()))
+        }
         "count_callees" => by_id(|r| Value::from(r.callees.len() as u64)),
         _ => return None,
     })

@@ -24,36 +24,63 @@ pub(super) fn details(sessions: &Sessions, id: SessionId) -> Option<Value> {
 
 /// Sessions whose authrole is in `args[0]` (a list), or all sessions without a filter.
 fn filtered<'a>(sessions: &'a Sessions, args: &'a [Value]) -> impl Iterator<Item = SessionId> + 'a {
-    let roles: Option<Vec<&str>> = args.first().and_then(Value::as_list).map(|l| l.iter().filter_map(Value::as_str).collect());
-    sessions.ids().filter(move |&id| match (&roles, sessions.get(id)) {
-        (Some(roles), Some(record)) => roles.contains(&record.authrole.as_str()),
-        (None, _) => true,
-        (Some(_), None) => false,
-    })
+    let roles: Option<Vec<&str>> = args
+        .first()
+        .and_then(Value::as_list)
+        .map(|l| l.iter().filter_map(Value::as_str).collect());
+    sessions
+        .ids()
+        .filter(move |&id| match (&roles, sessions.get(id)) {
+            (Some(roles), Some(record)) => roles.contains(&record.authrole.as_str()),
+            (None, _) => true,
+            (Some(_), None) => false,
+        })
 }
 
 /// Answers `wamp.session.<name>`, or `None` if there is no such procedure.
-pub(super) fn call(scope: &MetaScope<'_>, name: &str, args: &[Value], kwargs: &Dict) -> Option<MetaReply> {
+pub(super) fn call(
+    scope: &MetaScope<'_>,
+    name: &str,
+    args: &[Value],
+    kwargs: &Dict,
+) -> Option<MetaReply> {
     let sessions = scope.sessions;
     Some(match name {
         "count" => result(Value::from(filtered(sessions, args).count() as u64)),
-        "list" => result(Value::List(filtered(sessions, args).map(Value::from).collect())),
+        "list" => result(Value::List(
+            filtered(sessions, args).map(Value::from).collect(),
+        )),
         "get" => match id_arg(args, 0).and_then(|id| details(sessions, id)) {
             Some(details) => result(details),
             None => MetaReply::Error(NO_SUCH_SESSION, "no session with that id".into()),
         },
         "kill" => {
             let Some(target) = id_arg(args, 0).filter(|&id| sessions.contains(id)) else {
-                return Some(MetaReply::Error(NO_SUCH_SESSION, "no session with that id".into()));
+                return Some(MetaReply::Error(
+                    NO_SUCH_SESSION,
+                    "no session with that id".into(),
+                ));
             };
             if target == scope.caller {
-                return Some(MetaReply::Error(INVALID_ARGUMENT, "a session cannot kill itself".into()));
+                return Some(MetaReply::Error(
+                    INVALID_ARGUMENT,
+                    "a session cannot kill itself".into(),
+                ));
             }
-            let reason = kwargs.get("reason").and_then(Value::as_str).unwrap_or(CLOSE_KILLED);
+            let reason = kwargs
+                .get("reason")
+                .and_then(Value::as_str)
+                .unwrap_or(CLOSE_KILLED);
             if !UriCheck::Loose.is_valid(reason, Components::NonEmpty) {
-                return Some(MetaReply::Error(INVALID_ARGUMENT, format!("reason {reason:?} is not a URI")));
+                return Some(MetaReply::Error(
+                    INVALID_ARGUMENT,
+                    format!("reason {reason:?} is not a URI"),
+                ));
             }
-            let message = kwargs.get("message").and_then(Value::as_str).unwrap_or("killed by the session meta API");
+            let message = kwargs
+                .get("message")
+                .and_then(Value::as_str)
+                .unwrap_or("killed by the session meta API");
             MetaReply::Kill {
                 target,
                 reason: reason.to_owned(),

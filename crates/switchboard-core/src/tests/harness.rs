@@ -1,7 +1,11 @@
 use std::time::{Duration, Instant, SystemTime};
 
-use switchboard_proto::{Dict, Hello, Message, Value};
+use switchboard_proto::{
+    code, Arguments, Call, Cancel, Dict, Error, Hello, Invocation, Message, Publish, Register,
+    Subscribe, Unregister, Value, Yield,
+};
 
+use super::wamp::{invocation, opts};
 use crate::realm::{Outgoing, Realm, SessionId};
 use crate::{ClockAnchor, RealmConfig};
 
@@ -45,9 +49,16 @@ impl Harness {
     }
 
     /// Joins a session announcing these callee and caller features.
-    pub(super) fn join_roles(&mut self, callee_features: &[&str], caller_features: &[&str]) -> SessionId {
+    pub(super) fn join_roles(
+        &mut self,
+        callee_features: &[&str],
+        caller_features: &[&str],
+    ) -> SessionId {
         let features = |names: &[&str]| -> Value {
-            let features: Dict = names.iter().map(|f| (f.to_string(), Value::Bool(true))).collect();
+            let features: Dict = names
+                .iter()
+                .map(|f| (f.to_string(), Value::Bool(true)))
+                .collect();
             let mut role = Dict::new();
             role.insert("features".into(), Value::Dict(features));
             Value::Dict(role)
@@ -122,5 +133,183 @@ impl Harness {
     pub(super) fn assert_quiet(&mut self) {
         self.drain();
         assert!(self.sent.is_empty(), "unexpected messages: {:?}", self.sent);
+    }
+
+    // ----- WAMP shorthands: each sends one message and collects the replies -----
+
+    /// Sends REGISTER and returns the one reply.
+    pub(super) fn register(
+        &mut self,
+        callee: SessionId,
+        request: u64,
+        procedure: &str,
+        options: Dict,
+    ) -> Message {
+        let register = Register {
+            request,
+            options,
+            procedure: procedure.into(),
+        };
+        self.send(callee, Message::Register(register));
+        self.take_one(callee)
+    }
+
+    /// Registers `procedure` with `options`; returns the registration id.
+    pub(super) fn registered(&mut self, callee: SessionId, procedure: &str, options: Dict) -> u64 {
+        match self.register(callee, 1, procedure, options) {
+            Message::Registered(r) => r.registration,
+            other => panic!("expected REGISTERED for {procedure:?}, got {other:?}"),
+        }
+    }
+
+    /// Registers `procedure` with invoke policy `invoke`.
+    pub(super) fn registered_shared(
+        &mut self,
+        callee: SessionId,
+        procedure: &str,
+        invoke: &str,
+    ) -> u64 {
+        self.registered(callee, procedure, opts(&[("invoke", invoke.into())]))
+    }
+
+    /// Sends UNREGISTER and returns the one reply.
+    pub(super) fn unregister(
+        &mut self,
+        callee: SessionId,
+        request: u64,
+        registration: u64,
+    ) -> Message {
+        let unregister = Unregister {
+            request,
+            registration,
+        };
+        self.send(callee, Message::Unregister(unregister));
+        self.take_one(callee)
+    }
+
+    /// Sends CALL (replies are left for the test to take).
+    pub(super) fn call(
+        &mut self,
+        caller: SessionId,
+        request: u64,
+        procedure: &str,
+        options: Dict,
+        args: Vec<Value>,
+    ) {
+        let call = Call {
+            request,
+            options,
+            procedure: procedure.into(),
+            arguments: Arguments::list(args),
+        };
+        self.send(caller, Message::Call(call));
+    }
+
+    /// Sends a plain CALL and returns the INVOCATION `callee` got for it.
+    pub(super) fn call_invoked(
+        &mut self,
+        caller: SessionId,
+        request: u64,
+        procedure: &str,
+        callee: SessionId,
+    ) -> Invocation {
+        self.call(caller, request, procedure, Dict::new(), vec![]);
+        invocation(self.take_one(callee))
+    }
+
+    /// Sends YIELD for `invocation` (replies are left for the test to take).
+    pub(super) fn yield_(
+        &mut self,
+        callee: SessionId,
+        invocation: u64,
+        options: Dict,
+        args: Vec<Value>,
+    ) {
+        let result = Yield {
+            request: invocation,
+            options,
+            arguments: Arguments::list(args),
+        };
+        self.send(callee, Message::Yield(result));
+    }
+
+    /// Sends a progressive YIELD (`progress: true`).
+    pub(super) fn yield_progress(&mut self, callee: SessionId, invocation: u64, args: Vec<Value>) {
+        self.yield_(callee, invocation, opts(&[("progress", true.into())]), args);
+    }
+
+    /// Answers `invocation` with ERROR `uri`.
+    pub(super) fn fail_invocation(&mut self, callee: SessionId, invocation: u64, uri: &str) {
+        let failure = Error {
+            request_type: code::INVOCATION,
+            request: invocation,
+            details: Dict::new(),
+            error: uri.into(),
+            arguments: Arguments::list(vec!["from the callee".into()]),
+        };
+        self.send(callee, Message::Error(failure));
+    }
+
+    /// Sends CANCEL for the caller's `request`, with `mode` if given.
+    pub(super) fn cancel(&mut self, caller: SessionId, request: u64, mode: Option<&str>) {
+        let options = match mode {
+            Some(mode) => opts(&[("mode", mode.into())]),
+            None => Dict::new(),
+        };
+        self.send(caller, Message::Cancel(Cancel { request, options }));
+    }
+
+    /// Sends SUBSCRIBE and returns the one reply.
+    pub(super) fn subscribe(
+        &mut self,
+        session: SessionId,
+        request: u64,
+        topic: &str,
+        options: Dict,
+    ) -> Message {
+        let subscribe = Subscribe {
+            request,
+            options,
+            topic: topic.into(),
+        };
+        self.send(session, Message::Subscribe(subscribe));
+        self.take_one(session)
+    }
+
+    /// Subscribes to `topic`; returns the subscription id.
+    pub(super) fn subscribed(&mut self, session: SessionId, topic: &str, options: Dict) -> u64 {
+        match self.subscribe(session, 1, topic, options) {
+            Message::Subscribed(s) => s.subscription,
+            other => panic!("expected SUBSCRIBED for {topic:?}, got {other:?}"),
+        }
+    }
+
+    /// Sends PUBLISH (replies and events are left for the test to take).
+    pub(super) fn publish(
+        &mut self,
+        publisher: SessionId,
+        request: u64,
+        topic: &str,
+        options: Dict,
+        arguments: Arguments,
+    ) {
+        let publish = Publish {
+            request,
+            options,
+            topic: topic.into(),
+            arguments,
+        };
+        self.send(publisher, Message::Publish(publish));
+    }
+
+    /// Calls a router (meta) procedure and returns the caller's one reply.
+    pub(super) fn meta_call(
+        &mut self,
+        caller: SessionId,
+        procedure: &str,
+        args: Vec<Value>,
+    ) -> Message {
+        self.call(caller, 1, procedure, Dict::new(), args);
+        self.take_one(caller)
     }
 }

@@ -1,6 +1,15 @@
 //! Scenario tests: a realm driven message by message with fake sessions and a
 //! virtual clock, like `quinn-proto`'s `Pair`. No sockets, no sleeping.
 
+mod broker;
+mod caller_identification;
+mod canceling;
 mod dealer;
 mod harness;
+mod meta;
+mod patterns;
+mod progressive;
 mod realm;
+mod shared;
+mod timeouts;
+mod wamp;

@@ -29,7 +29,9 @@ fn welcome_announces_the_dealer_role_and_anonymous_auth() {
         .and_then(Value::as_dict)
         .unwrap()
         .contains_key("features"));
-    let dealer_features = roles["dealer"].as_dict().unwrap()["features"].as_dict().unwrap();
+    let dealer_features = roles["dealer"].as_dict().unwrap()["features"]
+        .as_dict()
+        .unwrap();
     for feature in [
         "call_timeout",
         "call_canceling",
@@ -41,7 +43,11 @@ fn welcome_announces_the_dealer_role_and_anonymous_auth() {
         "registration_meta_api",
         "session_meta_api",
     ] {
-        assert_eq!(dealer_features.get(feature), Some(&Value::Bool(true)), "{feature}");
+        assert_eq!(
+            dealer_features.get(feature),
+            Some(&Value::Bool(true)),
+            "{feature}"
+        );
     }
     assert!(roles.contains_key("broker"));
     assert_eq!(
