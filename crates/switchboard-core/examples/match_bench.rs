@@ -33,10 +33,11 @@ fn main() {
             ),
         };
     }
-    let cases: [(&str, Box<dyn Fn(usize) -> String>); 4] = [
+    type UriFor = fn(usize) -> String;
+    let cases: [(&str, UriFor); 4] = [
         (
             "exact hit",
-            Box::new(|i| {
+            (|i| {
                 format!(
                     "com.example.svc{}.proc{}",
                     (i * 4) % 100,
@@ -46,7 +47,7 @@ fn main() {
         ),
         (
             "prefix hit",
-            Box::new(|i| {
+            (|i| {
                 format!(
                     "com.example.svc{}.group{}.x.y",
                     (i * 4 + 2) % 100,
@@ -56,7 +57,7 @@ fn main() {
         ),
         (
             "wildcard hit",
-            Box::new(|i| {
+            (|i| {
                 format!(
                     "com.example.svc{}.any.op{}",
                     (i * 4 + 3) % 100,
@@ -66,7 +67,7 @@ fn main() {
         ),
         (
             "miss",
-            Box::new(|i| format!("com.example.svc{}.nothing{i}", i % 100)),
+            (|i| format!("com.example.svc{}.nothing{i}", i % 100)),
         ),
     ];
     println!("{REGISTRATIONS} registrations, {LOOKUPS} lookups per case (release build)");
