@@ -28,6 +28,10 @@ HELLO, WELCOME, ABORT, GOODBYE, ERROR = 1, 2, 3, 6, 8
 CALL, RESULT = 48, 50
 REGISTER, REGISTERED, UNREGISTER, UNREGISTERED = 64, 65, 66, 67
 INVOCATION, YIELD = 68, 70
+PUBLISH, PUBLISHED = 16, 17
+SUBSCRIBE, SUBSCRIBED, UNSUBSCRIBE, UNSUBSCRIBED, EVENT = 32, 33, 34, 35, 36
+# Message codes (WAMP advanced profile).
+CANCEL, INTERRUPT = 49, 69
 
 HELLO_DETAILS = {
     "roles": {
@@ -37,6 +41,17 @@ HELLO_DETAILS = {
         "subscriber": {"features": {}},
     }
 }
+
+
+def hello_details(**features: dict[str, bool]) -> dict:
+    """HELLO.Details announcing all four client roles, with `features` per role.
+
+        hello_details(callee={"call_canceling": True})
+    """
+    roles = {role: {"features": {}} for role in ("caller", "callee", "publisher", "subscriber")}
+    for role, announced in features.items():
+        roles[role] = {"features": dict(announced)}
+    return {"roles": roles}
 
 
 def encode(serializer: str, message: Any) -> str | bytes:
@@ -68,6 +83,12 @@ class RawSession:
         self.welcome: list | None = None
         self._next_request_id = 1
 
+    @property
+    def session_id(self) -> int:
+        """The session id from WELCOME (joined sessions only)."""
+        assert self.welcome is not None, "session has not joined"
+        return self.welcome[1]
+
     def request_id(self) -> int:
         """A fresh request id for this session."""
         rid = self._next_request_id
@@ -93,6 +114,39 @@ class RawSession:
                 f"reason={self.close_reason!r} ({exc})"
             ) from None
         return decode(self.serializer, frame)
+
+    async def expect(self, code: int, timeout: float = RECV_TIMEOUT) -> list:
+        """Receive the next WAMP message and assert that its type is `code`."""
+        message = await self.recv(timeout)
+        assert message and message[0] == code, f"expected message type {code}, got {message!r}"
+        return message
+
+    async def register(self, procedure: str, options: dict | None = None) -> int:
+        """REGISTER `procedure` and return the registration id from REGISTERED."""
+        rid = self.request_id()
+        await self.send([REGISTER, rid, options or {}, procedure])
+        reply = await self.recv()
+        assert reply[:2] == [REGISTERED, rid], f"expected REGISTERED for {procedure}, got {reply!r}"
+        return reply[2]
+
+    async def expect_silence(self, duration: float = 0.5) -> None:
+        """Assert that no WAMP message arrives within `duration` seconds."""
+        try:
+            frame = await asyncio.wait_for(self.ws.recv(), duration)
+        except asyncio.TimeoutError:
+            return
+        except ConnectionClosed as exc:
+            raise ConnectionClosedUnexpectedly(
+                f"connection closed while expecting silence: code={self.close_code} "
+                f"reason={self.close_reason!r} ({exc})"
+            ) from None
+        raise AssertionError(
+            f"expected no message for {duration} s, got {decode(self.serializer, frame)!r}"
+        )
+
+    def abort(self) -> None:
+        """Drop the TCP connection: no GOODBYE, no WebSocket close frame."""
+        self.ws.transport.abort()
 
     async def recv_close(self, timeout: float = RECV_TIMEOUT) -> tuple[int | None, list]:
         """Wait until the router closes the connection.
@@ -151,9 +205,16 @@ async def raw_connection(
 
 @asynccontextmanager
 async def raw_session(
-    url: str, serializer: str = "json", realm: str = REALM, join: bool = True
+    url: str,
+    serializer: str = "json",
+    realm: str = REALM,
+    join: bool = True,
+    details: dict | None = None,
 ) -> AsyncIterator[RawSession]:
-    """A raw WAMP session; with join=True the HELLO/WELCOME handshake is done."""
+    """A raw WAMP session; with join=True the HELLO/WELCOME handshake is done.
+
+    `details` replaces the default HELLO.Details (see hello_details()).
+    """
     subprotocol = f"wamp.2.{serializer}"
     async with raw_connection(url, [subprotocol]) as ws:
         assert ws.subprotocol == subprotocol, (
@@ -161,7 +222,7 @@ async def raw_session(
         )
         session = RawSession(ws, serializer)
         if join:
-            welcome = await session.hello(realm)
+            welcome = await session.hello(realm, details)
             assert welcome[0] == WELCOME, f"expected WELCOME, got {welcome!r}"
             session.welcome = welcome
         yield session

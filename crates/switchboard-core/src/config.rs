@@ -40,14 +40,18 @@ impl RealmConfig {
         }
     }
 
-    /// The timeout the dealer applies to a call that asked for `requested` ms
-    /// (0 or absent: none), after the realm's default and cap.
+    /// The timeout the dealer applies to a call that asked for `requested` ms.
+    /// Absent: the realm's default. Zero: none, as the spec says. Either way the
+    /// realm's maximum, if set, caps it.
     pub fn call_timeout(&self, requested: Option<u64>) -> Option<Duration> {
-        let asked = requested.filter(|&ms| ms > 0).map(Duration::from_millis);
-        let timeout = asked.or(self.default_call_timeout);
+        let timeout = match requested {
+            None => self.default_call_timeout,
+            Some(0) => None,
+            Some(ms) => Some(Duration::from_millis(ms)),
+        };
         match (timeout, self.max_call_timeout) {
             (Some(t), Some(max)) => Some(t.min(max)),
-            (None, Some(max)) => Some(max),
+            (None, max) => max,
             (t, None) => t,
         }
     }
@@ -65,6 +69,7 @@ mod tests {
         assert_eq!(c.call_timeout(Some(250)), Some(Duration::from_millis(250)));
         c.default_call_timeout = Some(Duration::from_secs(30));
         assert_eq!(c.call_timeout(None), Some(Duration::from_secs(30)));
+        assert_eq!(c.call_timeout(Some(0)), None, "an explicit 0 opts out of the default");
         c.max_call_timeout = Some(Duration::from_secs(10));
         assert_eq!(c.call_timeout(Some(60_000)), Some(Duration::from_secs(10)));
         assert_eq!(c.call_timeout(None), Some(Duration::from_secs(10)));
