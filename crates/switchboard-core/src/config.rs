@@ -69,7 +69,11 @@ mod tests {
         assert_eq!(c.call_timeout(Some(250)), Some(Duration::from_millis(250)));
         c.default_call_timeout = Some(Duration::from_secs(30));
         assert_eq!(c.call_timeout(None), Some(Duration::from_secs(30)));
-        assert_eq!(c.call_timeout(Some(0)), None, "an explicit 0 opts out of the default");
+        assert_eq!(
+            c.call_timeout(Some(0)),
+            None,
+            "an explicit 0 opts out of the default"
+        );
         c.max_call_timeout = Some(Duration::from_secs(10));
         assert_eq!(c.call_timeout(Some(60_000)), Some(Duration::from_secs(10)));
         assert_eq!(c.call_timeout(None), Some(Duration::from_secs(10)));

@@ -6,7 +6,7 @@ use switchboard_proto::{Dict, Value};
 /// The advanced features a client announced, as far as the router's behaviour
 /// depends on them. The spec says a router must not use a feature a peer did not
 /// announce (for example, no INTERRUPT to a callee without `call_canceling`).
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct PeerFeatures {
     /// The callee handles INTERRUPT.
     pub callee_call_canceling: bool,

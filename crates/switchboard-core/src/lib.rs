@@ -10,6 +10,7 @@
 
 pub mod broker;
 mod clock;
+pub mod cluster;
 pub mod config;
 pub mod dealer;
 mod features;

@@ -12,7 +12,9 @@
 use std::collections::HashMap;
 
 /// How a registration or subscription URI matches.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, serde::Serialize, serde::Deserialize,
+)]
 pub enum MatchPolicy {
     /// The URI itself.
     Exact,

@@ -7,6 +7,7 @@
 //! when codecs differ is the payload decoded into a [`Value`] and written again.
 
 use bytes::Bytes;
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 
 use crate::codec::{Codec, DecodeError};
 use crate::value::{Dict, Value};
@@ -41,9 +42,51 @@ impl From<Value> for Payload {
     }
 }
 
+/// How a payload travels between routers (a cluster's peer links): still in its
+/// wire bytes, tagged with their codec, so forwarding never decodes it either.
+#[derive(Serialize, Deserialize)]
+enum PayloadOnLink {
+    Json(Bytes),
+    Msgpack(Bytes),
+    Value(Value),
+}
+
+impl Serialize for Payload {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        let on_link = match self {
+            Payload::Encoded {
+                codec: Codec::Json,
+                bytes,
+            } => PayloadOnLink::Json(bytes.clone()),
+            Payload::Encoded {
+                codec: Codec::Msgpack,
+                bytes,
+            } => PayloadOnLink::Msgpack(bytes.clone()),
+            Payload::Value(v) => PayloadOnLink::Value(v.clone()),
+        };
+        on_link.serialize(serializer)
+    }
+}
+
+impl<'de> Deserialize<'de> for Payload {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        Ok(match PayloadOnLink::deserialize(deserializer)? {
+            PayloadOnLink::Json(bytes) => Payload::Encoded {
+                codec: Codec::Json,
+                bytes,
+            },
+            PayloadOnLink::Msgpack(bytes) => Payload::Encoded {
+                codec: Codec::Msgpack,
+                bytes,
+            },
+            PayloadOnLink::Value(v) => Payload::Value(v),
+        })
+    }
+}
+
 /// The optional `Arguments|list` and `ArgumentsKw|dict` that end CALL, INVOCATION,
 /// YIELD, RESULT, ERROR, PUBLISH and EVENT.
-#[derive(Debug, Clone, PartialEq, Default)]
+#[derive(Debug, Clone, PartialEq, Default, Serialize, Deserialize)]
 pub struct Arguments {
     /// Positional arguments (a list), if any were sent.
     pub args: Option<Payload>,
@@ -103,5 +146,24 @@ impl Arguments {
                 _ => Err(DecodeError::InvalidPayload("kwargs must be a dict")),
             },
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn payloads_cross_a_peer_link_in_their_wire_bytes() {
+        let arguments = Arguments {
+            args: Some(Payload::Encoded {
+                codec: Codec::Json,
+                bytes: Bytes::from_static(b"[1, 2]"),
+            }),
+            kwargs: Some(Payload::Value(Value::Dict(Dict::new()))),
+        };
+        let on_link = rmp_serde::to_vec(&arguments).unwrap();
+        let back: Arguments = rmp_serde::from_slice(&on_link).unwrap();
+        assert_eq!(back, arguments);
     }
 }

@@ -2,8 +2,15 @@
 //! (`rfc/text/basic/publish_and_subscribe.md`), with pattern-based subscriptions,
 //! publisher exclusion and publisher identification from the Advanced Profile.
 //! It also carries the router's own meta events to their subscribers.
+//!
+//! Subscriptions are replicated like registrations. A publication is delivered
+//! by the publisher's node to its own subscribers, and passed once to every
+//! other node that has a matching subscriber, which delivers to its own; each
+//! subscriber gets each event once, in the order its publisher sent them.
 
 pub mod subscriptions;
+
+use std::collections::BTreeSet;
 
 use switchboard_proto::error_uri::{INVALID_ARGUMENT, INVALID_URI, NO_SUCH_SUBSCRIPTION};
 use switchboard_proto::uri::{is_reserved, Components};
@@ -12,6 +19,8 @@ use switchboard_proto::{
     Unsubscribe, Unsubscribed, Value,
 };
 
+use crate::cluster::{NodeId, PeerMessage, RegistryCommand, Requester};
+use crate::dealer::{answer_requester, valid_pattern};
 use crate::matching::MatchPolicy;
 use crate::meta::MetaEvent;
 use crate::realm::{Context, SessionId};
@@ -24,12 +33,8 @@ pub struct Broker {
     subscriptions: Subscriptions,
 }
 
-/// Who published, when the publisher asked to be disclosed.
-struct Publisher {
-    session: SessionId,
-    authid: String,
-    authrole: String,
-}
+/// Who published, when the publisher asked to be disclosed: (session, authid, authrole).
+type Publisher = (SessionId, String, String);
 
 impl Broker {
     /// The subscription table.
@@ -37,6 +42,7 @@ impl Broker {
         &self.subscriptions
     }
 
+    /// Validates a SUBSCRIBE and proposes it; SUBSCRIBED comes when it is applied.
     pub(crate) fn subscribe(
         &mut self,
         cx: &mut Context<'_>,
@@ -55,61 +61,87 @@ impl Broker {
                 reply(INVALID_ARGUMENT, "unknown match policy".into()),
             );
         };
-        let topic = subscribe.topic.as_str();
-        let check = cx.config.uri_check;
-        let valid = match policy {
-            MatchPolicy::Exact => check.is_valid(topic, Components::NonEmpty),
-            MatchPolicy::Prefix => check.is_valid(
-                topic.strip_suffix('.').unwrap_or(topic),
-                Components::NonEmpty,
-            ),
-            MatchPolicy::Wildcard => check.is_valid(topic, Components::AllowEmpty),
-        };
-        if !valid {
+        if !valid_pattern(cx, &subscribe.topic, policy) {
             return cx.out.send(
                 session,
-                reply(INVALID_URI, format!("invalid topic URI {topic:?}")),
+                reply(
+                    INVALID_URI,
+                    format!("invalid topic URI {:?}", subscribe.topic),
+                ),
             );
         }
-        let (clock, now) = (cx.clock, cx.now);
-        let id = self
-            .subscriptions
-            .subscribe(cx.router_ids, session, topic, policy, || clock.iso8601(now));
-        let subscribed = Subscribed {
-            request: subscribe.request,
-            subscription: id,
-        };
-        cx.out.send(session, Message::Subscribed(subscribed));
+        cx.proposals.push(RegistryCommand::Subscribe {
+            by: Requester {
+                node: cx.node,
+                session,
+                request: subscribe.request,
+            },
+            topic: subscribe.topic,
+            match_policy: policy,
+        });
     }
 
+    /// Proposes an UNSUBSCRIBE.
     pub(crate) fn unsubscribe(
         &mut self,
         cx: &mut Context<'_>,
         session: SessionId,
         unsubscribe: Unsubscribe,
     ) {
-        let message =
-            if self
-                .subscriptions
-                .unsubscribe(cx.router_ids, session, unsubscribe.subscription)
-            {
-                Message::Unsubscribed(Unsubscribed {
-                    request: unsubscribe.request,
-                    details: None,
-                })
-            } else {
-                let why = format!(
-                    "no subscription {} for this session",
-                    unsubscribe.subscription
-                );
-                error(
-                    code::UNSUBSCRIBE,
-                    unsubscribe.request,
-                    NO_SUCH_SUBSCRIPTION,
-                    why,
-                )
-            };
-        cx.out.send(session, message);
+        cx.proposals.push(RegistryCommand::Unsubscribe {
+            by: Requester {
+                node: cx.node,
+                session,
+                request: unsubscribe.request,
+            },
+            subscription: unsubscribe.subscription,
+        });
+    }
+
+    pub(crate) fn apply_subscribe(
+        &mut self,
+        cx: &mut Context<'_>,
+        index: u64,
+        by: Requester,
+        topic: &str,
+        policy: MatchPolicy,
+    ) {
+        let (clock, now) = (cx.clock, cx.now);
+        let id = self
+            .subscriptions
+            .subscribe(index, by.session, by.node, topic, policy, || {
+                clock.iso8601(now)
+            });
+        answer_requester(
+            cx,
+            by,
+            Message::Subscribed(Subscribed {
+                request: by.request,
+                subscription: id,
+            }),
+        );
+    }
+
+    pub(crate) fn apply_unsubscribe(
+        &mut self,
+        cx: &mut Context<'_>,
+        by: Requester,
+        subscription: u64,
+    ) {
+        let answer = if self.subscriptions.unsubscribe(by.session, subscription) {
+            Message::Unsubscribed(Unsubscribed {
+                request: by.request,
+                details: None,
+            })
+        } else {
+            let why = format!("no subscription {subscription} for this session");
+            error(code::UNSUBSCRIBE, by.request, NO_SUCH_SUBSCRIPTION, why)
+        };
+        answer_requester(cx, by, answer);
+    }
+
+    pub(crate) fn apply_session_left(&mut self, session: SessionId) {
+        self.subscriptions.remove_session(session);
     }
 
     pub(crate) fn publish(&mut self, cx: &mut Context<'_>, session: SessionId, publish: Publish) {
@@ -150,19 +182,27 @@ impl Broker {
         let publisher = flag("disclose_me", false)
             .then(|| cx.sessions.get(session))
             .flatten()
-            .map(|record| Publisher {
-                session,
-                authid: record.authid.clone(),
-                authrole: record.authrole.clone(),
-            });
+            .map(|record| (session, record.authid.clone(), record.authrole.clone()));
         let exclude = flag("exclude_me", true).then_some(session);
-        let publication = self.deliver(
+        let publication = IdGenerator::fresh();
+        let others = self.deliver(
             cx,
             &publish.topic,
-            publish.arguments,
+            publication,
+            &publish.arguments,
             exclude,
             publisher.as_ref(),
         );
+        for node in others {
+            let event = PeerMessage::Event {
+                topic: publish.topic.clone(),
+                publication,
+                publisher: publisher.clone(),
+                exclude,
+                arguments: publish.arguments.clone(),
+            };
+            cx.peers.push_back((node, event));
+        }
         if acknowledge {
             let published = Published {
                 request: publish.request,
@@ -172,37 +212,69 @@ impl Broker {
         }
     }
 
-    /// Publishes a router-originated meta event to its subscribers.
-    pub(crate) fn publish_meta(&mut self, cx: &mut Context<'_>, event: MetaEvent) {
-        self.deliver(cx, event.topic, Arguments::list(event.args), None, None);
+    /// A publication made on another node, for this node's subscribers.
+    pub(crate) fn handle_peer_event(&mut self, cx: &mut Context<'_>, message: PeerMessage) {
+        if let PeerMessage::Event {
+            topic,
+            publication,
+            publisher,
+            exclude,
+            arguments,
+        } = message
+        {
+            self.deliver(
+                cx,
+                &topic,
+                publication,
+                &arguments,
+                exclude,
+                publisher.as_ref(),
+            );
+        }
     }
 
-    /// Sends one EVENT per matching subscription and subscriber; returns the
-    /// publication id.
+    /// Publishes a router-originated meta event to this node's subscribers (every
+    /// node applies the same commands, so each publishes to its own).
+    pub(crate) fn publish_meta(&mut self, cx: &mut Context<'_>, event: MetaEvent) {
+        let arguments = Arguments::list(event.args);
+        self.deliver(
+            cx,
+            event.topic,
+            IdGenerator::fresh(),
+            &arguments,
+            None,
+            None,
+        );
+    }
+
+    /// Sends one EVENT per matching subscription to each subscriber on this node;
+    /// returns the other nodes that have matching subscribers.
     fn deliver(
         &self,
         cx: &mut Context<'_>,
         topic: &str,
-        arguments: Arguments,
+        publication: u64,
+        arguments: &Arguments,
         exclude: Option<SessionId>,
         publisher: Option<&Publisher>,
-    ) -> u64 {
-        let publication = IdGenerator::fresh();
+    ) -> BTreeSet<NodeId> {
+        let mut others = BTreeSet::new();
         for subscription in self.subscriptions.matching(topic) {
             let mut details = Dict::new();
             if subscription.match_policy != MatchPolicy::Exact {
                 details.insert("topic".into(), Value::from(topic));
             }
-            if let Some(p) = publisher {
-                details.insert("publisher".into(), Value::from(p.session));
-                details.insert("publisher_authid".into(), Value::from(p.authid.as_str()));
-                details.insert(
-                    "publisher_authrole".into(),
-                    Value::from(p.authrole.as_str()),
-                );
+            if let Some((session, authid, authrole)) = publisher {
+                details.insert("publisher".into(), Value::from(*session));
+                details.insert("publisher_authid".into(), Value::from(authid.as_str()));
+                details.insert("publisher_authrole".into(), Value::from(authrole.as_str()));
             }
-            for &subscriber in &subscription.subscribers {
-                if Some(subscriber) == exclude {
+            for &(subscriber, node) in &subscription.subscribers {
+                if node != cx.node {
+                    others.insert(node);
+                    continue;
+                }
+                if Some(subscriber) == exclude || !cx.sessions.contains(subscriber) {
                     continue;
                 }
                 let event = Event {
@@ -214,10 +286,6 @@ impl Broker {
                 cx.out.send(subscriber, Message::Event(event));
             }
         }
-        publication
-    }
-
-    pub(crate) fn session_left(&mut self, cx: &mut Context<'_>, session: SessionId) {
-        self.subscriptions.remove_session(cx.router_ids, session);
+        others
     }
 }

@@ -1,11 +1,11 @@
 //! The subscription table: one subscription per (topic, match policy), shared by
 //! every session subscribed to it, found through the same [`UriIndex`] the
-//! dealer uses for registrations.
+//! dealer uses for registrations. Replicated like the registry: it changes only
+//! when a committed command is applied, and new ids are command indexes.
 
 use std::collections::HashMap;
 
-use switchboard_proto::IdGenerator;
-
+use crate::cluster::NodeId;
 use crate::matching::{MatchPolicy, UriIndex};
 use crate::realm::SessionId;
 
@@ -21,8 +21,8 @@ pub struct Subscription {
     pub topic: String,
     /// How `topic` matches publications.
     pub match_policy: MatchPolicy,
-    /// The subscribed sessions, in subscription order.
-    pub subscribers: Vec<SessionId>,
+    /// The subscribed sessions and their nodes, in subscription order.
+    pub subscribers: Vec<(SessionId, NodeId)>,
     /// When the subscription was created (ISO-8601).
     pub created: String,
 }
@@ -42,8 +42,9 @@ impl Subscriptions {
     /// Subscribes `session`; subscribing twice returns the same id.
     pub(crate) fn subscribe(
         &mut self,
-        ids: &mut IdGenerator,
+        new_id: SubscriptionId,
         session: SessionId,
+        node: NodeId,
         topic: &str,
         policy: MatchPolicy,
         created: impl FnOnce() -> String,
@@ -51,7 +52,7 @@ impl Subscriptions {
         let id = match self.index.get(topic, policy) {
             Some(&id) => id,
             None => {
-                let id = ids.next_id();
+                let id = new_id;
                 self.index.insert(topic, policy, id);
                 let subscription = Subscription {
                     id,
@@ -65,8 +66,8 @@ impl Subscriptions {
             }
         };
         if let Some(subscription) = self.by_id.get_mut(&id) {
-            if !subscription.subscribers.contains(&session) {
-                subscription.subscribers.push(session);
+            if !subscription.subscribers.iter().any(|&(s, _)| s == session) {
+                subscription.subscribers.push((session, node));
                 self.by_session.entry(session).or_default().push(id);
             }
         }
@@ -74,12 +75,7 @@ impl Subscriptions {
     }
 
     /// Removes `session` from subscription `id`; false if it was not subscribed.
-    pub(crate) fn unsubscribe(
-        &mut self,
-        ids: &mut IdGenerator,
-        session: SessionId,
-        id: SubscriptionId,
-    ) -> bool {
+    pub(crate) fn unsubscribe(&mut self, session: SessionId, id: SubscriptionId) -> bool {
         let Some(subs) = self.by_session.get_mut(&session) else {
             return false;
         };
@@ -87,26 +83,25 @@ impl Subscriptions {
             return false;
         };
         subs.swap_remove(at);
-        self.remove_subscriber(ids, session, id);
+        self.remove_subscriber(session, id);
         true
     }
 
-    pub(crate) fn remove_session(&mut self, ids: &mut IdGenerator, session: SessionId) {
+    pub(crate) fn remove_session(&mut self, session: SessionId) {
         for id in self.by_session.remove(&session).unwrap_or_default() {
-            self.remove_subscriber(ids, session, id);
+            self.remove_subscriber(session, id);
         }
     }
 
-    fn remove_subscriber(&mut self, ids: &mut IdGenerator, session: SessionId, id: SubscriptionId) {
+    fn remove_subscriber(&mut self, session: SessionId, id: SubscriptionId) {
         let Some(subscription) = self.by_id.get_mut(&id) else {
             return;
         };
-        subscription.subscribers.retain(|&s| s != session);
+        subscription.subscribers.retain(|&(s, _)| s != session);
         if subscription.subscribers.is_empty() {
             if let Some(gone) = self.by_id.remove(&id) {
                 self.index.remove(&gone.topic, gone.match_policy);
             }
-            ids.release(id);
         }
     }
 

@@ -4,7 +4,7 @@
 use rand::Rng;
 
 /// A registration's `invoke` option.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum InvokePolicy {
     /// One callee only; a second REGISTER is refused (the default).
     Single,

@@ -3,14 +3,17 @@
 //! A registration is one object with one router-scope id, keyed by its URI and
 //! match policy; callees join it (shared registrations) under one invoke
 //! policy. Lookups go through a [`UriIndex`], so finding the registration for a
-//! call never scans the table.
+//! call never scans the table. The table is replicated: it changes only when a
+//! committed [`crate::cluster::RegistryCommand`] is applied, and a new
+//! registration's id is the command's index, so every node assigns the same id.
 
 use std::collections::HashMap;
 
 use rand::Rng;
-use switchboard_proto::IdGenerator;
 
+use crate::cluster::NodeId;
 use crate::dealer::invoke_policy::InvokePolicy;
+use crate::features::PeerFeatures;
 use crate::matching::{MatchPolicy, UriIndex};
 use crate::realm::SessionId;
 
@@ -22,6 +25,10 @@ pub type RegistrationId = u64;
 pub struct Callee {
     /// The callee's session.
     pub session: SessionId,
+    /// The node that holds the callee's session.
+    pub node: NodeId,
+    /// What the callee announced (call canceling, progressive calls, ...).
+    pub features: PeerFeatures,
     /// `disclose_caller`: tell this callee who calls.
     pub disclose_caller: bool,
     /// `forward_timeout`: this callee enforces call timeouts itself.
@@ -110,7 +117,7 @@ impl Registry {
     /// creating it if needed.
     pub(crate) fn register(
         &mut self,
-        ids: &mut IdGenerator,
+        new_id: RegistrationId,
         request: RegisterRequest<'_>,
         created: impl FnOnce() -> String,
     ) -> Result<Joined, RegisterError> {
@@ -139,7 +146,7 @@ impl Registry {
             self.by_session.entry(session).or_default().push(id);
             return Ok(Joined::Existing(id));
         }
-        let id = ids.next_id();
+        let id = new_id;
         self.index
             .insert(request.procedure, request.match_policy, id);
         self.by_id.insert(
@@ -162,7 +169,6 @@ impl Registry {
     /// registration was deleted (its last callee left).
     pub(crate) fn unregister(
         &mut self,
-        ids: &mut IdGenerator,
         session: SessionId,
         id: RegistrationId,
     ) -> Result<bool, UnregisterError> {
@@ -174,28 +180,19 @@ impl Registry {
         if owned.is_none() {
             return Err(UnregisterError::NoSuchRegistration(id));
         }
-        Ok(self.remove_callee(ids, session, id))
+        Ok(self.remove_callee(session, id))
     }
 
     /// Removes `session` from every registration; returns each id it was in and
     /// whether that registration was deleted.
-    pub(crate) fn remove_session(
-        &mut self,
-        ids: &mut IdGenerator,
-        session: SessionId,
-    ) -> Vec<(RegistrationId, bool)> {
+    pub(crate) fn remove_session(&mut self, session: SessionId) -> Vec<(RegistrationId, bool)> {
         let regs = self.by_session.remove(&session).unwrap_or_default();
         regs.into_iter()
-            .map(|id| (id, self.remove_callee(ids, session, id)))
+            .map(|id| (id, self.remove_callee(session, id)))
             .collect()
     }
 
-    fn remove_callee(
-        &mut self,
-        ids: &mut IdGenerator,
-        session: SessionId,
-        id: RegistrationId,
-    ) -> bool {
+    fn remove_callee(&mut self, session: SessionId, id: RegistrationId) -> bool {
         let Some(registration) = self.by_id.get_mut(&id) else {
             return false;
         };
@@ -213,7 +210,6 @@ impl Registry {
         if let Some(gone) = self.by_id.remove(&id) {
             self.index.remove(&gone.procedure, gone.match_policy);
         }
-        ids.release(id);
         true
     }
 
@@ -253,6 +249,20 @@ impl Registry {
         self.by_id.get(&id)
     }
 
+    /// The sessions on `node` that serve any registration (for a node that is gone).
+    pub(crate) fn sessions_on(&self, node: NodeId) -> Vec<SessionId> {
+        let mut sessions: Vec<SessionId> = self
+            .by_id
+            .values()
+            .flat_map(|r| r.callees.iter())
+            .filter(|c| c.node == node)
+            .map(|c| c.session)
+            .collect();
+        sessions.sort_unstable();
+        sessions.dedup();
+        sessions
+    }
+
     /// Every registration.
     pub fn iter(&self) -> impl Iterator<Item = &Registration> {
         self.by_id.values()
@@ -282,6 +292,8 @@ mod tests {
             invoke,
             callee: Callee {
                 session,
+                node: 0,
+                features: PeerFeatures::default(),
                 disclose_caller: false,
                 forward_timeout: false,
             },
@@ -294,31 +306,49 @@ mod tests {
 
     #[test]
     fn a_single_registration_refuses_a_second_callee() {
-        let (mut reg, mut ids) = (Registry::default(), IdGenerator::default());
+        let (mut reg, mut ids) = (Registry::default(), 0u64..);
         assert!(matches!(
-            reg.register(&mut ids, request("p", InvokePolicy::Single, 1), now),
+            reg.register(
+                ids.next().unwrap(),
+                request("p", InvokePolicy::Single, 1),
+                now
+            ),
             Ok(Joined::Created(_))
         ));
         let err = reg
-            .register(&mut ids, request("p", InvokePolicy::Single, 2), now)
+            .register(
+                ids.next().unwrap(),
+                request("p", InvokePolicy::Single, 2),
+                now,
+            )
             .unwrap_err();
         assert_eq!(err, RegisterError::AlreadyExists("p".into()));
     }
 
     #[test]
     fn shared_registrations_have_one_id_and_refuse_a_different_policy() {
-        let (mut reg, mut ids) = (Registry::default(), IdGenerator::default());
-        let Ok(Joined::Created(id)) =
-            reg.register(&mut ids, request("p", InvokePolicy::RoundRobin, 1), now)
-        else {
+        let (mut reg, mut ids) = (Registry::default(), 0u64..);
+        let Ok(Joined::Created(id)) = reg.register(
+            ids.next().unwrap(),
+            request("p", InvokePolicy::RoundRobin, 1),
+            now,
+        ) else {
             panic!("created");
         };
         assert_eq!(
-            reg.register(&mut ids, request("p", InvokePolicy::RoundRobin, 2), now),
+            reg.register(
+                ids.next().unwrap(),
+                request("p", InvokePolicy::RoundRobin, 2),
+                now
+            ),
             Ok(Joined::Existing(id))
         );
         let err = reg
-            .register(&mut ids, request("p", InvokePolicy::Random, 3), now)
+            .register(
+                ids.next().unwrap(),
+                request("p", InvokePolicy::Random, 3),
+                now,
+            )
             .unwrap_err();
         assert!(matches!(
             err,
@@ -329,7 +359,11 @@ mod tests {
             }
         ));
         let err = reg
-            .register(&mut ids, request("p", InvokePolicy::RoundRobin, 2), now)
+            .register(
+                ids.next().unwrap(),
+                request("p", InvokePolicy::RoundRobin, 2),
+                now,
+            )
             .unwrap_err();
         assert_eq!(
             err,
@@ -340,30 +374,40 @@ mod tests {
 
     #[test]
     fn the_registration_goes_with_its_last_callee() {
-        let (mut reg, mut ids) = (Registry::default(), IdGenerator::default());
-        reg.register(&mut ids, request("p", InvokePolicy::First, 1), now)
-            .unwrap();
-        let Ok(Joined::Existing(id)) =
-            reg.register(&mut ids, request("p", InvokePolicy::First, 2), now)
-        else {
+        let (mut reg, mut ids) = (Registry::default(), 0u64..);
+        reg.register(
+            ids.next().unwrap(),
+            request("p", InvokePolicy::First, 1),
+            now,
+        )
+        .unwrap();
+        let Ok(Joined::Existing(id)) = reg.register(
+            ids.next().unwrap(),
+            request("p", InvokePolicy::First, 2),
+            now,
+        ) else {
             panic!("joined");
         };
-        assert_eq!(reg.unregister(&mut ids, 1, id), Ok(false));
+        assert_eq!(reg.unregister(1, id), Ok(false));
         assert_eq!(
-            reg.unregister(&mut ids, 1, id),
+            reg.unregister(1, id),
             Err(UnregisterError::NoSuchRegistration(id))
         );
-        assert_eq!(reg.remove_session(&mut ids, 2), vec![(id, true)]);
+        assert_eq!(reg.remove_session(2), vec![(id, true)]);
         assert!(reg.match_procedure("p").is_none() && reg.is_empty());
     }
 
     #[test]
     fn roundrobin_rotates_over_the_callees() {
-        let (mut reg, mut ids) = (Registry::default(), IdGenerator::default());
+        let (mut reg, mut ids) = (Registry::default(), 0u64..);
         let mut rng = rand::rngs::StdRng::seed_from_u64(3);
         for s in 1..=3 {
-            reg.register(&mut ids, request("p", InvokePolicy::RoundRobin, s), now)
-                .unwrap();
+            reg.register(
+                ids.next().unwrap(),
+                request("p", InvokePolicy::RoundRobin, s),
+                now,
+            )
+            .unwrap();
         }
         let id = reg.match_procedure("p").unwrap().id;
         let picks: Vec<SessionId> = (0..6)

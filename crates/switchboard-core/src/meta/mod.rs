@@ -14,7 +14,7 @@ use switchboard_proto::{Arguments, Dict, Value};
 
 use crate::dealer::registry::{Registration, RegistrationId};
 use crate::dealer::Dealer;
-use crate::realm::{SessionId, Sessions};
+use crate::realm::{Directory, SessionId};
 
 pub(crate) const ON_CREATE: &str = "wamp.registration.on_create";
 pub(crate) const ON_REGISTER: &str = "wamp.registration.on_register";
@@ -52,10 +52,10 @@ impl MetaEvent {
     }
 
     /// `wamp.session.on_join`: `[SessionDetails]`.
-    pub(crate) fn session_joined(sessions: &Sessions, id: SessionId) -> Option<Self> {
+    pub(crate) fn session_joined(directory: &Directory, id: SessionId) -> Option<Self> {
         Some(Self {
             topic: SESSION_ON_JOIN,
-            args: vec![session::details(sessions, id)?],
+            args: vec![session::details(directory, id)?],
         })
     }
 
@@ -86,7 +86,8 @@ pub(crate) enum MetaReply {
 /// What a meta procedure may read.
 pub(crate) struct MetaScope<'a> {
     pub(crate) dealer: &'a Dealer,
-    pub(crate) sessions: &'a Sessions,
+    /// Every session on every node.
+    pub(crate) directory: &'a Directory,
     pub(crate) caller: SessionId,
 }
 

@@ -5,36 +5,40 @@ use switchboard_proto::uri::{Components, UriCheck};
 use switchboard_proto::{Dict, Value};
 
 use super::{id_arg, result, MetaReply, MetaScope};
-use crate::realm::{SessionId, Sessions};
+use crate::realm::{Directory, SessionId};
 
 /// SessionDetails: `{session, authid, authrole, authmethod, authprovider, transport}`.
-pub(super) fn details(sessions: &Sessions, id: SessionId) -> Option<Value> {
-    let record = sessions.get(id)?;
+pub(super) fn details(directory: &Directory, id: SessionId) -> Option<Value> {
+    let record = directory.get(id)?;
     let mut transport = Dict::new();
     transport.insert("type".into(), Value::from("websocket"));
     let mut d = Dict::new();
     d.insert("session".into(), Value::from(id));
     d.insert("authid".into(), Value::from(record.authid.as_str()));
     d.insert("authrole".into(), Value::from(record.authrole.as_str()));
-    d.insert("authmethod".into(), Value::from(record.authmethod));
+    d.insert("authmethod".into(), Value::from(record.authmethod.as_str()));
     d.insert("authprovider".into(), Value::from("static"));
     d.insert("transport".into(), Value::Dict(transport));
     Some(Value::Dict(d))
 }
 
 /// Sessions whose authrole is in `args[0]` (a list), or all sessions without a filter.
-fn filtered<'a>(sessions: &'a Sessions, args: &'a [Value]) -> impl Iterator<Item = SessionId> + 'a {
+fn filtered<'a>(
+    directory: &'a Directory,
+    args: &'a [Value],
+) -> impl Iterator<Item = SessionId> + 'a {
     let roles: Option<Vec<&str>> = args
         .first()
         .and_then(Value::as_list)
         .map(|l| l.iter().filter_map(Value::as_str).collect());
-    sessions
-        .ids()
-        .filter(move |&id| match (&roles, sessions.get(id)) {
-            (Some(roles), Some(record)) => roles.contains(&record.authrole.as_str()),
-            (None, _) => true,
-            (Some(_), None) => false,
+    directory
+        .iter()
+        .filter(move |(_, summary)| {
+            roles
+                .as_ref()
+                .is_none_or(|roles| roles.contains(&summary.authrole.as_str()))
         })
+        .map(|(id, _)| id)
 }
 
 /// Answers `wamp.session.<name>`, or `None` if there is no such procedure.
@@ -44,7 +48,7 @@ pub(super) fn call(
     args: &[Value],
     kwargs: &Dict,
 ) -> Option<MetaReply> {
-    let sessions = scope.sessions;
+    let sessions = scope.directory;
     Some(match name {
         "count" => result(Value::from(filtered(sessions, args).count() as u64)),
         "list" => result(Value::List(
@@ -55,7 +59,7 @@ pub(super) fn call(
             None => MetaReply::Error(NO_SUCH_SESSION, "no session with that id".into()),
         },
         "kill" => {
-            let Some(target) = id_arg(args, 0).filter(|&id| sessions.contains(id)) else {
+            let Some(target) = id_arg(args, 0).filter(|&id| sessions.get(id).is_some()) else {
                 return Some(MetaReply::Error(
                     NO_SUCH_SESSION,
                     "no session with that id".into(),

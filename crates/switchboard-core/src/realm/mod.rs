@@ -10,6 +10,7 @@
 //! (calling `handle_timeout` when it fires). The realm never blocks and never
 //! reads a clock: every decision is made inside the input call.
 
+mod directory;
 mod sessions;
 mod welcome;
 
@@ -19,7 +20,7 @@ use std::time::Instant;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use switchboard_proto::error_uri::{
-    CLOSE_SYSTEM_SHUTDOWN, NO_MATCHING_AUTH_METHOD, NO_SUCH_PROCEDURE, PROTOCOL_VIOLATION,
+    CLOSE_SYSTEM_SHUTDOWN, NO_MATCHING_AUTH_METHOD, PROTOCOL_VIOLATION,
 };
 use switchboard_proto::uri::is_reserved;
 use switchboard_proto::{
@@ -28,12 +29,15 @@ use switchboard_proto::{
 
 use crate::broker::Broker;
 use crate::clock::ClockAnchor;
+use crate::cluster::{NodeId, PeerMessage, RegistryCommand};
 use crate::config::RealmConfig;
-use crate::dealer::{Dealer, ProtocolViolation};
+use crate::dealer::registry::Callee;
+use crate::dealer::{answer_requester, Dealer, ProtocolViolation};
 use crate::features::PeerFeatures;
 use crate::meta::{self, MetaEvent, MetaReply, MetaScope};
 use crate::replies::{abort, error, goodbye};
 
+pub(crate) use directory::{Directory, SessionSummary};
 pub(crate) use sessions::{SessionRecord, Sessions};
 
 /// A session's id: global scope, random, unique within the router.
@@ -80,13 +84,31 @@ impl Outbox {
 /// Everything a role may touch while handling one input.
 pub(crate) struct Context<'a> {
     pub(crate) config: &'a RealmConfig,
+    /// This node.
+    pub(crate) node: NodeId,
     pub(crate) sessions: &'a mut Sessions,
     pub(crate) out: &'a mut Outbox,
-    pub(crate) router_ids: &'a mut IdGenerator,
+    /// Registry changes this input asks for.
+    pub(crate) proposals: &'a mut Vec<RegistryCommand>,
+    /// Messages for realms on other nodes.
+    pub(crate) peers: &'a mut VecDeque<(NodeId, PeerMessage)>,
     pub(crate) rng: &'a mut StdRng,
     pub(crate) events: &'a mut Vec<MetaEvent>,
     pub(crate) clock: &'a ClockAnchor,
     pub(crate) now: Instant,
+}
+
+/// How registry changes become applied: at once on a single node, or through
+/// the cluster's log.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Replication {
+    /// Proposals are applied inside the input that made them.
+    Local {
+        /// Index of the last applied command (the source of registration ids).
+        applied: u64,
+    },
+    /// Proposals wait in `poll_proposal` for the owner to commit them.
+    Replicated,
 }
 
 /// The state shared by every role, split from the roles so a role can borrow it
@@ -94,10 +116,15 @@ pub(crate) struct Context<'a> {
 #[derive(Debug)]
 struct Shared {
     config: RealmConfig,
+    node: NodeId,
+    replication: Replication,
     sessions: Sessions,
+    directory: Directory,
     out: Outbox,
-    /// Router-scope ids: registrations and subscriptions.
-    router_ids: IdGenerator,
+    proposals: Vec<RegistryCommand>,
+    /// Proposals for the owner to commit (replicated mode).
+    to_commit: VecDeque<RegistryCommand>,
+    peers: VecDeque<(NodeId, PeerMessage)>,
     /// Global-scope ids: sessions.
     session_ids: IdGenerator,
     rng: StdRng,
@@ -109,9 +136,11 @@ impl Shared {
     fn context(&mut self, now: Instant) -> Context<'_> {
         Context {
             config: &self.config,
+            node: self.node,
             sessions: &mut self.sessions,
             out: &mut self.out,
-            router_ids: &mut self.router_ids,
+            proposals: &mut self.proposals,
+            peers: &mut self.peers,
             rng: &mut self.rng,
             events: &mut self.events,
             clock: &self.clock,
@@ -129,15 +158,36 @@ pub struct Realm {
 }
 
 impl Realm {
-    /// An empty realm. `clock` ties the monotonic `now` of later inputs to wall
+    /// An empty realm on a single node (node 0), which applies its own registry
+    /// changes at once. `clock` ties the monotonic `now` of later inputs to wall
     /// time, for the timestamps the meta API reports.
     pub fn new(config: RealmConfig, clock: ClockAnchor) -> Self {
+        Self::with_replication(config, clock, 0, Replication::Local { applied: 0 })
+    }
+
+    /// An empty realm on `node` of a cluster: registry changes go out through
+    /// [`Realm::poll_proposal`] and take effect when [`Realm::apply`]'d.
+    pub fn replicated(config: RealmConfig, clock: ClockAnchor, node: NodeId) -> Self {
+        Self::with_replication(config, clock, node, Replication::Replicated)
+    }
+
+    fn with_replication(
+        config: RealmConfig,
+        clock: ClockAnchor,
+        node: NodeId,
+        replication: Replication,
+    ) -> Self {
         Self {
             shared: Shared {
                 config,
+                node,
+                replication,
                 sessions: Sessions::default(),
+                directory: Directory::default(),
                 out: Outbox::default(),
-                router_ids: IdGenerator::default(),
+                proposals: Vec::new(),
+                to_commit: VecDeque::new(),
+                peers: VecDeque::new(),
                 session_ids: IdGenerator::default(),
                 rng: StdRng::from_entropy(),
                 events: Vec::new(),
@@ -185,12 +235,16 @@ impl Realm {
             invocation_ids: SessionScopeIds::default(),
         };
         let welcome = welcome::welcome(id, &self.shared.config, &record);
+        self.shared.proposals.push(RegistryCommand::SessionJoined {
+            session: id,
+            node: self.shared.node,
+            authid: record.authid.clone(),
+            authrole: record.authrole.clone(),
+            authmethod: record.authmethod.to_owned(),
+        });
         self.shared.sessions.insert(id, record);
         self.shared.out.send(id, welcome);
-        self.shared
-            .events
-            .extend(MetaEvent::session_joined(&self.shared.sessions, id));
-        self.publish_events(now);
+        self.settle(now);
         Ok(id)
     }
 
@@ -250,22 +304,165 @@ impl Realm {
                 .send(from, abort(PROTOCOL_VIOLATION, reason));
             self.forget(now, from);
         }
-        self.publish_events(now);
+        self.settle(now);
     }
 
     /// The session ended (GOODBYE, ABORT or a lost transport): drop everything it owned.
     pub fn handle_leave(&mut self, now: Instant, session: SessionId) {
         self.forget(now, session);
-        self.publish_events(now);
+        self.settle(now);
     }
 
     /// Fails the calls whose timeouts have passed by `now`.
     pub fn handle_timeout(&mut self, now: Instant) {
         let mut cx = self.shared.context(now);
         self.dealer.handle_timeout(&mut cx);
+        self.settle(now);
     }
 
-    /// Says GOODBYE (`wamp.close.system_shutdown`) to every session and forgets them.
+    /// A message from this realm on node `from`.
+    pub fn handle_peer(&mut self, now: Instant, from: NodeId, message: PeerMessage) {
+        let _ = from;
+        let mut cx = self.shared.context(now);
+        match message {
+            PeerMessage::Event { .. } => self.broker.handle_peer_event(&mut cx, message),
+            PeerMessage::Kill {
+                session,
+                reason,
+                message,
+            } => {
+                if self.shared.sessions.contains(session) {
+                    self.shared.out.send(session, goodbye(&reason, message));
+                    self.forget(now, session);
+                }
+            }
+            other => self.dealer.handle_peer(&mut cx, other),
+        }
+        self.settle(now);
+    }
+
+    /// Node `node` is unreachable: calls it was serving fail now and invocations
+    /// for its callers stop. Its sessions leave the registry when the cluster
+    /// commits [`RegistryCommand::NodeDown`].
+    pub fn handle_node_down(&mut self, now: Instant, node: NodeId) {
+        let mut cx = self.shared.context(now);
+        self.dealer.node_down(&mut cx, node);
+        self.settle(now);
+    }
+
+    /// A proposal could not be committed (for example, this node cannot reach a
+    /// majority): the session that asked gets `uri` as its ERROR.
+    pub fn handle_proposal_failed(
+        &mut self,
+        now: Instant,
+        command: &RegistryCommand,
+        uri: &str,
+        why: &str,
+    ) {
+        let (by, request_type) = match command {
+            RegistryCommand::Register { by, .. } => (*by, code::REGISTER),
+            RegistryCommand::Unregister { by, .. } => (*by, code::UNREGISTER),
+            RegistryCommand::Subscribe { by, .. } => (*by, code::SUBSCRIBE),
+            RegistryCommand::Unsubscribe { by, .. } => (*by, code::UNSUBSCRIBE),
+            _ => return,
+        };
+        let mut cx = self.shared.context(now);
+        answer_requester(&mut cx, by, error(request_type, by.request, uri, why));
+        self.settle(now);
+    }
+
+    /// Applies a committed registry change. `index` is its position in the
+    /// cluster's log: unique and the same on every node, it becomes the id of
+    /// whatever the command creates.
+    pub fn apply(&mut self, now: Instant, index: u64, command: RegistryCommand) {
+        self.apply_one(now, index, command);
+        self.settle(now);
+    }
+
+    fn apply_one(&mut self, now: Instant, index: u64, command: RegistryCommand) {
+        let mut cx = self.shared.context(now);
+        match command {
+            RegistryCommand::SessionJoined {
+                session,
+                node,
+                authid,
+                authrole,
+                authmethod,
+            } => {
+                let summary = SessionSummary {
+                    node,
+                    authid,
+                    authrole,
+                    authmethod,
+                };
+                self.shared.directory.insert(session, summary);
+                self.shared
+                    .events
+                    .extend(MetaEvent::session_joined(&self.shared.directory, session));
+            }
+            RegistryCommand::SessionLeft { session } => self.apply_session_left(now, session),
+            RegistryCommand::NodeDown { node } => {
+                let mut gone = self.shared.directory.on_node(node);
+                gone.extend(self.dealer.registry().sessions_on(node));
+                gone.sort_unstable();
+                gone.dedup();
+                for session in gone {
+                    self.apply_session_left(now, session);
+                }
+            }
+            RegistryCommand::Register {
+                by,
+                procedure,
+                match_policy,
+                invoke,
+                disclose_caller,
+                forward_timeout,
+                features,
+            } => {
+                let callee = Callee {
+                    session: by.session,
+                    node: by.node,
+                    features,
+                    disclose_caller,
+                    forward_timeout,
+                };
+                self.dealer.apply_register(
+                    &mut cx,
+                    index,
+                    by,
+                    &procedure,
+                    match_policy,
+                    invoke,
+                    callee,
+                );
+            }
+            RegistryCommand::Unregister { by, registration } => {
+                self.dealer.apply_unregister(&mut cx, by, registration)
+            }
+            RegistryCommand::Subscribe {
+                by,
+                topic,
+                match_policy,
+            } => self
+                .broker
+                .apply_subscribe(&mut cx, index, by, &topic, match_policy),
+            RegistryCommand::Unsubscribe { by, subscription } => {
+                self.broker.apply_unsubscribe(&mut cx, by, subscription)
+            }
+        }
+    }
+
+    fn apply_session_left(&mut self, now: Instant, session: SessionId) {
+        let mut cx = self.shared.context(now);
+        self.dealer.apply_session_left(&mut cx, session);
+        self.broker.apply_session_left(session);
+        if let Some(summary) = self.shared.directory.remove(session) {
+            let event = MetaEvent::session_left(session, &summary.authid, &summary.authrole);
+            self.shared.events.push(event);
+        }
+    }
+
+    /// Says GOODBYE (`wamp.close.system_shutdown`) to every local session and forgets them.
     pub fn shutdown(&mut self, now: Instant) {
         let ids: Vec<SessionId> = self.shared.sessions.ids().collect();
         for id in ids {
@@ -275,7 +472,7 @@ impl Realm {
             );
             self.forget(now, id);
         }
-        self.shared.events.clear();
+        self.settle(now);
     }
 
     /// The next message to deliver, in order.
@@ -290,13 +487,48 @@ impl Realm {
         self.dealer.next_deadline()
     }
 
+    /// The next registry change to commit (replicated realms only).
+    #[must_use]
+    pub fn poll_proposal(&mut self) -> Option<RegistryCommand> {
+        self.shared.to_commit.pop_front()
+    }
+
+    /// The next message for the realm on another node, in order.
+    #[must_use]
+    pub fn poll_peer(&mut self) -> Option<(NodeId, PeerMessage)> {
+        self.shared.peers.pop_front()
+    }
+
+    /// After an input: applies (single node) or queues (cluster) the registry
+    /// changes it asked for, then publishes the meta events they caused.
+    fn settle(&mut self, now: Instant) {
+        while !self.shared.proposals.is_empty() {
+            let proposals = std::mem::take(&mut self.shared.proposals);
+            for command in proposals {
+                match &mut self.shared.replication {
+                    Replication::Local { applied } => {
+                        *applied += 1;
+                        let index = *applied;
+                        self.apply_one(now, index, command);
+                    }
+                    Replication::Replicated => self.shared.to_commit.push_back(command),
+                }
+            }
+        }
+        let events = std::mem::take(&mut self.shared.events);
+        let mut cx = self.shared.context(now);
+        for event in events {
+            self.broker.publish_meta(&mut cx, event);
+        }
+    }
+
     /// Answers a CALL to a `wamp.` procedure from the router itself.
     fn meta_call(&mut self, now: Instant, caller: SessionId, call: Call) {
         let args = call.arguments.args_values().unwrap_or_default();
         let kwargs = call.arguments.kwargs_values().unwrap_or_default();
         let scope = MetaScope {
             dealer: &self.dealer,
-            sessions: &self.shared.sessions,
+            directory: &self.shared.directory,
             caller,
         };
         let reply = meta::call(&scope, &call.procedure, &args, &kwargs);
@@ -312,8 +544,20 @@ impl Realm {
                 reason,
                 message,
             } => {
-                self.shared.out.send(target, goodbye(&reason, message));
-                self.forget(now, target);
+                match self.shared.directory.get(target).map(|s| s.node) {
+                    Some(node) if node != self.shared.node => {
+                        let kill = PeerMessage::Kill {
+                            session: target,
+                            reason,
+                            message,
+                        };
+                        self.shared.peers.push_back((node, kill));
+                    }
+                    _ => {
+                        self.shared.out.send(target, goodbye(&reason, message));
+                        self.forget(now, target);
+                    }
+                }
                 Message::Result(CallResult {
                     request: call.request,
                     details: Dict::new(),
@@ -321,34 +565,21 @@ impl Realm {
                 })
             }
         };
-        debug_assert!(
-            !matches!(&message, Message::Error(e) if e.error == NO_SUCH_PROCEDURE && !call.procedure.starts_with("wamp."))
-        );
         self.shared.out.send(caller, message);
     }
 
+    /// A local session is gone: its calls and invocations end now, and its
+    /// departure is proposed so every node drops its registrations.
     fn forget(&mut self, now: Instant, session: SessionId) {
-        let Some(record) = self.shared.sessions.remove(session) else {
+        if self.shared.sessions.remove(session).is_none() {
             return;
-        };
+        }
         self.shared.session_ids.release(session);
         let mut cx = self.shared.context(now);
-        self.dealer.session_left(&mut cx, session);
-        self.broker.session_left(&mut cx, session);
-        cx.events.push(MetaEvent::session_left(
-            session,
-            &record.authid,
-            &record.authrole,
-        ));
-    }
-
-    /// Hands the meta events the last input produced to the broker.
-    fn publish_events(&mut self, now: Instant) {
-        let events = std::mem::take(&mut self.shared.events);
-        let mut cx = self.shared.context(now);
-        for event in events {
-            self.broker.publish_meta(&mut cx, event);
-        }
+        self.dealer.session_gone(&mut cx, session);
+        self.shared
+            .proposals
+            .push(RegistryCommand::SessionLeft { session });
     }
 }
 

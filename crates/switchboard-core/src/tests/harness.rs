@@ -9,6 +9,36 @@ use super::wamp::{invocation, opts};
 use crate::realm::{Outgoing, Realm, SessionId};
 use crate::{ClockAnchor, RealmConfig};
 
+/// A HELLO announcing these callee and caller features.
+pub(super) fn hello_with(callee_features: &[&str], caller_features: &[&str]) -> Hello {
+    let features = |names: &[&str]| -> Value {
+        let features: Dict = names
+            .iter()
+            .map(|f| (f.to_string(), Value::Bool(true)))
+            .collect();
+        let mut role = Dict::new();
+        role.insert("features".into(), Value::Dict(features));
+        Value::Dict(role)
+    };
+    let mut roles = Dict::new();
+    roles.insert("callee".into(), features(callee_features));
+    roles.insert("caller".into(), features(caller_features));
+    let mut details = Dict::new();
+    details.insert("roles".into(), Value::Dict(roles));
+    Hello {
+        realm: "com.example.realm".into(),
+        details,
+    }
+}
+
+/// A fixed wall clock for the meta API's timestamps.
+pub(super) fn test_clock(now: Instant) -> ClockAnchor {
+    ClockAnchor {
+        instant: now,
+        wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600),
+    }
+}
+
 /// A realm plus a virtual clock and the messages it sent, per session.
 pub(super) struct Harness {
     pub(super) realm: Realm,
@@ -23,12 +53,8 @@ impl Harness {
 
     pub(super) fn with_config(config: RealmConfig) -> Self {
         let now = Instant::now();
-        let clock = ClockAnchor {
-            instant: now,
-            wall: SystemTime::UNIX_EPOCH + Duration::from_secs(1_767_225_600),
-        };
         Self {
-            realm: Realm::new(config, clock),
+            realm: Realm::new(config, test_clock(now)),
             now,
             sent: Vec::new(),
         }
@@ -54,24 +80,7 @@ impl Harness {
         callee_features: &[&str],
         caller_features: &[&str],
     ) -> SessionId {
-        let features = |names: &[&str]| -> Value {
-            let features: Dict = names
-                .iter()
-                .map(|f| (f.to_string(), Value::Bool(true)))
-                .collect();
-            let mut role = Dict::new();
-            role.insert("features".into(), Value::Dict(features));
-            Value::Dict(role)
-        };
-        let mut roles = Dict::new();
-        roles.insert("callee".into(), features(callee_features));
-        roles.insert("caller".into(), features(caller_features));
-        let mut details = Dict::new();
-        details.insert("roles".into(), Value::Dict(roles));
-        let hello = Hello {
-            realm: "com.example.realm".into(),
-            details,
-        };
+        let hello = hello_with(callee_features, caller_features);
         let id = self
             .realm
             .handle_join(self.now, &hello)

@@ -4,6 +4,8 @@
 mod broker;
 mod caller_identification;
 mod canceling;
+mod cluster;
+mod cluster_harness;
 mod dealer;
 mod harness;
 mod meta;

@@ -1,0 +1,182 @@
+//! The core's view of a cluster: the commands that change a realm's replicated
+//! registry, and the messages realms on different nodes exchange about calls.
+//!
+//! Both are plain data. Where a command comes from is the only difference
+//! between one node and a cluster: a single node applies its own proposals at
+//! once; a clustered node hands them to Raft and applies them when committed,
+//! in the same order as every other node, so every node's routing table agrees.
+//! The call path only ever reads the local, applied table.
+
+use serde::{Deserialize, Serialize};
+use switchboard_proto::{Arguments, Dict};
+
+use crate::dealer::invoke_policy::InvokePolicy;
+use crate::features::PeerFeatures;
+use crate::matching::MatchPolicy;
+use crate::realm::SessionId;
+
+/// A router node. A single-node router is node 0.
+pub type NodeId = u64;
+
+/// Where a call started: the caller's node, session and CALL request id.
+/// This names a call everywhere in the cluster.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+pub struct CallRef {
+    /// The node that holds the caller's session (and owns the call).
+    pub node: NodeId,
+    /// The caller's session.
+    pub caller: SessionId,
+    /// The caller's CALL request id.
+    pub request: u64,
+}
+
+/// Who asked for a registry change, so the answer (REGISTERED, ERROR, ...) goes
+/// back to them from the node that holds their session.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Requester {
+    /// The node that holds the session.
+    pub node: NodeId,
+    /// The session.
+    pub session: SessionId,
+    /// The request id to answer.
+    pub request: u64,
+}
+
+/// A change to a realm's replicated registry, applied in commit order on every node.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum RegistryCommand {
+    /// A session joined (on `node`).
+    SessionJoined {
+        /// The session.
+        session: SessionId,
+        /// Its node.
+        node: NodeId,
+        /// Its authid.
+        authid: String,
+        /// Its authrole.
+        authrole: String,
+        /// How it authenticated.
+        authmethod: String,
+    },
+    /// A session left: its registrations and subscriptions go.
+    SessionLeft {
+        /// The session.
+        session: SessionId,
+    },
+    /// A node is gone: every session on it left.
+    NodeDown {
+        /// The node.
+        node: NodeId,
+    },
+    /// REGISTER.
+    Register {
+        /// Who registers.
+        by: Requester,
+        /// The procedure URI or pattern.
+        procedure: String,
+        /// `match`.
+        match_policy: MatchPolicy,
+        /// `invoke`.
+        invoke: InvokePolicy,
+        /// `disclose_caller`.
+        disclose_caller: bool,
+        /// `forward_timeout`.
+        forward_timeout: bool,
+        /// What the callee announced, for nodes that route calls to it.
+        features: PeerFeatures,
+    },
+    /// UNREGISTER.
+    Unregister {
+        /// Who unregisters.
+        by: Requester,
+        /// The registration.
+        registration: u64,
+    },
+    /// SUBSCRIBE.
+    Subscribe {
+        /// Who subscribes.
+        by: Requester,
+        /// The topic URI or pattern.
+        topic: String,
+        /// `match`.
+        match_policy: MatchPolicy,
+    },
+    /// UNSUBSCRIBE.
+    Unsubscribe {
+        /// Who unsubscribes.
+        by: Requester,
+        /// The subscription.
+        subscription: u64,
+    },
+}
+
+/// What realms on two nodes tell each other about calls and events. A link
+/// carries them in order; the caller's node owns each call (its timeout, cancel,
+/// progress), the callee's node owns the invocation (the id its callee sees).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub enum PeerMessage {
+    /// Invoke `callee` for `call` (or pass it the next chunk of a progressive call).
+    Invoke {
+        /// The call.
+        call: CallRef,
+        /// The callee's session, on the receiving node.
+        callee: SessionId,
+        /// The registration that matched.
+        registration: u64,
+        /// INVOCATION.Details, built by the caller's node.
+        details: Dict,
+        /// The caller's arguments.
+        arguments: Arguments,
+    },
+    /// A YIELD for `call`: progressive or final.
+    Result {
+        /// The call.
+        call: CallRef,
+        /// Whether more results follow.
+        progress: bool,
+        /// The callee's result.
+        arguments: Arguments,
+    },
+    /// The invocation for `call` failed.
+    Error {
+        /// The call.
+        call: CallRef,
+        /// The error URI.
+        error: String,
+        /// ERROR.Details.
+        details: Dict,
+        /// The error's arguments.
+        arguments: Arguments,
+    },
+    /// Stop working on `call` (cancel, timeout, or its caller left).
+    Interrupt {
+        /// The call.
+        call: CallRef,
+        /// `kill` or `killnowait`.
+        mode: String,
+        /// Why.
+        reason: String,
+    },
+    /// A publication, for the receiving node's own subscribers.
+    Event {
+        /// The topic published to.
+        topic: String,
+        /// The publication id.
+        publication: u64,
+        /// The publisher, when it asked to be disclosed: (session, authid, authrole).
+        publisher: Option<(SessionId, String, String)>,
+        /// A session not to deliver to (`exclude_me`).
+        exclude: Option<SessionId>,
+        /// The payload.
+        arguments: Arguments,
+    },
+    /// End a session on the receiving node (`wamp.session.kill`).
+    Kill {
+        /// The session.
+        session: SessionId,
+        /// The GOODBYE reason.
+        reason: String,
+        /// The GOODBYE message.
+        message: String,
+    },
+}

@@ -1,0 +1,368 @@
+//! The caller's side of a call: the node that holds the caller's session owns
+//! the call. It picks the callee, enforces the timeout, applies CANCEL modes,
+//! and decides which results reach the caller.
+
+use std::time::Duration;
+
+use switchboard_proto::error_uri::{
+    CANCELED, FEATURE_NOT_SUPPORTED, INVALID_ARGUMENT, INVALID_URI, NO_SUCH_PROCEDURE, TIMEOUT,
+};
+use switchboard_proto::uri::Components;
+use switchboard_proto::{code, Call, CallResult, Cancel, Dict, Error, Message, Value};
+
+use super::calls::OutboundCall;
+use super::options::{CallOptions, CancelMode};
+use super::{Dealer, ProtocolViolation};
+use crate::cluster::{CallRef, NodeId, PeerMessage};
+use crate::matching::MatchPolicy;
+use crate::realm::{Context, SessionId};
+use crate::replies::error;
+
+fn millis(d: Duration) -> Value {
+    Value::from(u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+fn interrupt(call: CallRef, mode: CancelMode, reason: &str) -> PeerMessage {
+    PeerMessage::Interrupt {
+        call,
+        mode: mode.as_str().to_owned(),
+        reason: reason.to_owned(),
+    }
+}
+
+impl Dealer {
+    pub(crate) fn call(
+        &mut self,
+        cx: &mut Context<'_>,
+        caller: SessionId,
+        call: Call,
+    ) -> Result<(), ProtocolViolation> {
+        let reply = |uri: &str, why: String| error(code::CALL, call.request, uri, why);
+        let options = match CallOptions::parse(&call.options) {
+            Ok(options) => options,
+            Err(why) => {
+                cx.out.send(caller, reply(INVALID_ARGUMENT, why));
+                return Ok(());
+            }
+        };
+        let caller_features = cx
+            .sessions
+            .get(caller)
+            .map(|s| s.features)
+            .unwrap_or_default();
+        if options.progress && !caller_features.caller_progressive_call_invocations {
+            return Err(ProtocolViolation(
+                "progressive CALL from a caller that did not announce progressive_call_invocations"
+                    .into(),
+            ));
+        }
+        if let Some(pending) = self.calls.get(caller, call.request) {
+            if pending.streaming {
+                self.continue_stream(cx, caller, options, call);
+                return Ok(());
+            }
+            if options.progress {
+                return Ok(()); // A chunk after the stream's last one: dropped, as the spec says.
+            }
+            return Err(ProtocolViolation(format!(
+                "CALL request id {} is already in use by a pending call",
+                call.request
+            )));
+        }
+        if self.calls.stream_finished(caller, call.request) {
+            return Ok(()); // A late chunk of a stream that has ended: dropped silently.
+        }
+        // A refusal from here on ends the call before it starts. If this CALL was
+        // the first chunk of a progressive call, its later chunks continue a
+        // finished call and must be dropped, not refused again one by one (or,
+        // for the last chunk, started as a new call).
+        let mut refuse = |uri: &str, why: String| {
+            if options.progress {
+                self.calls.remember_finished_stream(caller, call.request);
+            }
+            cx.out.send(caller, reply(uri, why));
+        };
+        if !cx
+            .config
+            .uri_check
+            .is_valid(&call.procedure, Components::NonEmpty)
+        {
+            refuse(
+                INVALID_URI,
+                format!("invalid procedure URI {:?}", call.procedure),
+            );
+            return Ok(());
+        }
+        let Some(registration) = self.registry.match_procedure(&call.procedure) else {
+            refuse(
+                NO_SUCH_PROCEDURE,
+                format!("no callee registered procedure {:?}", call.procedure),
+            );
+            return Ok(());
+        };
+        let (registration, match_policy) = (registration.id, registration.match_policy);
+        let Some(callee) = self.registry.choose_callee(registration, cx.rng) else {
+            refuse(NO_SUCH_PROCEDURE, "the registration has no callee".into());
+            return Ok(());
+        };
+        if options.progress && !callee.features.callee_progressive_call_invocations {
+            refuse(
+                FEATURE_NOT_SUPPORTED,
+                "the callee does not accept progressive call invocations".into(),
+            );
+            return Ok(());
+        }
+        let receive_progress =
+            options.receive_progress && callee.features.callee_progressive_call_results;
+        let timeout = cx.config.call_timeout(options.timeout);
+        let forwarded_timeout = timeout.filter(|_| callee.forward_timeout);
+
+        let mut details = Dict::new();
+        if match_policy != MatchPolicy::Exact {
+            details.insert("procedure".into(), Value::from(call.procedure.as_str()));
+        }
+        if receive_progress {
+            details.insert("receive_progress".into(), Value::Bool(true));
+        }
+        if options.progress {
+            details.insert("progress".into(), Value::Bool(true));
+        }
+        if let Some(timeout) = forwarded_timeout {
+            details.insert("timeout".into(), millis(timeout));
+        }
+        if options.disclose_me || callee.disclose_caller || cx.config.disclose_caller {
+            if let Some(record) = cx.sessions.get(caller) {
+                details.insert("caller".into(), Value::from(caller));
+                details.insert("caller_authid".into(), Value::from(record.authid.as_str()));
+                details.insert(
+                    "caller_authrole".into(),
+                    Value::from(record.authrole.as_str()),
+                );
+            }
+        }
+        let outbound = OutboundCall {
+            callee,
+            registration,
+            receive_progress,
+            timeout: if forwarded_timeout.is_some() {
+                None
+            } else {
+                timeout
+            },
+            killing: false,
+            streaming: options.progress,
+        };
+        self.calls.insert(caller, call.request, outbound, cx.now);
+        let invoke = PeerMessage::Invoke {
+            call: CallRef {
+                node: cx.node,
+                caller,
+                request: call.request,
+            },
+            callee: callee.session,
+            registration,
+            details,
+            arguments: call.arguments,
+        };
+        self.send_to_callee_side(cx, callee.node, invoke);
+        Ok(())
+    }
+
+    /// One more chunk of a progressive call invocation: it goes to the callee the
+    /// first chunk went to (sticky, whatever the invoke policy), as the same invocation.
+    fn continue_stream(
+        &mut self,
+        cx: &mut Context<'_>,
+        caller: SessionId,
+        options: CallOptions,
+        call: Call,
+    ) {
+        let Some(pending) = self.calls.get_mut(caller, call.request) else {
+            return;
+        };
+        let (callee, registration) = (pending.callee, pending.registration);
+        let mut details = Dict::new();
+        if options.progress {
+            details.insert("progress".into(), Value::Bool(true));
+        } else {
+            pending.streaming = false;
+            self.calls.remember_finished_stream(caller, call.request);
+        }
+        let invoke = PeerMessage::Invoke {
+            call: CallRef {
+                node: cx.node,
+                caller,
+                request: call.request,
+            },
+            callee: callee.session,
+            registration,
+            details,
+            arguments: call.arguments,
+        };
+        self.send_to_callee_side(cx, callee.node, invoke);
+    }
+
+    pub(crate) fn cancel(&mut self, cx: &mut Context<'_>, caller: SessionId, cancel: Cancel) {
+        let mode = match CancelMode::parse(&cancel.options) {
+            Ok(mode) => mode,
+            Err(why) => {
+                return cx.out.send(
+                    caller,
+                    error(code::CANCEL, cancel.request, INVALID_ARGUMENT, why),
+                )
+            }
+        };
+        // Canceling a call that already finished does nothing (the spec asks for no answer).
+        let Some(pending) = self.calls.get(caller, cancel.request) else {
+            return;
+        };
+        let callee = pending.callee;
+        let mode = if callee.features.callee_call_canceling {
+            mode
+        } else {
+            CancelMode::Skip
+        };
+        let call = CallRef {
+            node: cx.node,
+            caller,
+            request: cancel.request,
+        };
+        let canceled = || {
+            error(
+                code::CALL,
+                cancel.request,
+                CANCELED,
+                "the call was canceled",
+            )
+        };
+        match mode {
+            CancelMode::Skip => {
+                self.calls.complete(caller, cancel.request);
+                cx.out.send(caller, canceled());
+            }
+            CancelMode::KillNoWait => {
+                self.calls.complete(caller, cancel.request);
+                cx.out.send(caller, canceled());
+                self.send_to_callee_side(cx, callee.node, interrupt(call, mode, CANCELED));
+            }
+            CancelMode::Kill => {
+                if let Some(pending) = self.calls.get_mut(caller, cancel.request) {
+                    if !pending.killing {
+                        pending.killing = true;
+                        self.send_to_callee_side(cx, callee.node, interrupt(call, mode, CANCELED));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Fails every call whose timeout has passed: `wamp.error.timeout` to the caller
+    /// and, if it can take one, INTERRUPT (killnowait) to the callee.
+    pub(crate) fn handle_timeout(&mut self, cx: &mut Context<'_>) {
+        for ((caller, request), pending) in self.calls.expire(cx.now) {
+            cx.out.send(
+                caller,
+                error(code::CALL, request, TIMEOUT, "the call timed out"),
+            );
+            if pending.callee.features.callee_call_canceling {
+                let call = CallRef {
+                    node: cx.node,
+                    caller,
+                    request,
+                };
+                self.send_to_callee_side(
+                    cx,
+                    pending.callee.node,
+                    interrupt(call, CancelMode::KillNoWait, TIMEOUT),
+                );
+            }
+        }
+    }
+
+    /// The caller left: its calls end, and callees still working for it are told
+    /// to stop (the spec asks for INTERRUPT killnowait, so nobody streams to nobody).
+    pub(crate) fn caller_left(&mut self, cx: &mut Context<'_>, caller: SessionId) {
+        for ((caller, request), pending) in self.calls.remove_caller(caller) {
+            if pending.callee.features.callee_call_canceling {
+                let call = CallRef {
+                    node: cx.node,
+                    caller,
+                    request,
+                };
+                self.send_to_callee_side(
+                    cx,
+                    pending.callee.node,
+                    interrupt(call, CancelMode::KillNoWait, CANCELED),
+                );
+            }
+        }
+    }
+
+    /// The node serving some calls is gone: their callers hear it now, without
+    /// waiting for the cluster to commit the node's removal.
+    pub(crate) fn callee_node_down(&mut self, cx: &mut Context<'_>, node: NodeId) {
+        for ((caller, request), _) in self.calls.remove_node(node) {
+            let why = "the callee's router node is unreachable";
+            cx.out
+                .send(caller, error(code::CALL, request, CANCELED, why));
+        }
+    }
+
+    /// A result or error from the callee's side.
+    pub(crate) fn handle_caller_side(&mut self, cx: &mut Context<'_>, message: PeerMessage) {
+        match message {
+            PeerMessage::Result {
+                call,
+                progress: true,
+                arguments,
+            } => {
+                // Progress goes only to a caller that asked for it; anything else
+                // would be a RESULT the caller takes as final.
+                let Some(pending) = self.calls.get(call.caller, call.request) else {
+                    return;
+                };
+                if pending.receive_progress {
+                    let mut details = Dict::new();
+                    details.insert("progress".into(), Value::Bool(true));
+                    let result = CallResult {
+                        request: call.request,
+                        details,
+                        arguments,
+                    };
+                    cx.out.send(call.caller, Message::Result(result));
+                    self.calls.touch(call.caller, call.request, cx.now);
+                }
+            }
+            // A late answer (the call timed out, was canceled, or its caller left)
+            // finds nothing and is dropped, as the spec asks.
+            PeerMessage::Result {
+                call,
+                progress: false,
+                arguments,
+            } if self.calls.complete(call.caller, call.request).is_some() => {
+                let result = CallResult {
+                    request: call.request,
+                    details: Dict::new(),
+                    arguments,
+                };
+                cx.out.send(call.caller, Message::Result(result));
+            }
+            PeerMessage::Error {
+                call,
+                error: uri,
+                details,
+                arguments,
+            } if self.calls.complete(call.caller, call.request).is_some() => {
+                let failure = Error {
+                    request_type: code::CALL,
+                    request: call.request,
+                    details,
+                    error: uri,
+                    arguments,
+                };
+                cx.out.send(call.caller, Message::Error(failure));
+            }
+            _ => {}
+        }
+    }
+}

@@ -1,0 +1,153 @@
+//! The callee's side of a call: the node that holds the callee's session owns
+//! the invocation (the id the callee sees) and relays what the callee answers
+//! to the caller's side, wherever that is.
+
+use switchboard_proto::error_uri::{CANCELED, CANCELED_ALT};
+use switchboard_proto::{Dict, Error, Interrupt, Invocation, Message, Value, Yield};
+
+use super::options::CancelMode;
+use super::Dealer;
+use crate::cluster::{CallRef, NodeId, PeerMessage};
+use crate::realm::{Context, SessionId};
+
+fn canceled(call: CallRef, why: &str) -> PeerMessage {
+    PeerMessage::Error {
+        call,
+        error: CANCELED.to_owned(),
+        details: Dict::new(),
+        arguments: switchboard_proto::Arguments::list(vec![Value::from(why)]),
+    }
+}
+
+impl Dealer {
+    /// An INVOKE or INTERRUPT from the caller's side.
+    pub(crate) fn handle_callee_side(&mut self, cx: &mut Context<'_>, message: PeerMessage) {
+        match message {
+            PeerMessage::Invoke {
+                call,
+                callee,
+                registration,
+                details,
+                arguments,
+            } => {
+                // A further chunk of a progressive call goes to the invocation it continues.
+                let invocation = match self.invocations.invocation_of(&call) {
+                    Some((_, invocation)) => invocation,
+                    None => {
+                        let Some(record) = cx.sessions.get_mut(callee) else {
+                            let why = "the callee left before the call reached it";
+                            return self.send_to_caller_side(cx, call, canceled(call, why));
+                        };
+                        let invocation = record.invocation_ids.next_id();
+                        self.invocations.insert(callee, invocation, call);
+                        invocation
+                    }
+                };
+                let message = Invocation {
+                    request: invocation,
+                    registration,
+                    details,
+                    arguments,
+                };
+                cx.out.send(callee, Message::Invocation(message));
+            }
+            PeerMessage::Interrupt { call, mode, reason } => {
+                let Some((callee, invocation)) = self.invocations.invocation_of(&call) else {
+                    return;
+                };
+                // After `killnowait` nothing the callee says is wanted; after `kill`
+                // its answer still goes to the caller.
+                if mode != CancelMode::Kill.as_str() {
+                    self.invocations.remove(callee, invocation);
+                }
+                let mut options = Dict::new();
+                options.insert("mode".into(), Value::from(mode));
+                options.insert("reason".into(), Value::from(reason));
+                cx.out.send(
+                    callee,
+                    Message::Interrupt(Interrupt {
+                        request: invocation,
+                        options,
+                    }),
+                );
+            }
+            _ => {}
+        }
+    }
+
+    pub(crate) fn yield_result(&mut self, cx: &mut Context<'_>, callee: SessionId, result: Yield) {
+        let progress = result
+            .options
+            .get("progress")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        // A YIELD for an invocation we no longer know (answered, or interrupted
+        // with killnowait) is dropped, as the spec asks.
+        let call = if progress {
+            self.invocations.call_of(callee, result.request)
+        } else {
+            self.invocations.remove(callee, result.request)
+        };
+        if let Some(call) = call {
+            let message = PeerMessage::Result {
+                call,
+                progress,
+                arguments: result.arguments,
+            };
+            self.send_to_caller_side(cx, call, message);
+        }
+    }
+
+    pub(crate) fn invocation_error(
+        &mut self,
+        cx: &mut Context<'_>,
+        callee: SessionId,
+        failure: Error,
+    ) {
+        let Some(call) = self.invocations.remove(callee, failure.request) else {
+            return;
+        };
+        let error = if failure.error == CANCELED_ALT {
+            CANCELED.to_owned()
+        } else {
+            failure.error
+        };
+        let message = PeerMessage::Error {
+            call,
+            error,
+            details: failure.details,
+            arguments: failure.arguments,
+        };
+        self.send_to_caller_side(cx, call, message);
+    }
+
+    /// The callee left: each caller it was serving gets `wamp.error.canceled`.
+    pub(crate) fn callee_left(&mut self, cx: &mut Context<'_>, callee: SessionId) {
+        for (_, _, call) in self.invocations.remove_callee(callee) {
+            self.send_to_caller_side(cx, call, canceled(call, "the callee left before answering"));
+        }
+    }
+
+    /// The callers' node is gone: their invocations here stop (INTERRUPT
+    /// killnowait to callees that can take one), and nothing is answered.
+    pub(crate) fn caller_node_down(&mut self, cx: &mut Context<'_>, node: NodeId) {
+        for (callee, invocation, _) in self.invocations.remove_origin(node) {
+            if cx
+                .sessions
+                .get(callee)
+                .is_some_and(|s| s.features.callee_call_canceling)
+            {
+                let mut options = Dict::new();
+                options.insert("mode".into(), Value::from(CancelMode::KillNoWait.as_str()));
+                options.insert("reason".into(), Value::from(CANCELED));
+                cx.out.send(
+                    callee,
+                    Message::Interrupt(Interrupt {
+                        request: invocation,
+                        options,
+                    }),
+                );
+            }
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! Every session in the realm, on every node: what the session meta API reports.
+//! Replicated like the registry (changed only by applied commands), while
+//! `Sessions` holds what only the session's own node needs.
+
+use std::collections::BTreeMap;
+
+use crate::cluster::NodeId;
+use crate::realm::SessionId;
+
+/// What the cluster knows about one session.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct SessionSummary {
+    pub(crate) node: NodeId,
+    pub(crate) authid: String,
+    pub(crate) authrole: String,
+    pub(crate) authmethod: String,
+}
+
+/// Session id -> summary, for every node's sessions.
+#[derive(Debug, Default)]
+pub(crate) struct Directory {
+    sessions: BTreeMap<SessionId, SessionSummary>,
+}
+
+impl Directory {
+    pub(crate) fn insert(&mut self, session: SessionId, summary: SessionSummary) {
+        self.sessions.insert(session, summary);
+    }
+
+    pub(crate) fn remove(&mut self, session: SessionId) -> Option<SessionSummary> {
+        self.sessions.remove(&session)
+    }
+
+    pub(crate) fn get(&self, session: SessionId) -> Option<&SessionSummary> {
+        self.sessions.get(&session)
+    }
+
+    /// Every session, in id order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (SessionId, &SessionSummary)> {
+        self.sessions.iter().map(|(id, s)| (*id, s))
+    }
+
+    /// The sessions on `node`.
+    pub(crate) fn on_node(&self, node: NodeId) -> Vec<SessionId> {
+        self.iter()
+            .filter(|(_, s)| s.node == node)
+            .map(|(id, _)| id)
+            .collect()
+    }
+}
