@@ -10,7 +10,9 @@
 use serde::{Deserialize, Serialize};
 use switchboard_proto::{Arguments, Dict};
 
+use crate::broker::subscriptions::Subscription;
 use crate::dealer::invoke_policy::InvokePolicy;
+use crate::dealer::registry::Registration;
 use crate::features::PeerFeatures;
 use crate::matching::MatchPolicy;
 use crate::realm::SessionId;
@@ -179,4 +181,16 @@ pub enum PeerMessage {
         /// The GOODBYE message.
         message: String,
     },
+}
+
+/// A realm's replicated state at one point of the log: what a Raft snapshot of
+/// the realm holds, and what a node restores from one.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
+pub struct RegistrySnapshot {
+    /// Every registration, with its callees.
+    pub registrations: Vec<Registration>,
+    /// Every subscription, with its subscribers.
+    pub subscriptions: Vec<Subscription>,
+    /// Every session on every node: (id, node, authid, authrole, authmethod).
+    pub sessions: Vec<(SessionId, NodeId, String, String, String)>,
 }

@@ -42,6 +42,11 @@ impl Broker {
         &self.subscriptions
     }
 
+    /// Replaces the subscription table (from a snapshot).
+    pub(crate) fn restore_subscriptions(&mut self, subscriptions: Subscriptions) {
+        self.subscriptions = subscriptions;
+    }
+
     /// Validates a SUBSCRIBE and proposes it; SUBSCRIBED comes when it is applied.
     pub(crate) fn subscribe(
         &mut self,

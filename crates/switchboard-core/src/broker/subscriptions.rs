@@ -13,7 +13,7 @@ use crate::realm::SessionId;
 pub type SubscriptionId = u64;
 
 /// One topic (or pattern) and its subscribers.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Subscription {
     /// Router-scope id, as sent in SUBSCRIBED.
     pub id: SubscriptionId,
@@ -103,6 +103,32 @@ impl Subscriptions {
                 self.index.remove(&gone.topic, gone.match_policy);
             }
         }
+    }
+
+    /// Rebuilds the table from subscriptions saved with [`Self::iter`].
+    pub(crate) fn restore(subscriptions: impl IntoIterator<Item = Subscription>) -> Self {
+        let mut table = Subscriptions::default();
+        for subscription in subscriptions {
+            table.index.insert(
+                &subscription.topic,
+                subscription.match_policy,
+                subscription.id,
+            );
+            for &(session, _) in &subscription.subscribers {
+                table
+                    .by_session
+                    .entry(session)
+                    .or_default()
+                    .push(subscription.id);
+            }
+            table.by_id.insert(subscription.id, subscription);
+        }
+        table
+    }
+
+    /// Every subscription.
+    pub fn iter(&self) -> impl Iterator<Item = &Subscription> {
+        self.by_id.values()
     }
 
     /// Every subscription a publication to `topic` reaches.

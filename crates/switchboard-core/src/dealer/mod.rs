@@ -72,6 +72,11 @@ impl Dealer {
         &self.registry
     }
 
+    /// Replaces the registration table (from a snapshot); calls in flight stay.
+    pub(crate) fn restore_registry(&mut self, registry: Registry) {
+        self.registry = registry;
+    }
+
     /// How many calls from this node's callers are waiting for an answer.
     pub fn pending_calls(&self) -> usize {
         self.calls.len()

@@ -21,7 +21,7 @@ use crate::realm::SessionId;
 pub type RegistrationId = u64;
 
 /// One session serving a registration, with the options it registered with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Callee {
     /// The callee's session.
     pub session: SessionId,
@@ -36,7 +36,7 @@ pub struct Callee {
 }
 
 /// One registered procedure (or pattern).
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct Registration {
     /// Router-scope id, as sent in REGISTERED.
     pub id: RegistrationId,
@@ -261,6 +261,27 @@ impl Registry {
         sessions.sort_unstable();
         sessions.dedup();
         sessions
+    }
+
+    /// Rebuilds the table (and its indexes) from registrations saved with [`Self::iter`].
+    pub(crate) fn restore(registrations: impl IntoIterator<Item = Registration>) -> Self {
+        let mut registry = Registry::default();
+        for registration in registrations {
+            registry.index.insert(
+                &registration.procedure,
+                registration.match_policy,
+                registration.id,
+            );
+            for callee in &registration.callees {
+                registry
+                    .by_session
+                    .entry(callee.session)
+                    .or_default()
+                    .push(registration.id);
+            }
+            registry.by_id.insert(registration.id, registration);
+        }
+        registry
     }
 
     /// Every registration.

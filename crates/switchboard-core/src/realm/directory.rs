@@ -8,7 +8,7 @@ use crate::cluster::NodeId;
 use crate::realm::SessionId;
 
 /// What the cluster knows about one session.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SessionSummary {
     pub(crate) node: NodeId,
     pub(crate) authid: String,

@@ -27,11 +27,13 @@ use switchboard_proto::{
     code, Call, CallResult, Dict, Hello, IdGenerator, Message, SessionScopeIds,
 };
 
+use crate::broker::subscriptions::Subscriptions;
 use crate::broker::Broker;
 use crate::clock::ClockAnchor;
-use crate::cluster::{NodeId, PeerMessage, RegistryCommand};
+use crate::cluster::{NodeId, PeerMessage, RegistryCommand, RegistrySnapshot};
 use crate::config::RealmConfig;
 use crate::dealer::registry::Callee;
+use crate::dealer::registry::Registry;
 use crate::dealer::{answer_requester, Dealer, ProtocolViolation};
 use crate::features::PeerFeatures;
 use crate::meta::{self, MetaEvent, MetaReply, MetaScope};
@@ -485,6 +487,56 @@ impl Realm {
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
         self.dealer.next_deadline()
+    }
+
+    /// The replicated state (registrations, subscriptions, sessions) as of the
+    /// last applied command, for a snapshot.
+    pub fn snapshot(&self) -> RegistrySnapshot {
+        let mut registrations: Vec<_> = self.dealer.registry().iter().cloned().collect();
+        registrations.sort_by_key(|r| r.id);
+        let mut subscriptions: Vec<_> = self.broker.subscriptions().iter().cloned().collect();
+        subscriptions.sort_by_key(|s| s.id);
+        let sessions = self
+            .shared
+            .directory
+            .iter()
+            .map(|(id, s)| {
+                (
+                    id,
+                    s.node,
+                    s.authid.clone(),
+                    s.authrole.clone(),
+                    s.authmethod.clone(),
+                )
+            })
+            .collect();
+        RegistrySnapshot {
+            registrations,
+            subscriptions,
+            sessions,
+        }
+    }
+
+    /// Replaces the replicated state with a snapshot's (a node catching up, or
+    /// restarting). Local sessions and calls in flight are left as they are.
+    pub fn restore(&mut self, snapshot: RegistrySnapshot) {
+        self.dealer
+            .restore_registry(Registry::restore(snapshot.registrations));
+        self.broker
+            .restore_subscriptions(Subscriptions::restore(snapshot.subscriptions));
+        let mut directory = Directory::default();
+        for (id, node, authid, authrole, authmethod) in snapshot.sessions {
+            directory.insert(
+                id,
+                SessionSummary {
+                    node,
+                    authid,
+                    authrole,
+                    authmethod,
+                },
+            );
+        }
+        self.shared.directory = directory;
     }
 
     /// The next registry change to commit (replicated realms only).

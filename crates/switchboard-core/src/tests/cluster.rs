@@ -454,3 +454,45 @@ fn a_node_cut_off_from_the_majority_answers_register_with_an_error() {
     );
     assert!(c.node(1).dealer().registry().match_procedure("p").is_none());
 }
+
+#[test]
+fn a_node_restored_from_a_snapshot_routes_like_the_others() {
+    let mut c = Cluster::new(2);
+    let callee = c.join(1, &[], &[]);
+    let id = registered(
+        &mut c,
+        1,
+        callee,
+        "com.example.",
+        opts(&[("match", "prefix".into()), ("invoke", "roundrobin".into())]),
+    );
+    let subscriber = c.join(1, &[], &[]);
+    c.send(
+        1,
+        subscriber,
+        Message::Subscribe(Subscribe {
+            request: 1,
+            options: Dict::new(),
+            topic: "t".into(),
+        }),
+    );
+    c.take(1, subscriber);
+    let snapshot = c.node(1).snapshot();
+    let bytes = rmp_serde::to_vec(&snapshot).expect("snapshots serialize");
+    let mut fresh = crate::Realm::replicated(
+        crate::RealmConfig::anonymous("com.example.realm"),
+        crate::ClockAnchor::now(),
+        2,
+    );
+    fresh.restore(rmp_serde::from_slice(&bytes).expect("and deserialize"));
+    assert_eq!(fresh.snapshot(), snapshot);
+    assert_eq!(
+        fresh
+            .dealer()
+            .registry()
+            .match_procedure("com.example.x")
+            .map(|r| r.id),
+        Some(id)
+    );
+    assert_eq!(fresh.broker().subscriptions().matching("t").count(), 1);
+}
