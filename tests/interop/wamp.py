@@ -150,3 +150,58 @@ async def assert_router_serves(url: str, serializer: str = "json") -> None:
             caller.call("com.example.health.add", 20, 22), 5
         )
         assert result == 42
+
+
+async def within(awaitable, timeout: float = 5.0, what: str = "an answer"):
+    """Await `awaitable` for at most `timeout` s; a timeout fails the test with `what`."""
+    try:
+        return await asyncio.wait_for(awaitable, timeout)
+    except asyncio.TimeoutError:
+        raise AssertionError(f"no {what} within {timeout} s") from None
+
+
+class Inbox:
+    """Collects events (or any callbacks) in arrival order, for bounded waits.
+
+        inbox = Inbox()
+        await session.subscribe(inbox.handler("news"), "com.example.news")
+        tag, args, kwargs = await inbox.next()
+    """
+
+    def __init__(self) -> None:
+        self.seen: list[tuple[str, list, dict]] = []
+        self._queue: asyncio.Queue[tuple[str, list, dict]] = asyncio.Queue()
+
+    def handler(self, tag: str):
+        def on_event(*args, **kwargs):
+            item = (tag, list(args), kwargs)
+            self.seen.append(item)
+            self._queue.put_nowait(item)
+
+        return on_event
+
+    async def next(self, timeout: float = 5.0, what: str = "event") -> tuple[str, list, dict]:
+        try:
+            return await asyncio.wait_for(self._queue.get(), timeout)
+        except asyncio.TimeoutError:
+            raise AssertionError(
+                f"no {what} within {timeout} s; received so far: {self.seen!r}"
+            ) from None
+
+    async def take(self, count: int, timeout: float = 5.0, what: str = "events") -> list:
+        """The next `count` items, waiting at most `timeout` s in total."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        items = []
+        for index in range(count):
+            remaining = max(deadline - loop.time(), 0.01)
+            items.append(await self.next(remaining, f"{what} #{index + 1} of {count}"))
+        return items
+
+    async def expect_none(self, duration: float = 0.3) -> None:
+        """Assert that nothing further arrives within `duration` s."""
+        try:
+            item = await asyncio.wait_for(self._queue.get(), duration)
+        except asyncio.TimeoutError:
+            return
+        raise AssertionError(f"unexpected {item!r}; received so far: {self.seen!r}")

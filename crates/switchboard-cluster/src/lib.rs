@@ -24,6 +24,10 @@
 pub mod config;
 mod db;
 pub mod log_store;
+pub mod network;
+pub mod node;
+pub mod peer;
+pub mod replica;
 pub mod state_machine;
 pub mod types;
 
@@ -31,6 +35,9 @@ use std::path::Path;
 
 pub use config::{default_raft_config, raft_config};
 pub use log_store::LogStore;
+pub use node::{ClusterConfig, ClusterEvents, ClusterNode, ClusterStatus, ProposeError};
+pub use peer::LinkTiming;
+pub use replica::{ClusterCommand, CommitSink};
 pub use state_machine::StateMachineStore;
 pub use types::{Command, CommandResponse, NodeId, ReplicatedState, TypeConfig};
 
@@ -80,6 +87,9 @@ pub enum ClusterError {
     /// Stored or received bytes are not the MessagePack we expect.
     #[error("cannot decode cluster data: {0}")]
     Decode(#[from] rmp_serde::decode::Error),
+    /// Raft could not start or refused an operation.
+    #[error("raft: {0}")]
+    Raft(String),
     /// Stored or received data decodes but contradicts itself.
     #[error("inconsistent cluster data: {0}")]
     Inconsistent(String),

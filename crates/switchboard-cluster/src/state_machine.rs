@@ -117,6 +117,11 @@ impl<S: ReplicatedState> StateMachineStore<S> {
         f(&self.applied.read().await.state)
     }
 
+    /// Runs `f` on the state with write access (to attach what snapshots do not hold).
+    pub async fn update<R>(&self, f: impl FnOnce(&mut S) -> R) -> R {
+        f(&mut self.applied.write().await.state)
+    }
+
     /// The id of the last entry applied to the state, `None` before the first.
     pub async fn last_applied(&self) -> Option<LogId> {
         self.applied.read().await.last_applied
@@ -216,11 +221,9 @@ impl<S: ReplicatedState> RaftStateMachine<TypeConfig> for StateMachineStore<S> {
         store_snapshot(&self.db, meta.clone(), data, Replace::Always)
             .await
             .map_err(|e| StorageIOError::write_snapshot(signature(), &e))?;
-        *applied = Applied {
-            state: payload.state,
-            last_applied: meta.last_log_id,
-            last_membership: meta.last_membership.clone(),
-        };
+        applied.state.install(payload.state);
+        applied.last_applied = meta.last_log_id;
+        applied.last_membership = meta.last_membership.clone();
         tracing::info!(%meta, "installed a snapshot");
         Ok(())
     }

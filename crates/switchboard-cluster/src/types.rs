@@ -103,6 +103,13 @@ impl CommandResponse {
 pub trait ReplicatedState: Default + Serialize + DeserializeOwned + Send + Sync + 'static {
     /// Applies the committed `command` found at log `index`.
     fn apply(&mut self, index: u64, command: &Command) -> CommandResponse;
+
+    /// Takes over the state of an installed snapshot. Replacing `self` is the
+    /// default; a state that also holds something not in snapshots (a channel to
+    /// the application, say) keeps it and passes the news on.
+    fn install(&mut self, restored: Self) {
+        *self = restored;
+    }
 }
 
 #[cfg(test)]

@@ -1,0 +1,320 @@
+//! A cluster node: its Raft instance, its links to the other nodes, and the
+//! plumbing between them and the node's realms.
+//!
+//! Forming a cluster: every node is configured with the same member list (id ->
+//! peer address). Exactly one node initialises Raft: the member with the lowest
+//! id, and only if its own log has never been initialised. Any other node only
+//! ever learns the membership from that node's log, so two initialisations can
+//! never race. A restarted node resumes from its stored log and snapshot.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::error::{ClientWriteError, RaftError};
+use openraft::{BasicNode, Raft};
+use switchboard_core::cluster::{NodeId, PeerMessage, RegistryCommand};
+use tokio::net::TcpListener;
+
+use crate::network::Network;
+use crate::peer::{Frame, Inbound, LinkTiming, Peers, RaftReply, RaftRpc};
+use crate::replica::{ClusterCommand, CommitSink, SwitchboardState};
+use crate::types::{Command, TypeConfig};
+use crate::{open_storage, ClusterError, StateMachineStore};
+
+/// How a node is set up.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    /// This node's id (unique, non-zero).
+    pub node_id: NodeId,
+    /// Every member: id -> peer address (`host:port`), this node included.
+    pub members: BTreeMap<NodeId, String>,
+    /// Address to accept peer connections on.
+    pub peer_listen: String,
+    /// Where the Raft log and snapshots live.
+    pub data_dir: PathBuf,
+    /// Heartbeat and failure-detection timing of the links.
+    pub timing: LinkTiming,
+    /// Raft's own timing.
+    pub raft: openraft::Config,
+}
+
+/// What the node's realms learn from the cluster (implemented by the server).
+pub trait ClusterEvents: CommitSink {
+    /// A realm message from the same realm on node `from`.
+    fn peer_message(&self, from: NodeId, realm: &str, message: PeerMessage);
+    /// Node `node` stopped answering.
+    fn node_down(&self, node: NodeId);
+}
+
+/// Why a proposal did not commit.
+#[derive(Debug, thiserror::Error)]
+pub enum ProposeError {
+    /// No leader is known (this node may be cut off from the majority).
+    #[error("no leader: this node cannot reach a majority of the cluster")]
+    NoLeader,
+    /// The leader did not answer in time, or refused.
+    #[error("the proposal was not committed: {0}")]
+    NotCommitted(String),
+}
+
+/// A running cluster node.
+pub struct ClusterNode {
+    id: NodeId,
+    raft: Raft<TypeConfig>,
+    peers: Arc<Peers>,
+    state: StateMachineStore<SwitchboardState>,
+}
+
+/// How long a proposal may take before its session hears it failed.
+const PROPOSE_TIMEOUT: Duration = Duration::from_secs(5);
+
+impl ClusterNode {
+    /// Opens the node's storage, connects to the members, and starts Raft.
+    pub async fn start(
+        config: ClusterConfig,
+        events: Arc<dyn ClusterEvents>,
+    ) -> Result<Arc<Self>, ClusterError> {
+        let (log, state) = open_storage::<SwitchboardState>(&config.data_dir)?;
+        // The realms must see every commit, including those replayed at start.
+        let sink: Arc<dyn CommitSink> = events.clone();
+        let restored = state
+            .update(|s| {
+                s.attach(sink.clone());
+                s.snapshots()
+            })
+            .await;
+        if !restored.is_empty() {
+            sink.restored(&restored);
+        }
+        let peers = Peers::new(config.node_id, config.timing);
+        let listener = TcpListener::bind(&config.peer_listen).await?;
+        peers.listen(listener);
+        for (&node, addr) in &config.members {
+            if node > config.node_id {
+                peers.dial(node, addr.clone());
+            }
+        }
+        peers.watch();
+        let raft_config = Arc::new(config.raft.clone());
+        let network = Network {
+            peers: peers.clone(),
+        };
+        let raft = Raft::new(config.node_id, raft_config, network, log, state.clone())
+            .await
+            .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        let node = Arc::new(Self {
+            id: config.node_id,
+            raft,
+            peers: peers.clone(),
+            state,
+        });
+        peers.set_inbound(Arc::new(NodeInbound {
+            node: node.clone(),
+            events,
+        }));
+
+        let lowest = config.members.keys().next().copied();
+        let initialized = node
+            .raft
+            .is_initialized()
+            .await
+            .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        if lowest == Some(config.node_id) && !initialized {
+            let members: BTreeMap<NodeId, BasicNode> = config
+                .members
+                .iter()
+                .map(|(id, addr)| (*id, BasicNode::new(addr)))
+                .collect();
+            match node.raft.initialize(members).await {
+                Ok(()) => tracing::info!(node = config.node_id, "initialised the cluster"),
+                Err(error) => tracing::warn!(%error, "cluster initialisation refused"),
+            }
+        }
+        Ok(node)
+    }
+
+    /// This node's id.
+    pub fn id(&self) -> NodeId {
+        self.id
+    }
+
+    /// Waits (at most `within`) until a leader is known and this node has applied
+    /// at least the cluster's first entry.
+    pub async fn wait_ready(&self, within: Duration) -> bool {
+        let mut metrics = self.raft.metrics();
+        let ready = async {
+            loop {
+                let ok = {
+                    let m = metrics.borrow();
+                    m.current_leader.is_some() && m.last_applied.is_some()
+                };
+                if ok {
+                    return;
+                }
+                if metrics.changed().await.is_err() {
+                    return;
+                }
+            }
+        };
+        tokio::time::timeout(within, ready).await.is_ok()
+    }
+
+    /// Commits `command` for `realm` (through the leader, wherever it is) and
+    /// returns its log index once committed.
+    pub async fn propose(
+        &self,
+        realm: &str,
+        command: RegistryCommand,
+    ) -> Result<u64, ProposeError> {
+        let command = ClusterCommand {
+            realm: realm.to_owned(),
+            command,
+        };
+        let command =
+            Command::encode(&command).map_err(|e| ProposeError::NotCommitted(e.to_string()))?;
+        tokio::time::timeout(PROPOSE_TIMEOUT, self.commit(command))
+            .await
+            .unwrap_or_else(|_| Err(ProposeError::NotCommitted("timed out".into())))
+    }
+
+    async fn commit(&self, command: Command) -> Result<u64, ProposeError> {
+        match self.raft.client_write(command.clone()).await {
+            Ok(response) => Ok(response.log_id.index),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                let Some(leader) = forward.leader_id.filter(|&l| l != self.id) else {
+                    return Err(ProposeError::NoLeader);
+                };
+                match self
+                    .peers
+                    .request(leader, PROPOSE_TIMEOUT, |id| Frame::Propose { id, command })
+                    .await
+                {
+                    Some(Frame::Proposed {
+                        result: Ok(index), ..
+                    }) => Ok(index),
+                    Some(Frame::Proposed {
+                        result: Err(why), ..
+                    }) => Err(ProposeError::NotCommitted(why)),
+                    _ => Err(ProposeError::NotCommitted(
+                        "the leader did not answer".into(),
+                    )),
+                }
+            }
+            Err(error) => Err(ProposeError::NotCommitted(error.to_string())),
+        }
+    }
+
+    /// Sends a realm message to the same realm on `node` (dropped if the link is down:
+    /// the failure detector will fail what depended on it).
+    pub fn send(&self, node: NodeId, realm: &str, message: PeerMessage) {
+        self.peers.send(
+            node,
+            Frame::Realm {
+                realm: realm.to_owned(),
+                message,
+            },
+        );
+    }
+
+    /// Members, leader, term and log positions, for operators.
+    pub fn status(&self) -> ClusterStatus {
+        let m = self.raft.metrics().borrow().clone();
+        ClusterStatus {
+            node: self.id,
+            leader: m.current_leader,
+            term: m.current_term,
+            last_log_index: m.last_log_index,
+            last_applied: m.last_applied.map(|l| l.index),
+            members: m.membership_config.membership().voter_ids().collect(),
+            state: format!("{:?}", m.state),
+        }
+    }
+
+    /// The realms this cluster has replicated state for.
+    pub async fn realms(&self) -> Vec<String> {
+        self.state
+            .read(|s| s.snapshots().into_keys().collect())
+            .await
+    }
+
+    /// Stops Raft and closes every link.
+    pub async fn shutdown(&self) {
+        let _ = self.raft.shutdown().await;
+        self.peers.close();
+    }
+}
+
+/// A node's view of the cluster.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct ClusterStatus {
+    /// This node.
+    pub node: NodeId,
+    /// The leader, if known.
+    pub leader: Option<NodeId>,
+    /// The current term.
+    pub term: u64,
+    /// The last log index this node has.
+    pub last_log_index: Option<u64>,
+    /// The last index applied here.
+    pub last_applied: Option<u64>,
+    /// Voting members.
+    pub members: BTreeSet<NodeId>,
+    /// Leader, Follower, Candidate, ...
+    pub state: String,
+}
+
+/// Handles frames that are not replies.
+struct NodeInbound {
+    node: Arc<ClusterNode>,
+    events: Arc<dyn ClusterEvents>,
+}
+
+impl Inbound for NodeInbound {
+    fn raft_request(&self, from: NodeId, id: u64, rpc: RaftRpc) {
+        let node = self.node.clone();
+        tokio::spawn(async move {
+            let reply = match rpc {
+                RaftRpc::Append(r) => RaftReply::Append(node.raft.append_entries(r).await),
+                RaftRpc::Vote(r) => RaftReply::Vote(node.raft.vote(r).await),
+                RaftRpc::Snapshot(r) => RaftReply::Snapshot(node.raft.install_snapshot(r).await),
+            };
+            node.peers.respond(from, Frame::RaftResponse { id, reply });
+        });
+    }
+
+    fn propose(&self, from: NodeId, id: u64, command: Command) {
+        let node = self.node.clone();
+        tokio::spawn(async move {
+            let result = match node.raft.client_write(command).await {
+                Ok(response) => Ok(response.log_id.index),
+                Err(error) => Err(error.to_string()),
+            };
+            node.peers.respond(from, Frame::Proposed { id, result });
+        });
+    }
+
+    fn realm(&self, from: NodeId, realm: String, message: PeerMessage) {
+        self.events.peer_message(from, &realm, message);
+    }
+
+    /// The realms fail what depended on `node` at once; the leader also commits
+    /// the node's removal from every realm's registry.
+    fn node_down(&self, node: NodeId) {
+        self.events.node_down(node);
+        let me = self.node.clone();
+        tokio::spawn(async move {
+            if me.raft.metrics().borrow().current_leader != Some(me.id) {
+                return;
+            }
+            for realm in me.realms().await {
+                if let Err(error) = me.propose(&realm, RegistryCommand::NodeDown { node }).await {
+                    tracing::warn!(%error, node, "could not commit a dead node's removal");
+                }
+            }
+        });
+    }
+
+    fn node_up(&self, _node: NodeId) {}
+}

@@ -1,0 +1,300 @@
+"""Broker (publish/subscribe with the advanced options), the session meta API,
+and the features the router announces in WELCOME."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+from autobahn.wamp.exception import ApplicationError
+from autobahn.wamp.request import Publication
+from autobahn.wamp.types import PublishOptions, SubscribeOptions
+
+from raw import PUBLISH, PUBLISHED, WELCOME, raw_session
+from wamp import ClientSession, Inbox, close_session, connect, open_session, within
+
+NO_SUCH_SESSION = "wamp.error.no_such_session"
+UNKNOWN_ID = 2**53 - 1  # a valid id that no session in a fresh router has
+
+DEALER_FEATURES = (
+    "call_timeout",
+    "call_canceling",
+    "caller_identification",
+    "progressive_call_results",
+    "progressive_call_invocations",
+    "pattern_based_registration",
+    "shared_registration",
+    "registration_meta_api",
+    "session_meta_api",
+)
+# The broker features exercised by this file.
+BROKER_FEATURES = (
+    "pattern_based_subscription",
+    "publisher_exclusion",
+    "publisher_identification",
+    "session_meta_api",
+)
+
+
+async def call(session, procedure: str, *args, **kwargs):
+    return await within(session.call(procedure, *args, **kwargs), 5.0, f"answer to CALL {procedure}")
+
+
+async def call_error(session, procedure: str, *args, **kwargs) -> ApplicationError:
+    with pytest.raises(ApplicationError) as excinfo:
+        await call(session, procedure, *args, **kwargs)
+    return excinfo.value
+
+
+async def publish_acked(session, topic: str, *args, options: PublishOptions | None = None, **kwargs) -> Publication:
+    options = options or PublishOptions(acknowledge=True)
+    return await within(session.publish(topic, *args, options=options, **kwargs), 5.0, f"PUBLISHED for {topic}")
+
+
+def joined(session: ClientSession):
+    return session.joined.result()
+
+
+# ---------------------------------------------------------------------------
+# Broker
+# ---------------------------------------------------------------------------
+
+
+async def test_event_carries_publish_args_and_kwargs(router_url, serializer):
+    async with connect(router_url, serializer) as subscriber, connect(router_url, serializer) as publisher:
+        inbox = Inbox()
+        await subscriber.subscribe(inbox.handler("news"), "com.example.news")
+        publication = await publish_acked(
+            publisher, "com.example.news", 1, "two", [3.5, None], headline="hi", meta={"n": 1}
+        )
+        tag, args, kwargs = await inbox.next(what="EVENT")
+        assert args == [1, "two", [3.5, None]]
+        assert kwargs == {"headline": "hi", "meta": {"n": 1}}
+        assert isinstance(publication, Publication)
+
+
+async def test_acknowledged_publish_returns_publication_id_seen_in_event_details(router_url, serializer):
+    async with connect(router_url, serializer) as subscriber, connect(router_url, serializer) as publisher:
+        inbox = Inbox()
+        await subscriber.subscribe(inbox.handler("e"), "com.example.acked", SubscribeOptions(details=True))
+        publication = await publish_acked(publisher, "com.example.acked", "x")
+        assert isinstance(publication, Publication)
+        assert isinstance(publication.id, int) and 1 <= publication.id <= 2**53
+        _, args, kwargs = await inbox.next(what="EVENT")
+        assert args == ["x"]
+        assert kwargs["details"].publication == publication.id
+
+
+async def test_unacknowledged_publish_returns_nothing_and_still_delivers(router_url, serializer):
+    async with connect(router_url, serializer) as subscriber, connect(router_url, serializer) as publisher:
+        inbox = Inbox()
+        await subscriber.subscribe(inbox.handler("e"), "com.example.fire")
+        assert publisher.publish("com.example.fire", "and forget") is None
+        _, args, _ = await inbox.next(what="EVENT")
+        assert args == ["and forget"]
+
+
+async def test_publisher_is_excluded_by_default_and_included_with_exclude_me_false(router_url, serializer):
+    async with connect(router_url, serializer) as publisher, connect(router_url, serializer) as other:
+        own, others = Inbox(), Inbox()
+        await publisher.subscribe(own.handler("own"), "com.example.echo")
+        await other.subscribe(others.handler("other"), "com.example.echo")
+
+        await publish_acked(publisher, "com.example.echo", "default")
+        await publish_acked(publisher, "com.example.echo", "included", options=PublishOptions(acknowledge=True, exclude_me=False))
+        await publish_acked(publisher, "com.example.echo", "excluded", options=PublishOptions(acknowledge=True, exclude_me=True))
+        await publish_acked(publisher, "com.example.echo", "last", options=PublishOptions(acknowledge=True, exclude_me=False))
+
+        assert [args for _, args, _ in await others.take(4)] == [["default"], ["included"], ["excluded"], ["last"]]
+        # Events to one subscriber keep the publication order: once "last" is in,
+        # "default" and "excluded" would have arrived before it.
+        assert [args for _, args, _ in await own.take(2)] == [["included"], ["last"]]
+        await own.expect_none(0.2)
+
+
+async def test_disclose_me_reveals_publisher_session_in_event_details(router_url, serializer):
+    # Autobahn's PublishOptions has no disclose_me: the publisher is raw.
+    async with connect(router_url, serializer) as subscriber, raw_session(router_url, serializer) as publisher:
+        inbox = Inbox()
+        await subscriber.subscribe(inbox.handler("e"), "com.example.disclosed", SubscribeOptions(details=True))
+        request = publisher.request_id()
+        await publisher.send(
+            [PUBLISH, request, {"acknowledge": True, "disclose_me": True}, "com.example.disclosed", ["who?"]]
+        )
+        published = await publisher.recv()
+        assert published[:2] == [PUBLISHED, request], f"expected PUBLISHED, got {published!r}"
+
+        _, args, kwargs = await inbox.next(what="EVENT")
+        assert args == ["who?"]
+        details = kwargs["details"]
+        assert details.publisher == publisher.session_id
+        assert details.publication == published[2]
+
+
+async def test_prefix_subscription_receives_matching_topics_with_topic_in_details(router_url, serializer):
+    async with connect(router_url, serializer) as subscriber, connect(router_url, serializer) as publisher:
+        inbox = Inbox()
+        await subscriber.subscribe(
+            inbox.handler("prefix"), "com.example.feed", SubscribeOptions(match="prefix", details=True)
+        )
+        await publish_acked(publisher, "com.example.other", "not for us")
+        for topic in ("com.example.feed.sport", "com.example.feed.a.b", "com.example.feed"):
+            await publish_acked(publisher, topic, topic)
+        events = await inbox.take(3)
+        assert [(args, kwargs["details"].topic) for _, args, kwargs in events] == [
+            (["com.example.feed.sport"], "com.example.feed.sport"),
+            (["com.example.feed.a.b"], "com.example.feed.a.b"),
+            (["com.example.feed"], "com.example.feed"),
+        ]
+
+
+async def test_wildcard_subscription_receives_matching_topics_with_topic_in_details(router_url, serializer):
+    async with connect(router_url, serializer) as subscriber, connect(router_url, serializer) as publisher:
+        inbox = Inbox()
+        await subscriber.subscribe(
+            inbox.handler("wildcard"), "com.example..update", SubscribeOptions(match="wildcard", details=True)
+        )
+        for topic in ("com.example.a.b.update", "com.example.users.delete", "com.example.update"):
+            await publish_acked(publisher, topic, "no match")
+        await publish_acked(publisher, "com.example.users.update", "match")
+        _, args, kwargs = await inbox.next(what="EVENT")
+        assert args == ["match"], f"a non-matching topic was delivered: {inbox.seen!r}"
+        assert kwargs["details"].topic == "com.example.users.update"
+        await inbox.expect_none(0.1)
+
+
+# ---------------------------------------------------------------------------
+# Session meta API
+# ---------------------------------------------------------------------------
+
+
+async def subscribe_session_meta(observer: ClientSession) -> Inbox:
+    inbox = Inbox()
+    for topic in ("wamp.session.on_join", "wamp.session.on_leave"):
+        await within(observer.subscribe(inbox.handler(topic.rsplit(".", 1)[1]), topic), 5.0, f"SUBSCRIBED {topic}")
+    return inbox
+
+
+async def test_session_join_and_leave_meta_events_describe_the_session(router_url, serializer):
+    async with connect(router_url, serializer) as observer:
+        inbox = await subscribe_session_meta(observer)
+        async with connect(router_url, serializer) as visitor:
+            me = joined(visitor)
+            tag, args, _ = await inbox.next(what="on_join")
+            assert tag == "on_join" and len(args) == 1, inbox.seen
+            details = args[0]
+            assert details.get("session") == me.session, details
+            assert details.get("authid") == me.authid, details
+            assert details.get("authrole") == "anonymous", details
+            assert isinstance(details.get("authmethod"), str), details
+            assert isinstance(details.get("authprovider"), str), details
+        tag, args, _ = await inbox.next(what="on_leave")
+        assert (tag, args) == ("on_leave", [me.session, me.authid, "anonymous"]), inbox.seen
+
+
+@pytest.mark.parametrize("client", ["autobahn", "raw"])
+async def test_session_leave_meta_event_fires_when_connection_drops_without_goodbye(router_url, serializer, client):
+    async with connect(router_url, serializer) as observer:
+        inbox = await subscribe_session_meta(observer)
+        if client == "autobahn":
+            visitor = await open_session(router_url, serializer)
+            try:
+                visitor_id, authid = joined(visitor).session, joined(visitor).authid
+                await inbox.next(what="on_join")
+                visitor.drop_connection()
+            finally:
+                await close_session(visitor)
+        else:
+            async with raw_session(router_url, serializer) as visitor:
+                visitor_id, authid = visitor.session_id, visitor.welcome[2].get("authid")
+                await inbox.next(what="on_join")
+                visitor.abort()
+        tag, args, _ = await inbox.next(what="on_leave after the drop")
+        assert (tag, args) == ("on_leave", [visitor_id, authid, "anonymous"]), inbox.seen
+        assert visitor_id not in await call(observer, "wamp.session.list")
+
+
+async def test_session_count_list_and_get_report_the_joined_sessions(router_url, serializer):
+    async with connect(router_url, serializer) as observer, connect(router_url, serializer) as a, \
+            connect(router_url, serializer) as b:
+        ids = {joined(s).session for s in (observer, a, b)}
+        assert await call(observer, "wamp.session.count") == 3
+        assert set(await call(observer, "wamp.session.list")) == ids
+        assert await call(observer, "wamp.session.count", ["anonymous"]) == 3
+        assert await call(observer, "wamp.session.count", ["com.example.nobody"]) == 0
+        assert await call(observer, "wamp.session.list", ["com.example.nobody"]) == []
+
+        details = await call(observer, "wamp.session.get", joined(a).session)
+        assert isinstance(details, dict), details
+        assert details.get("session") == joined(a).session
+        assert details.get("authid") == joined(a).authid
+        assert details.get("authrole") == "anonymous"
+        assert isinstance(details.get("authmethod"), str) and isinstance(details.get("authprovider"), str), details
+
+        await close_session(b)
+        assert set(await call(observer, "wamp.session.list")) == ids - {joined(b).session}
+        assert await call(observer, "wamp.session.count") == 2
+
+
+@pytest.mark.parametrize("procedure", ["wamp.session.get", "wamp.session.kill"])
+async def test_session_get_and_kill_of_unknown_session_fail_with_no_such_session(router_url, serializer, procedure):
+    async with connect(router_url, serializer) as observer:
+        error = await call_error(observer, procedure, UNKNOWN_ID)
+        assert error.error == NO_SUCH_SESSION, str(error)
+        assert observer.is_attached()
+
+
+async def test_killed_session_leaves_with_wamp_close_killed(router_url, serializer):
+    async with connect(router_url, serializer) as killer:
+        inbox = await subscribe_session_meta(killer)
+        victim = await open_session(router_url, serializer)
+        try:
+            victim_id = joined(victim).session
+            await inbox.next(what="on_join of the victim")
+            assert await call(killer, "wamp.session.kill", victim_id) is None
+            left = await within(asyncio.shield(victim.left), 5.0, "leave of the killed session")
+            assert left.reason == "wamp.close.killed", f"reason={left.reason!r} message={left.message!r}"
+            await within(asyncio.shield(victim.disconnected), 5.0, "disconnect of the killed session")
+        finally:
+            await close_session(victim)
+
+        tag, args, _ = await inbox.next(what="on_leave of the killed session")
+        assert tag == "on_leave" and args[0] == victim_id, inbox.seen
+        assert killer.is_attached()
+        assert victim_id not in await call(killer, "wamp.session.list")
+        error = await call_error(killer, "wamp.session.get", victim_id)
+        assert error.error == NO_SUCH_SESSION
+
+
+async def test_kill_with_reason_and_message_passes_them_to_the_killed_session(router_url, serializer):
+    async with connect(router_url, serializer) as killer:
+        victim = await open_session(router_url, serializer)
+        try:
+            await call(killer, "wamp.session.kill", joined(victim).session, reason="com.example.kicked", message="bye now")
+            left = await within(asyncio.shield(victim.left), 5.0, "leave of the killed session")
+            assert left.reason == "com.example.kicked"
+            assert left.message == "bye now"
+        finally:
+            await close_session(victim)
+
+
+# ---------------------------------------------------------------------------
+# WELCOME
+# ---------------------------------------------------------------------------
+
+
+async def test_welcome_announces_all_dealer_features_and_the_broker_role(router_url, serializer):
+    async with raw_session(router_url, serializer, join=False) as session:
+        welcome = await session.hello()
+        assert welcome[0] == WELCOME, f"expected WELCOME, got {welcome!r}"
+        roles = welcome[2].get("roles", {})
+        dealer = roles.get("dealer", {}).get("features", {})
+        missing = [f for f in DEALER_FEATURES if dealer.get(f) is not True]
+        assert not missing, f"dealer features not announced: {missing}; WELCOME roles: {roles!r}"
+
+        assert isinstance(roles.get("broker"), dict), f"no broker role in WELCOME: {roles!r}"
+        broker = roles["broker"].get("features", {})
+        assert isinstance(broker, dict), roles
+        missing = [f for f in BROKER_FEATURES if broker.get(f) is not True]
+        assert not missing, f"broker features not announced: {missing}; WELCOME roles: {roles!r}"
+
