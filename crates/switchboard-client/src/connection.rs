@@ -139,6 +139,7 @@ impl Client {
             next_request: AtomicU64::new(1),
             outbound,
             leaving: AtomicBool::new(false),
+            lost: AtomicBool::new(false),
         });
 
         let hello = Hello {

@@ -40,6 +40,8 @@ pub(crate) struct Shared {
     pub(crate) outbound: mpsc::UnboundedSender<Message>,
     /// Set once we sent GOODBYE, so the router's GOODBYE is taken as the reply.
     pub(crate) leaving: AtomicBool,
+    /// Set when the reader stops: no reply will ever come again.
+    pub(crate) lost: AtomicBool,
 }
 
 impl Shared {
@@ -68,6 +70,7 @@ impl Shared {
     /// The connection is gone: every waiter learns it (its channel closes).
     pub(crate) fn connection_lost(&self) {
         if let Ok(mut waiting) = self.waiting.lock() {
+            self.lost.store(true, Ordering::SeqCst);
             waiting.clear();
         }
         if let Ok(mut running) = self.running.lock() {

@@ -19,6 +19,8 @@ pub const NO_SUCH_REALM: &str = "wamp.error.no_such_realm";
 pub const NO_MATCHING_AUTH_METHOD: &str = "wamp.error.no_matching_auth_method";
 pub const NO_SUCH_SESSION: &str = "wamp.error.no_such_session";
 pub const FEATURE_NOT_SUPPORTED: &str = "wamp.error.feature_not_supported";
+/// The router lost (or could not reach) part of itself: a peer node, a majority.
+pub const NETWORK_FAILURE: &str = "wamp.error.network_failure";
 
 pub const CLOSE_SYSTEM_SHUTDOWN: &str = "wamp.close.system_shutdown";
 pub const CLOSE_REALM: &str = "wamp.close.close_realm";

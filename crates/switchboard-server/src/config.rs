@@ -19,6 +19,8 @@ pub struct ServerConfig {
     pub ping_timeout: Duration,
     /// How long to wait for a client's GOODBYE after the router said GOODBYE.
     pub goodbye_timeout: Duration,
+    /// Set to run as a node of a cluster; `None` is the single embedded node.
+    pub cluster: Option<switchboard_cluster::ClusterConfig>,
 }
 
 impl Default for ServerConfig {
@@ -30,6 +32,7 @@ impl Default for ServerConfig {
             ping_interval: Duration::from_secs(30),
             ping_timeout: Duration::from_secs(90),
             goodbye_timeout: Duration::from_secs(2),
+            cluster: None,
         }
     }
 }

@@ -2,10 +2,14 @@
 
 use std::collections::HashMap;
 
+use std::sync::Arc;
+
 use actix::{Actor, Addr, Arbiter};
+use switchboard_cluster::ClusterNode;
+use switchboard_core::cluster::NodeId;
 use switchboard_core::RealmConfig;
 
-use crate::realm_actor::{RealmActor, Shutdown};
+use crate::realm_actor::{AttachCluster, RealmActor, Shutdown};
 
 /// Realm name -> its actor.
 pub(crate) struct RealmDirectory {
@@ -15,21 +19,35 @@ pub(crate) struct RealmDirectory {
 }
 
 impl RealmDirectory {
-    pub(crate) fn start(realms: &[RealmConfig]) -> Self {
+    /// Starts one actor per realm; `node` is this node's id in a cluster.
+    pub(crate) fn start(realms: &[RealmConfig], node: Option<NodeId>) -> Self {
         let mut by_name = HashMap::new();
         let mut arbiters = Vec::new();
         for config in realms {
             let arbiter = Arbiter::new();
             let config = config.clone();
             let name = config.name.clone();
-            let addr =
-                RealmActor::start_in_arbiter(&arbiter.handle(), move |_| RealmActor::new(config));
+            let addr = RealmActor::start_in_arbiter(&arbiter.handle(), move |_| {
+                RealmActor::new(config, node)
+            });
             by_name.insert(name, addr);
             arbiters.push(arbiter);
         }
         Self {
             by_name,
             _arbiters: arbiters,
+        }
+    }
+
+    /// Every realm's actor, by name.
+    pub(crate) fn actors(&self) -> HashMap<String, Addr<RealmActor>> {
+        self.by_name.clone()
+    }
+
+    /// Tells every realm it is part of `node`'s cluster.
+    pub(crate) async fn attach_cluster(&self, node: &Arc<ClusterNode>) {
+        for addr in self.by_name.values() {
+            let _ = addr.send(AttachCluster(node.clone())).await;
         }
     }
 

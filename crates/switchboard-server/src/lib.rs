@@ -5,6 +5,7 @@
 //! [`realm_actor::RealmActor`] feeds them to the sans-IO `Realm` and delivers
 //! whatever it outputs. Neither decides anything about WAMP itself.
 
+mod cluster_bridge;
 mod config;
 mod directory;
 mod realm_actor;
@@ -16,7 +17,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use actix_web::{web, App, HttpServer};
+use actix_web::{web, App, HttpResponse, HttpServer};
+use switchboard_cluster::ClusterNode;
+use switchboard_core::cluster::RegistryCommand;
 
 pub use config::ServerConfig;
 use directory::RealmDirectory;
@@ -75,14 +78,18 @@ impl ShutdownHandle {
 
 /// Runs the router on `listener` until `shutdown` resolves, then says GOODBYE to
 /// every session and returns. Blocks the calling thread (it owns the actix system).
+/// `ready` is called once clients can be served (in a cluster: once the node has
+/// joined and caught up).
 pub fn serve(
     config: ServerConfig,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + 'static,
+    ready: impl FnOnce(),
 ) -> std::io::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         let grace = config.goodbye_timeout;
-        let server = start(config, listener)?;
+        let server = start(config, listener).await?;
+        ready();
         let handle = server.handle();
         let running = actix_web::rt::spawn(server.run());
         shutdown.await;
@@ -92,12 +99,21 @@ pub fn serve(
     })
 }
 
+/// How long a cluster node may take to find a leader and catch up at start.
+const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(60);
+
 /// Starts the router on `listener`. Must be called inside an actix `System`
 /// (for example under `#[actix_web::main]`); the returned server is driven by
-/// awaiting [`RunningServer::run`].
-pub fn start(config: ServerConfig, listener: TcpListener) -> std::io::Result<RunningServer> {
+/// awaiting [`RunningServer::run`]. In a cluster, returns once the node has
+/// joined, caught up, and cleared what a previous run of it left registered.
+pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Result<RunningServer> {
     let local_addr = listener.local_addr()?;
-    let realms = Arc::new(RealmDirectory::start(&config.realms));
+    let node_id = config.cluster.as_ref().map(|c| c.node_id);
+    let realms = Arc::new(RealmDirectory::start(&config.realms, node_id));
+    let cluster = match &config.cluster {
+        Some(cluster_config) => Some(join_cluster(cluster_config.clone(), &realms, &config).await?),
+        None => None,
+    };
     let config = Arc::new(config);
     let connections = ConnectionCounter::default();
     let app_realms = realms.clone();
@@ -108,7 +124,9 @@ pub fn start(config: ServerConfig, listener: TcpListener) -> std::io::Result<Run
             .app_data(web::Data::from(app_realms.clone()))
             .app_data(web::Data::from(app_config.clone()))
             .app_data(web::Data::new(app_connections.clone()))
+            .app_data(web::Data::new(cluster.clone()))
             .route(&app_config.path, web::get().to(websocket::upgrade))
+            .route("/cluster/status", web::get().to(cluster_status))
     })
     .listen(listener)?
     .disable_signals()
@@ -124,4 +142,43 @@ pub fn start(config: ServerConfig, listener: TcpListener) -> std::io::Result<Run
         connections,
         server,
     })
+}
+
+/// Starts this node's part of the cluster and connects the realms to it.
+async fn join_cluster(
+    cluster_config: switchboard_cluster::ClusterConfig,
+    realms: &Arc<RealmDirectory>,
+    config: &ServerConfig,
+) -> std::io::Result<Arc<ClusterNode>> {
+    let me = cluster_config.node_id;
+    let bridge = Arc::new(cluster_bridge::ClusterBridge {
+        realms: realms.actors(),
+    });
+    let node = ClusterNode::start(cluster_config, bridge)
+        .await
+        .map_err(std::io::Error::other)?;
+    realms.attach_cluster(&node).await;
+    if !node.wait_ready(CLUSTER_READY_TIMEOUT).await {
+        return Err(std::io::Error::other(
+            "no cluster leader within 60 s: are the other members up?",
+        ));
+    }
+    // A previous run of this node may have left sessions (and their registrations)
+    // behind if it died faster than the others noticed: clear them before serving.
+    for realm in &config.realms {
+        node.propose(&realm.name, RegistryCommand::NodeDown { node: me })
+            .await
+            .map_err(std::io::Error::other)?;
+    }
+    tracing::info!(node = me, status = ?node.status(), "joined the cluster");
+    Ok(node)
+}
+
+/// `GET /cluster/status`: members, leader, term and log positions (or the
+/// single-node mode), as JSON.
+async fn cluster_status(cluster: web::Data<Option<Arc<ClusterNode>>>) -> HttpResponse {
+    match cluster.get_ref() {
+        Some(node) => HttpResponse::Ok().json(node.status()),
+        None => HttpResponse::Ok().json(serde_json::json!({ "mode": "single-node" })),
+    }
 }

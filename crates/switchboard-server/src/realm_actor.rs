@@ -1,13 +1,18 @@
 //! The actor that owns one `Realm` and delivers what it outputs.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
 use actix::{
     Actor, AsyncContext, Context, Handler, Message as ActixMessage, Recipient, SpawnHandle,
 };
+use switchboard_cluster::ClusterNode;
+use switchboard_core::cluster::{NodeId, PeerMessage, RegistryCommand, RegistrySnapshot};
 use switchboard_core::{ClockAnchor, Realm, RealmConfig, SessionId};
+use switchboard_proto::error_uri::NETWORK_FAILURE;
 use switchboard_proto::{Hello, Message};
+use tokio::sync::mpsc;
 
 /// A message for a session's transport to write.
 #[derive(ActixMessage)]
@@ -41,9 +46,59 @@ pub(crate) struct Leave(pub(crate) SessionId);
 #[rtype(result = "()")]
 pub(crate) struct Shutdown;
 
+/// A registry change committed by the cluster.
+#[derive(ActixMessage)]
+#[rtype(result = "()")]
+pub(crate) struct Apply {
+    pub(crate) index: u64,
+    pub(crate) command: RegistryCommand,
+}
+
+/// The replicated state was replaced by a snapshot.
+#[derive(ActixMessage)]
+#[rtype(result = "()")]
+pub(crate) struct Restore(pub(crate) RegistrySnapshot);
+
+/// A message from this realm on another node.
+#[derive(ActixMessage)]
+#[rtype(result = "()")]
+pub(crate) struct PeerIn {
+    pub(crate) from: NodeId,
+    pub(crate) message: PeerMessage,
+}
+
+/// A node stopped answering.
+#[derive(ActixMessage)]
+#[rtype(result = "()")]
+pub(crate) struct NodeDown(pub(crate) NodeId);
+
+/// The cluster this realm is part of; from now on registry changes go through it.
+#[derive(ActixMessage)]
+#[rtype(result = "()")]
+pub(crate) struct AttachCluster(pub(crate) Arc<ClusterNode>);
+
+/// A proposal did not commit.
+#[derive(ActixMessage)]
+#[rtype(result = "()")]
+struct ProposalFailed {
+    command: RegistryCommand,
+    why: String,
+}
+
+/// The realm's link to its cluster.
+struct Cluster {
+    node: Arc<ClusterNode>,
+    /// Proposals, committed one after another so they keep their order (a
+    /// REGISTER must not overtake the SessionJoined before it, nor a SessionLeft
+    /// the REGISTER before it).
+    proposals: mpsc::UnboundedSender<RegistryCommand>,
+}
+
 /// One realm's actor.
 pub(crate) struct RealmActor {
     realm: Realm,
+    /// Set when the realm is part of a cluster.
+    cluster: Option<Cluster>,
     /// Where to deliver each session's messages.
     sessions: HashMap<SessionId, Recipient<Deliver>>,
     /// The one timer, armed for the realm's next deadline.
@@ -51,9 +106,15 @@ pub(crate) struct RealmActor {
 }
 
 impl RealmActor {
-    pub(crate) fn new(config: RealmConfig) -> Self {
+    /// A realm of a single-node router, or of node `node` of a cluster.
+    pub(crate) fn new(config: RealmConfig, node: Option<NodeId>) -> Self {
+        let realm = match node {
+            None => Realm::new(config, ClockAnchor::now()),
+            Some(node) => Realm::replicated(config, ClockAnchor::now(), node),
+        };
         Self {
-            realm: Realm::new(config, ClockAnchor::now()),
+            realm,
+            cluster: None,
             sessions: HashMap::new(),
             timer: None,
         }
@@ -64,6 +125,15 @@ impl RealmActor {
     /// is forgotten here too.
     fn flush(&mut self, ctx: &mut Context<Self>) {
         self.deliver();
+        if let Some(cluster) = &self.cluster {
+            while let Some(command) = self.realm.poll_proposal() {
+                let _ = cluster.proposals.send(command);
+            }
+            let name = self.realm.config().name.clone();
+            while let Some((node, message)) = self.realm.poll_peer() {
+                cluster.node.send(node, &name, message);
+            }
+        }
         self.rearm(ctx);
     }
 
@@ -144,6 +214,83 @@ impl Handler<Shutdown> for RealmActor {
 
     fn handle(&mut self, _: Shutdown, ctx: &mut Context<Self>) {
         self.realm.shutdown(Instant::now());
+        self.flush(ctx);
+    }
+}
+
+impl Handler<AttachCluster> for RealmActor {
+    type Result = ();
+
+    fn handle(&mut self, AttachCluster(node): AttachCluster, ctx: &mut Context<Self>) {
+        let (proposals, mut queue) = mpsc::unbounded_channel::<RegistryCommand>();
+        let (proposer, realm, me) = (
+            node.clone(),
+            self.realm.config().name.clone(),
+            ctx.address(),
+        );
+        actix::spawn(async move {
+            while let Some(command) = queue.recv().await {
+                if let Err(error) = proposer.propose(&realm, command.clone()).await {
+                    me.do_send(ProposalFailed {
+                        command,
+                        why: error.to_string(),
+                    });
+                }
+            }
+        });
+        self.cluster = Some(Cluster { node, proposals });
+        self.flush(ctx);
+    }
+}
+
+impl Handler<ProposalFailed> for RealmActor {
+    type Result = ();
+
+    fn handle(&mut self, failed: ProposalFailed, ctx: &mut Context<Self>) {
+        tracing::warn!(why = %failed.why, "a registry change did not commit");
+        self.realm.handle_proposal_failed(
+            Instant::now(),
+            &failed.command,
+            NETWORK_FAILURE,
+            &failed.why,
+        );
+        self.flush(ctx);
+    }
+}
+
+impl Handler<Apply> for RealmActor {
+    type Result = ();
+
+    fn handle(&mut self, apply: Apply, ctx: &mut Context<Self>) {
+        self.realm.apply(Instant::now(), apply.index, apply.command);
+        self.flush(ctx);
+    }
+}
+
+impl Handler<Restore> for RealmActor {
+    type Result = ();
+
+    fn handle(&mut self, Restore(snapshot): Restore, ctx: &mut Context<Self>) {
+        self.realm.restore(snapshot);
+        self.flush(ctx);
+    }
+}
+
+impl Handler<PeerIn> for RealmActor {
+    type Result = ();
+
+    fn handle(&mut self, peer: PeerIn, ctx: &mut Context<Self>) {
+        self.realm
+            .handle_peer(Instant::now(), peer.from, peer.message);
+        self.flush(ctx);
+    }
+}
+
+impl Handler<NodeDown> for RealmActor {
+    type Result = ();
+
+    fn handle(&mut self, NodeDown(node): NodeDown, ctx: &mut Context<Self>) {
+        self.realm.handle_node_down(Instant::now(), node);
         self.flush(ctx);
     }
 }

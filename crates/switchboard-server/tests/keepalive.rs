@@ -15,7 +15,7 @@ async fn a_client_that_stops_answering_pings_is_dropped_with_its_registrations()
         ..ServerConfig::default()
     };
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
-    let server = start(config, listener).unwrap();
+    let server = start(config, listener).await.unwrap();
     let url = format!("ws://{}/ws", server.local_addr());
     let handle = server.handle();
     actix_web::rt::spawn(server.run());

@@ -35,6 +35,21 @@ pub(crate) struct Cli {
     /// Realms to serve (anonymous, loose URIs), replacing the configured ones.
     #[arg(long = "realm", value_name = "URI")]
     pub(crate) realms: Vec<String>,
+    /// This node's id in a cluster (omit for the single embedded node).
+    #[arg(long, value_name = "ID")]
+    pub(crate) node_id: Option<u64>,
+    /// Address to accept other nodes' connections on.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub(crate) peer_listen: Option<String>,
+    /// Every cluster member, this node included: `1=host:port,2=host:port,...`.
+    #[arg(long, value_name = "LIST")]
+    pub(crate) members: Option<String>,
+    /// Directory for this node's Raft log and snapshots.
+    #[arg(long, value_name = "DIR")]
+    pub(crate) data_dir: Option<String>,
+    /// Silence after which another node is declared down, in milliseconds.
+    #[arg(long, value_name = "MS")]
+    pub(crate) failure_timeout_ms: Option<u64>,
     /// Log filter, in `RUST_LOG` syntax.
     #[arg(long, value_name = "FILTER")]
     pub(crate) log_filter: Option<String>,

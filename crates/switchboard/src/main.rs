@@ -2,6 +2,7 @@
 //! hands a bound listener to `switchboard_server::serve`.
 
 mod cli;
+mod cluster_settings;
 mod logging;
 mod settings;
 
@@ -19,12 +20,20 @@ fn main() -> anyhow::Result<()> {
     let listener = TcpListener::bind((settings.host.as_str(), settings.port))
         .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
     let addr = listener.local_addr()?;
-    // The one line on stdout: scripts and tests read the real port from it.
-    println!("switchboard listening on ws://{addr}{}", settings.path);
-    std::io::stdout().flush()?;
-    tracing::info!(%addr, path = %settings.path, realms = ?settings.realm_names(), "router started");
-
-    switchboard_server::serve(settings.server_config(), listener, shutdown_signal())
+    let path = settings.path.clone();
+    let realms: Vec<String> = settings
+        .realm_names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    // The one line on stdout, once clients can be served (in a cluster, once this
+    // node has joined): scripts and tests read the real port from it.
+    let ready = move || {
+        println!("switchboard listening on ws://{addr}{path}");
+        let _ = std::io::stdout().flush();
+        tracing::info!(%addr, %path, ?realms, "router ready");
+    };
+    switchboard_server::serve(settings.server_config(), listener, shutdown_signal(), ready)
         .context("server failed")?;
     tracing::info!("router stopped");
     Ok(())

@@ -11,6 +11,7 @@ use switchboard_proto::uri::{Components, UriCheck};
 use switchboard_server::ServerConfig;
 
 use crate::cli::{env_name, Cli};
+use crate::cluster_settings::{ClusterSettings, FileCluster};
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -39,6 +40,7 @@ pub(crate) struct Settings {
     pub(crate) ping_timeout_ms: u64,
     pub(crate) realms: Vec<RealmConfig>,
     pub(crate) log: LogSettings,
+    pub(crate) cluster: ClusterSettings,
 }
 
 impl Default for Settings {
@@ -57,6 +59,7 @@ impl Default for Settings {
                 filter: "info".to_owned(),
                 format: LogFormat::Text,
             },
+            cluster: ClusterSettings::default(),
         }
     }
 }
@@ -87,6 +90,12 @@ pub(crate) const SETTINGS: &[&str] = &[
     "realms",
     "log.filter",
     "log.format",
+    "cluster.node_id",
+    "cluster.peer_listen",
+    "cluster.members",
+    "cluster.data_dir",
+    "cluster.heartbeat_ms",
+    "cluster.failure_timeout_ms",
 ];
 
 impl Settings {
@@ -115,6 +124,7 @@ impl Settings {
                     }
                 }
             }
+            cluster if cluster.starts_with("cluster.") => self.cluster.set_from_text(key, v)?,
             _ => return Err(format!("{key}: unknown setting")),
         }
         Ok(())
@@ -128,6 +138,7 @@ struct FileConfig {
     server: Option<FileServer>,
     log: Option<FileLog>,
     realm: Option<Vec<FileRealm>>,
+    cluster: Option<FileCluster>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -192,7 +203,7 @@ impl Settings {
             settings.apply_file(&path)?;
         }
         settings.apply_env(&env)?;
-        settings.apply_flags(cli);
+        settings.apply_flags(cli)?;
         settings.validate()?;
         Ok(settings)
     }
@@ -213,6 +224,9 @@ impl Settings {
         if let Some(log) = file.log {
             set(&mut self.log.filter, log.filter);
             set(&mut self.log.format, log.format);
+        }
+        if let Some(cluster) = file.cluster {
+            self.cluster.apply_file(cluster)?;
         }
         if let Some(realms) = file.realm {
             self.realms = realms
@@ -249,7 +263,7 @@ impl Settings {
         Ok(())
     }
 
-    fn apply_flags(&mut self, cli: &Cli) {
+    fn apply_flags(&mut self, cli: &Cli) -> anyhow::Result<()> {
         set(&mut self.host, cli.host.clone());
         set(&mut self.port, cli.port);
         set(&mut self.path, cli.path.clone());
@@ -258,9 +272,29 @@ impl Settings {
         set(&mut self.ping_timeout_ms, cli.ping_timeout_ms);
         set(&mut self.log.filter, cli.log_filter.clone());
         set(&mut self.log.format, cli.log_format);
+        for (key, value) in [
+            ("cluster.node_id", cli.node_id.map(|v| v.to_string())),
+            ("cluster.peer_listen", cli.peer_listen.clone()),
+            ("cluster.members", cli.members.clone()),
+            ("cluster.data_dir", cli.data_dir.clone()),
+            (
+                "cluster.failure_timeout_ms",
+                cli.failure_timeout_ms.map(|v| v.to_string()),
+            ),
+        ] {
+            if let Some(value) = value {
+                self.cluster.set_from_text(key, &value).map_err(|e| {
+                    anyhow::anyhow!(
+                        "--{} ({e})",
+                        key.trim_start_matches("cluster.").replace('_', "-")
+                    )
+                })?;
+            }
+        }
         if !cli.realms.is_empty() {
             self.realms = cli.realms.iter().map(RealmConfig::anonymous).collect();
         }
+        Ok(())
     }
 
     fn validate(&self) -> anyhow::Result<()> {
@@ -283,6 +317,7 @@ impl Settings {
                 self.ping_interval_ms
             );
         }
+        self.cluster.validate()?;
         if self.realms.is_empty() {
             bail!("realm: at least one realm must be configured");
         }
@@ -308,6 +343,7 @@ impl Settings {
             max_message_size: self.max_message_size,
             ping_interval: Duration::from_millis(self.ping_interval_ms),
             ping_timeout: Duration::from_millis(self.ping_timeout_ms),
+            cluster: self.cluster.to_config(),
             ..ServerConfig::default()
         }
     }

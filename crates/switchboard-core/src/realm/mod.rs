@@ -404,6 +404,9 @@ impl Realm {
             }
             RegistryCommand::SessionLeft { session } => self.apply_session_left(now, session),
             RegistryCommand::NodeDown { node } => {
+                // Whatever still waits on that node fails now, even where the
+                // failure detector has not (or not yet) noticed, e.g. a fast restart.
+                self.dealer.node_down(&mut cx, node);
                 let mut gone = self.shared.directory.on_node(node);
                 gone.extend(self.dealer.registry().sessions_on(node));
                 gone.sort_unstable();

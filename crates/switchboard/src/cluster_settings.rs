@@ -1,0 +1,184 @@
+//! The `[cluster]` settings: without a `node_id` the router is the single embedded
+//! node; with one, it is a member of the cluster described by `members`.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use anyhow::bail;
+use serde::Deserialize;
+use switchboard_cluster::{default_raft_config, ClusterConfig, LinkTiming};
+
+/// Cluster membership and timing, as configured.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct ClusterSettings {
+    pub(crate) node_id: Option<u64>,
+    pub(crate) peer_listen: String,
+    pub(crate) members: BTreeMap<u64, String>,
+    pub(crate) data_dir: Option<PathBuf>,
+    pub(crate) heartbeat_ms: u64,
+    pub(crate) failure_timeout_ms: u64,
+}
+
+impl Default for ClusterSettings {
+    fn default() -> Self {
+        Self {
+            node_id: None,
+            peer_listen: "0.0.0.0:19000".to_owned(),
+            members: BTreeMap::new(),
+            data_dir: None,
+            heartbeat_ms: 100,
+            failure_timeout_ms: 1500,
+        }
+    }
+}
+
+/// The `[cluster]` table of the TOML file.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileCluster {
+    node_id: Option<u64>,
+    peer_listen: Option<String>,
+    members: Option<String>,
+    data_dir: Option<PathBuf>,
+    heartbeat_ms: Option<u64>,
+    failure_timeout_ms: Option<u64>,
+}
+
+/// Parses `1=host:port,2=host:port`.
+pub(crate) fn parse_members(text: &str) -> Result<BTreeMap<u64, String>, String> {
+    text.split(',')
+        .map(str::trim)
+        .filter(|m| !m.is_empty())
+        .map(|member| {
+            let (id, addr) = member
+                .split_once('=')
+                .ok_or_else(|| format!("{member:?} is not id=host:port"))?;
+            let id: u64 = id
+                .trim()
+                .parse()
+                .map_err(|_| format!("{id:?} is not a node id"))?;
+            if id == 0 {
+                return Err("node ids start at 1".into());
+            }
+            Ok((id, addr.trim().to_owned()))
+        })
+        .collect()
+}
+
+fn set<T>(slot: &mut T, value: Option<T>) {
+    if let Some(value) = value {
+        *slot = value;
+    }
+}
+
+impl ClusterSettings {
+    pub(crate) fn apply_file(&mut self, file: FileCluster) -> anyhow::Result<()> {
+        if let Some(id) = file.node_id {
+            self.node_id = Some(id);
+        }
+        set(&mut self.peer_listen, file.peer_listen);
+        if let Some(members) = file.members {
+            self.members =
+                parse_members(&members).map_err(|e| anyhow::anyhow!("cluster.members: {e}"))?;
+        }
+        if let Some(dir) = file.data_dir {
+            self.data_dir = Some(dir);
+        }
+        set(&mut self.heartbeat_ms, file.heartbeat_ms);
+        set(&mut self.failure_timeout_ms, file.failure_timeout_ms);
+        Ok(())
+    }
+
+    /// Sets one `cluster.*` key from text (environment variables and flags).
+    pub(crate) fn set_from_text(&mut self, key: &str, value: &str) -> Result<(), String> {
+        let number = |v: &str| {
+            v.trim()
+                .parse::<u64>()
+                .map_err(|e| format!("{key}: invalid value {v:?}: {e}"))
+        };
+        match key {
+            "cluster.node_id" => self.node_id = Some(number(value)?),
+            "cluster.peer_listen" => self.peer_listen = value.to_owned(),
+            "cluster.members" => {
+                self.members = parse_members(value).map_err(|e| format!("{key}: {e}"))?
+            }
+            "cluster.data_dir" => self.data_dir = Some(value.into()),
+            "cluster.heartbeat_ms" => self.heartbeat_ms = number(value)?,
+            "cluster.failure_timeout_ms" => self.failure_timeout_ms = number(value)?,
+            _ => return Err(format!("{key}: unknown setting")),
+        }
+        Ok(())
+    }
+
+    pub(crate) fn validate(&self) -> anyhow::Result<()> {
+        let Some(id) = self.node_id else {
+            return Ok(());
+        };
+        if id == 0 {
+            bail!("cluster.node_id: node ids start at 1");
+        }
+        if !self.members.contains_key(&id) {
+            bail!("cluster.members: must list this node ({id}) with its peer address");
+        }
+        if self.heartbeat_ms == 0 || self.failure_timeout_ms <= 2 * self.heartbeat_ms {
+            bail!(
+                "cluster.failure_timeout_ms: {} must be more than twice cluster.heartbeat_ms ({})",
+                self.failure_timeout_ms,
+                self.heartbeat_ms
+            );
+        }
+        Ok(())
+    }
+
+    /// The cluster configuration, or `None` for a single node.
+    pub(crate) fn to_config(&self) -> Option<ClusterConfig> {
+        let node_id = self.node_id?;
+        Some(ClusterConfig {
+            node_id,
+            members: self.members.clone(),
+            peer_listen: self.peer_listen.clone(),
+            data_dir: self
+                .data_dir
+                .clone()
+                .unwrap_or_else(|| PathBuf::from(format!("data/node-{node_id}"))),
+            timing: LinkTiming {
+                heartbeat: Duration::from_millis(self.heartbeat_ms),
+                failure_timeout: Duration::from_millis(self.failure_timeout_ms),
+            },
+            raft: default_raft_config(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn members_parse_and_bad_ones_are_named() {
+        let m = parse_members("1=a:1, 2=b:2").unwrap();
+        assert_eq!(m.get(&2).map(String::as_str), Some("b:2"));
+        assert!(parse_members("x=a:1").unwrap_err().contains("\"x\""));
+        assert!(parse_members("1a:1").is_err());
+        assert!(parse_members("0=a:1").is_err());
+    }
+
+    #[test]
+    fn a_node_must_be_among_its_members() {
+        let s = ClusterSettings {
+            node_id: Some(3),
+            members: parse_members("1=a:1,2=b:2").unwrap(),
+            ..Default::default()
+        };
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .starts_with("cluster.members"));
+        assert!(
+            ClusterSettings::default().to_config().is_none(),
+            "no node id: single node"
+        );
+    }
+}
