@@ -67,6 +67,9 @@ pub struct ClusterNode {
     state: StateMachineStore<SwitchboardState>,
 }
 
+/// How long survivors wait for a new leader before giving up on removing a dead node.
+const LEADER_WAIT: Duration = Duration::from_secs(10);
+
 /// How long a proposal may take before its session hears it failed.
 const PROPOSE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -300,11 +303,21 @@ impl Inbound for NodeInbound {
     }
 
     /// The realms fail what depended on `node` at once; the leader also commits
-    /// the node's removal from every realm's registry.
+    /// the node's removal from every realm's registry. If the dead node was the
+    /// leader, the survivors first elect a new one, which then commits it.
     fn node_down(&self, node: NodeId) {
         self.events.node_down(node);
         let me = self.node.clone();
         tokio::spawn(async move {
+            let mut metrics = me.raft.metrics();
+            let leader_known = metrics.wait_for(|m| m.current_leader.is_some_and(|l| l != node));
+            if tokio::time::timeout(LEADER_WAIT, leader_known)
+                .await
+                .is_err()
+            {
+                tracing::warn!(node, "no live leader to commit a dead node's removal");
+                return;
+            }
             if me.raft.metrics().borrow().current_leader != Some(me.id) {
                 return;
             }

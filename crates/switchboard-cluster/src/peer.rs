@@ -90,10 +90,17 @@ pub(crate) trait Inbound: Send + Sync + 'static {
     fn node_up(&self, node: NodeId);
 }
 
+/// How many frames wait for a peer whose connection is not (yet, or for the
+/// moment) open; beyond that the oldest go.
+const MAX_QUEUED: usize = 100_000;
+
 /// One peer's link state.
+#[derive(Default)]
 struct Link {
     /// Frames to write on the current connection, if one is up.
     tx: Option<mpsc::UnboundedSender<Frame>>,
+    /// Frames sent while no connection was open, written first when one opens.
+    queued: std::collections::VecDeque<Frame>,
     /// When a frame was last read from this peer.
     last_seen: Option<Instant>,
     /// Whether the peer is considered alive.
@@ -173,15 +180,26 @@ impl Peers {
             .is_ok_and(|links| links.get(&node).is_some_and(|l| l.tx.is_some()))
     }
 
-    /// Queues `frame` for `node`; false if there is no connection (the frame is dropped).
+    /// Sends `frame` to `node`, in order with everything sent before. While the
+    /// connection is down (not yet dialled, or being redialled) frames wait for
+    /// it; a peer declared down drops what waited for it.
     pub(crate) fn send(&self, node: NodeId, frame: Frame) -> bool {
-        let Ok(links) = self.links.lock() else {
+        let Ok(mut links) = self.links.lock() else {
             return false;
         };
-        match links.get(&node).and_then(|l| l.tx.as_ref()) {
-            Some(tx) => tx.send(frame).is_ok(),
-            None => false,
+        let link = links.entry(node).or_default();
+        let frame = match &link.tx {
+            Some(tx) => match tx.send(frame) {
+                Ok(()) => return true,
+                Err(mpsc::error::SendError(frame)) => frame,
+            },
+            None => frame,
+        };
+        if link.queued.len() == MAX_QUEUED {
+            link.queued.pop_front();
         }
+        link.queued.push_back(frame);
+        true
     }
 
     /// Sends a request frame built with a fresh id and waits (at most `ttl`) for its reply.
@@ -258,7 +276,7 @@ impl Peers {
                     }
                 }
                 tokio::time::sleep(backoff).await;
-                backoff = (backoff * 2).min(Duration::from_secs(1));
+                backoff = (backoff * 2).min(Duration::from_millis(500));
             }
         });
     }
@@ -268,12 +286,11 @@ impl Peers {
         let (mut sink, mut stream) = framed.split();
         let (tx, mut rx) = mpsc::unbounded_channel::<Frame>();
         if let Ok(mut links) = self.links.lock() {
-            let link = links.entry(node).or_insert(Link {
-                tx: None,
-                last_seen: None,
-                up: false,
-            });
-            link.tx = Some(tx);
+            let link = links.entry(node).or_default();
+            for frame in link.queued.drain(..) {
+                let _ = tx.send(frame);
+            }
+            link.tx = Some(tx.clone());
         }
         self.heard_from(node);
         let heartbeat = self.timing.heartbeat;
@@ -305,7 +322,11 @@ impl Peers {
         }
         writer.abort();
         if let Ok(mut links) = self.links.lock() {
-            if let Some(link) = links.get_mut(&node) {
+            // A newer connection to the same peer may already have replaced this one.
+            if let Some(link) = links
+                .get_mut(&node)
+                .filter(|l| l.tx.as_ref().is_some_and(|t| t.same_channel(&tx)))
+            {
                 link.tx = None;
             }
         }
@@ -315,11 +336,7 @@ impl Peers {
     fn heard_from(&self, node: NodeId) {
         let came_back = match self.links.lock() {
             Ok(mut links) => {
-                let link = links.entry(node).or_insert(Link {
-                    tx: None,
-                    last_seen: None,
-                    up: false,
-                });
+                let link = links.entry(node).or_default();
                 link.last_seen = Some(Instant::now());
                 !std::mem::replace(&mut link.up, true)
             }
@@ -377,6 +394,7 @@ impl Peers {
                         })
                         .map(|(node, l)| {
                             l.up = false;
+                            l.queued.clear();
                             *node
                         })
                         .collect(),

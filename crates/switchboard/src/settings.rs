@@ -56,7 +56,7 @@ impl Default for Settings {
             ping_timeout_ms: millis(server.ping_timeout),
             realms: server.realms,
             log: LogSettings {
-                filter: "info".to_owned(),
+                filter: "info,openraft=warn".to_owned(),
                 format: LogFormat::Text,
             },
             cluster: ClusterSettings::default(),

@@ -2,6 +2,8 @@
 
 #![allow(dead_code)]
 
+pub mod cluster;
+
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, ExitStatus, Stdio};
 use std::time::{Duration, Instant};
@@ -17,6 +19,7 @@ pub const REALM: &str = "com.example.realm";
 /// A router process, killed when dropped.
 pub struct Router {
     child: Child,
+    stdout: Option<BufReader<std::process::ChildStdout>>,
     pub url: String,
 }
 
@@ -24,25 +27,79 @@ impl Router {
     /// Starts the binary with `--host 127.0.0.1 --port 0` plus `args`, and waits
     /// for the line that says where it listens.
     pub fn start(args: &[&str]) -> Router {
+        let mut router = Router::spawn(args);
+        router.wait_ready();
+        router
+    }
+
+    /// Starts the binary without waiting for it to be ready (a cluster node is
+    /// ready only once a majority of its members runs).
+    pub fn spawn(args: &[&str]) -> Router {
         let mut child = Command::new(env!("CARGO_BIN_EXE_switchboard"))
             .args(["--host", "127.0.0.1", "--port", "0"])
             .args(args)
-            .env("RUST_LOG", "warn")
+            .env(
+                "RUST_LOG",
+                std::env::var("SWITCHBOARD_TEST_LOG")
+                    .unwrap_or_else(|_| "warn,openraft=off".into()),
+            )
             .stdout(Stdio::piped())
             .stderr(Stdio::inherit())
             .spawn()
             .expect("the switchboard binary starts");
-        let stdout = child.stdout.take().expect("piped stdout");
+        let stdout = child.stdout.take().map(BufReader::new);
+        Router {
+            child,
+            stdout,
+            url: String::new(),
+        }
+    }
+
+    /// Waits for the line that says where the router listens.
+    pub fn wait_ready(&mut self) {
         let mut line = String::new();
-        BufReader::new(stdout)
-            .read_line(&mut line)
-            .expect("read the listening line");
-        let url = line
+        if let Some(stdout) = self.stdout.as_mut() {
+            stdout
+                .read_line(&mut line)
+                .expect("read the listening line");
+        }
+        self.url = line
             .trim()
             .strip_prefix("switchboard listening on ")
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"))
             .to_owned();
-        Router { child, url }
+    }
+
+    /// SIGKILL: the process dies at once, saying nothing to anyone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The HTTP base of the router (same port as its WebSocket).
+    pub fn http_get(&self, path: &str) -> String {
+        use std::io::{Read, Write};
+        let authority = self
+            .url
+            .trim_start_matches("ws://")
+            .split('/')
+            .next()
+            .unwrap_or_default()
+            .to_owned();
+        let mut stream = std::net::TcpStream::connect(&authority).expect("connect for HTTP");
+        stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
+        write!(
+            stream,
+            "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+        )
+        .expect("send");
+        let mut response = String::new();
+        let _ = stream.read_to_string(&mut response);
+        response
+            .split("\r\n\r\n")
+            .nth(1)
+            .unwrap_or_default()
+            .to_owned()
     }
 
     pub async fn client(&self, codec: Codec) -> Client {

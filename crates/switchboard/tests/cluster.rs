@@ -1,0 +1,478 @@
+//! Three real router processes on loopback, driven by the Rust client: calls,
+//! registrations and events cross nodes, and killing a node (SIGKILL) mid-call
+//! fails its calls promptly while the survivors keep serving. Each scenario
+//! prints its figures.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use common::cluster::{Cluster, FAILURE_TIMEOUT_MS};
+use common::REALM;
+use switchboard_client::{Arguments, CallUpdate, Client, Codec, Dict, Value};
+
+/// Clusters are started one at a time: three processes each, on two cores.
+static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
+
+fn options(pairs: &[(&str, Value)]) -> Dict {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+fn first(arguments: &Arguments) -> Value {
+    arguments
+        .args_values()
+        .unwrap()
+        .into_iter()
+        .next()
+        .unwrap_or(Value::Null)
+}
+
+async fn client(cluster: &Cluster, node: usize, codec: Codec) -> Client {
+    Client::connect(&cluster.node(node).url, REALM, codec)
+        .await
+        .expect("join")
+}
+
+async fn named(
+    cluster: &Cluster,
+    node: usize,
+    procedure: &str,
+    register_options: Dict,
+    name: &'static str,
+) -> Client {
+    let callee = client(cluster, node, Codec::Json).await;
+    callee
+        .register(procedure, register_options, move |_| async move {
+            Ok(Arguments::list(vec![Value::from(name)]))
+        })
+        .await
+        .expect("registered");
+    callee
+}
+
+#[tokio::test]
+async fn a_caller_on_one_node_reaches_a_callee_on_another_on_both_serializers() {
+    let _serial = SERIAL.lock().await;
+    let cluster = Cluster::start(3);
+    let callee = client(&cluster, 3, Codec::Msgpack).await;
+    callee
+        .register("com.example.add", Dict::new(), |inv| async move {
+            let sum: i64 = inv
+                .arguments
+                .args_values()
+                .unwrap()
+                .iter()
+                .filter_map(|v| {
+                    if let Value::Int(i) = v {
+                        Some(*i)
+                    } else {
+                        None
+                    }
+                })
+                .sum();
+            Ok(Arguments::list(vec![Value::Int(sum)]))
+        })
+        .await
+        .unwrap();
+    for codec in Codec::ALL {
+        let caller = client(&cluster, 1, codec).await;
+        let started = Instant::now();
+        let result = caller
+            .call("com.example.add", Arguments::list(vec![2.into(), 3.into()]))
+            .await
+            .unwrap();
+        assert_eq!(first(&result), Value::Int(5));
+        println!(
+            "cross-node call ({codec:?} caller on node 1, callee on node 3): {:?}",
+            started.elapsed()
+        );
+    }
+}
+
+#[tokio::test]
+async fn concurrent_registers_of_one_uri_on_different_nodes_have_exactly_one_winner() {
+    let _serial = SERIAL.lock().await;
+    let cluster = Cluster::start(3);
+    let clients = [
+        client(&cluster, 1, Codec::Json).await,
+        client(&cluster, 2, Codec::Json).await,
+        client(&cluster, 3, Codec::Json).await,
+    ];
+    let outcomes = futures_util::future::join_all(clients.iter().map(|c| {
+        c.register("com.example.race", Dict::new(), |_| async {
+            Ok(Arguments::none())
+        })
+    }))
+    .await;
+    let winners = outcomes.iter().filter(|o| o.is_ok()).count();
+    let losers: Vec<_> = outcomes.iter().filter_map(|o| o.as_ref().err()).collect();
+    println!(
+        "register race across 3 nodes: {winners} winner, {} procedure_already_exists",
+        losers.len()
+    );
+    assert_eq!(winners, 1, "{outcomes:?}");
+    assert!(losers
+        .iter()
+        .all(|e| e.wamp_uri() == Some("wamp.error.procedure_already_exists")));
+}
+
+#[tokio::test]
+async fn roundrobin_rotates_over_callees_on_all_three_nodes_under_one_registration_id() {
+    let _serial = SERIAL.lock().await;
+    let cluster = Cluster::start(3);
+    let rr = options(&[("invoke", "roundrobin".into())]);
+    let _a = named(&cluster, 1, "com.example.rr", rr.clone(), "one").await;
+    let _b = named(&cluster, 2, "com.example.rr", rr.clone(), "two").await;
+    let _c = named(&cluster, 3, "com.example.rr", rr, "three").await;
+    let caller = client(&cluster, 2, Codec::Msgpack).await;
+    let ids: Vec<Value> = futures_util::future::join_all((1..=3).map(|node| {
+        let url = cluster.node(node).url.clone();
+        async move {
+            let c = Client::connect(&url, REALM, Codec::Json).await.unwrap();
+            first(
+                &c.call(
+                    "wamp.registration.lookup",
+                    Arguments::list(vec!["com.example.rr".into()]),
+                )
+                .await
+                .unwrap(),
+            )
+        }
+    }))
+    .await;
+    assert!(
+        ids.iter().all(|id| *id == ids[0] && *id != Value::Null),
+        "one id everywhere: {ids:?}"
+    );
+    let mut served = Vec::new();
+    for _ in 0..6 {
+        served.push(first(
+            &caller
+                .call("com.example.rr", Arguments::none())
+                .await
+                .unwrap(),
+        ));
+    }
+    println!("roundrobin across nodes served: {served:?}");
+    assert_eq!(
+        served,
+        ["one", "two", "three", "one", "two", "three"].map(Value::from)
+    );
+}
+
+#[tokio::test]
+async fn prefix_and_wildcard_registrations_on_one_node_serve_calls_from_another() {
+    let _serial = SERIAL.lock().await;
+    let cluster = Cluster::start(3);
+    let _p = named(
+        &cluster,
+        1,
+        "com.example.math.",
+        options(&[("match", "prefix".into())]),
+        "prefix",
+    )
+    .await;
+    let _w = named(
+        &cluster,
+        1,
+        "com..op",
+        options(&[("match", "wildcard".into())]),
+        "wildcard",
+    )
+    .await;
+    let caller = client(&cluster, 3, Codec::Json).await;
+    assert_eq!(
+        first(
+            &caller
+                .call("com.example.math.add", Arguments::none())
+                .await
+                .unwrap()
+        ),
+        Value::from("prefix")
+    );
+    assert_eq!(
+        first(
+            &caller
+                .call("com.other.op", Arguments::none())
+                .await
+                .unwrap()
+        ),
+        Value::from("wildcard")
+    );
+}
+
+#[tokio::test]
+async fn progressive_results_and_timeouts_work_across_nodes() {
+    let _serial = SERIAL.lock().await;
+    let cluster = Cluster::start(3);
+    let callee = client(&cluster, 2, Codec::Json).await;
+    callee
+        .register("com.example.stream", Dict::new(), |inv| async move {
+            for i in 0..3 {
+                inv.progress(Arguments::list(vec![Value::Int(i)]));
+            }
+            Ok(Arguments::list(vec![Value::from("end")]))
+        })
+        .await
+        .unwrap();
+    callee
+        .register("com.example.stuck", Dict::new(), |_| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(Arguments::none())
+        })
+        .await
+        .unwrap();
+    let caller = client(&cluster, 1, Codec::Msgpack).await;
+    let mut call = caller
+        .start_call(
+            "com.example.stream",
+            options(&[("receive_progress", true.into())]),
+            Arguments::none(),
+        )
+        .unwrap();
+    let mut seen = Vec::new();
+    while let Some(update) = call.next().await {
+        match update.unwrap() {
+            CallUpdate::Progress(a) => seen.push(first(&a)),
+            CallUpdate::Final(a) => {
+                seen.push(first(&a));
+                break;
+            }
+        }
+    }
+    assert_eq!(
+        seen,
+        [
+            Value::Int(0),
+            Value::Int(1),
+            Value::Int(2),
+            Value::from("end")
+        ]
+    );
+    let started = Instant::now();
+    let err = caller
+        .call_with(
+            "com.example.stuck",
+            options(&[("timeout", 300.into())]),
+            Arguments::none(),
+        )
+        .await
+        .unwrap_err();
+    println!(
+        "cross-node timeout of 300 ms fired after {:?}",
+        started.elapsed()
+    );
+    assert_eq!(err.wamp_uri(), Some("wamp.error.timeout"));
+}
+
+#[tokio::test]
+async fn events_published_on_one_node_reach_subscribers_on_every_node_once() {
+    let _serial = SERIAL.lock().await;
+    let cluster = Cluster::start(3);
+    let got = Arc::new(Mutex::new(Vec::new()));
+    let mut subscribers = Vec::new();
+    for node in 1..=3 {
+        let s = client(&cluster, node, Codec::Json).await;
+        let sink = got.clone();
+        s.subscribe("com.example.news", Dict::new(), move |e| {
+            sink.lock().unwrap().push((node, first(&e.arguments)))
+        })
+        .await
+        .unwrap();
+        subscribers.push(s);
+    }
+    let publisher = client(&cluster, 2, Codec::Msgpack).await;
+    publisher
+        .publish(
+            "com.example.news",
+            options(&[("acknowledge", true.into())]),
+            Arguments::list(vec!["hi".into()]),
+        )
+        .await
+        .unwrap();
+    Cluster::eventually("three events", || got.lock().unwrap().len() >= 3).await;
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let mut events = got.lock().unwrap().clone();
+    events.sort_by_key(|(node, _)| *node);
+    assert_eq!(
+        events,
+        [
+            (1, Value::from("hi")),
+            (2, Value::from("hi")),
+            (3, Value::from("hi"))
+        ]
+    );
+}
+
+#[tokio::test]
+async fn killing_the_callees_node_mid_call_fails_the_call_promptly_and_the_next_call_goes_to_a_survivor(
+) {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::start(3);
+    let first_policy = options(&[("invoke", "first".into())]);
+    let doomed = client(&cluster, 3, Codec::Json).await;
+    doomed
+        .register("com.example.work", first_policy.clone(), |_| async {
+            tokio::time::sleep(Duration::from_secs(30)).await;
+            Ok(Arguments::none())
+        })
+        .await
+        .unwrap();
+    let _survivor = named(&cluster, 2, "com.example.work", first_policy, "survivor").await;
+    let caller = client(&cluster, 1, Codec::Msgpack).await;
+    let call = caller
+        .start_call("com.example.work", Dict::new(), Arguments::none())
+        .unwrap();
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let killed = Instant::now();
+    cluster.kill(3);
+    let outcome = tokio::time::timeout(Duration::from_secs(10), call.finish())
+        .await
+        .expect("no hang");
+    let to_error = killed.elapsed();
+    let err = outcome.unwrap_err();
+    println!("SIGKILL of the callee's node: caller got {:?} after {to_error:?} (failure timeout {FAILURE_TIMEOUT_MS} ms)", err.wamp_uri());
+    assert_eq!(err.wamp_uri(), Some("wamp.error.canceled"));
+    assert!(
+        to_error < Duration::from_millis(FAILURE_TIMEOUT_MS * 4),
+        "{to_error:?}"
+    );
+    let mut answer = None;
+    for _ in 0..50 {
+        match caller.call("com.example.work", Arguments::none()).await {
+            Ok(result) => {
+                answer = Some(first(&result));
+                break;
+            }
+            Err(_) => tokio::time::sleep(Duration::from_millis(100)).await,
+        }
+    }
+    assert_eq!(answer, Some(Value::from("survivor")));
+    drop(doomed);
+}
+
+#[tokio::test]
+async fn killing_the_leader_during_a_stream_of_registers_loses_no_acknowledged_registration() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::start(3);
+    let leader = cluster.leader().expect("a leader");
+    let other = if leader == 1 { 2 } else { 1 };
+    let registrar = Arc::new(client(&cluster, other, Codec::Json).await);
+    let stream = {
+        let registrar = registrar.clone();
+        tokio::spawn(async move {
+            let mut acknowledged = Vec::new();
+            let mut refused = 0;
+            for i in 0..60 {
+                let uri = format!("com.example.reg{i}");
+                match registrar
+                    .register(&uri, Dict::new(), |_| async { Ok(Arguments::none()) })
+                    .await
+                {
+                    Ok(_) => acknowledged.push(uri),
+                    Err(_) => refused += 1,
+                }
+            }
+            (acknowledged, refused)
+        })
+    };
+    tokio::time::sleep(Duration::from_millis(150)).await;
+    let killed = Instant::now();
+    cluster.kill(leader);
+    let (acknowledged, refused) = tokio::time::timeout(Duration::from_secs(120), stream)
+        .await
+        .expect("no hang")
+        .unwrap();
+    println!(
+        "leader {leader} killed during 60 REGISTERs: {} acknowledged, {refused} refused, stream done {:?} after the kill",
+        acknowledged.len(),
+        killed.elapsed()
+    );
+    let checker = client(&cluster, other, Codec::Json).await;
+    for uri in &acknowledged {
+        let id = first(
+            &checker
+                .call(
+                    "wamp.registration.lookup",
+                    Arguments::list(vec![uri.as_str().into()]),
+                )
+                .await
+                .unwrap(),
+        );
+        assert_ne!(id, Value::Null, "{uri} was acknowledged but is gone");
+    }
+}
+
+#[tokio::test]
+async fn a_restarted_node_rejoins_catches_up_and_serves() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::start(3);
+    cluster.kill(3);
+    let callee = named(
+        &cluster,
+        1,
+        "com.example.while_away",
+        Dict::new(),
+        "from node 1",
+    )
+    .await;
+    let restarted = Instant::now();
+    cluster.restart(3);
+    println!("node 3 restarted and ready in {:?}", restarted.elapsed());
+    let caller = client(&cluster, 3, Codec::Json).await;
+    let mut answer = None;
+    for _ in 0..50 {
+        if let Ok(result) = caller
+            .call("com.example.while_away", Arguments::none())
+            .await
+        {
+            answer = Some(first(&result));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(answer, Some(Value::from("from node 1")));
+    let _local = named(
+        &cluster,
+        3,
+        "com.example.on_three",
+        Dict::new(),
+        "from node 3",
+    )
+    .await;
+    let far = client(&cluster, 2, Codec::Msgpack).await;
+    assert_eq!(
+        first(
+            &far.call("com.example.on_three", Arguments::none())
+                .await
+                .unwrap()
+        ),
+        Value::from("from node 3")
+    );
+    drop(callee);
+}
+
+#[tokio::test]
+async fn a_node_without_a_majority_refuses_register_with_a_clear_error() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::start(3);
+    let lonely = client(&cluster, 3, Codec::Json).await;
+    cluster.kill(1);
+    cluster.kill(2);
+    let started = Instant::now();
+    let err = lonely
+        .register("com.example.alone", Dict::new(), |_| async {
+            Ok(Arguments::none())
+        })
+        .await
+        .unwrap_err();
+    println!(
+        "REGISTER without a majority refused after {:?}: {err}",
+        started.elapsed()
+    );
+    assert_eq!(err.wamp_uri(), Some("wamp.error.network_failure"));
+}

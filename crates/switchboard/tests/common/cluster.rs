@@ -1,0 +1,125 @@
+//! Three (or more) real router processes forming a cluster on loopback.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use super::Router;
+
+/// A free TCP port on loopback (released before use; fine for tests).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// The cluster's processes; node `i + 1` is `nodes[i]` (`None` while killed).
+pub struct Cluster {
+    pub nodes: Vec<Option<Router>>,
+    members: String,
+    peer_addrs: Vec<String>,
+    dir: std::path::PathBuf,
+}
+
+/// How long a silent node may stay silent before the others call it down.
+pub const FAILURE_TIMEOUT_MS: u64 = 600;
+
+impl Cluster {
+    pub fn start(size: usize) -> Cluster {
+        let peer_addrs: Vec<String> = (0..size)
+            .map(|_| format!("127.0.0.1:{}", free_port()))
+            .collect();
+        let members = peer_addrs
+            .iter()
+            .enumerate()
+            .map(|(i, a)| format!("{}={a}", i + 1))
+            .collect::<Vec<_>>()
+            .join(",");
+        let dir = std::env::temp_dir().join(format!(
+            "switchboard-cluster-{}-{}",
+            std::process::id(),
+            free_port()
+        ));
+        let mut cluster = Cluster {
+            nodes: Vec::new(),
+            members,
+            peer_addrs,
+            dir,
+        };
+        let mut spawned: Vec<Router> = (1..=size).map(|id| cluster.spawn(id)).collect();
+        for router in &mut spawned {
+            router.wait_ready();
+        }
+        cluster.nodes = spawned.into_iter().map(Some).collect();
+        cluster
+    }
+
+    fn spawn(&self, id: usize) -> Router {
+        let data = self.dir.join(format!("node-{id}"));
+        let (id_text, timeout) = (id.to_string(), FAILURE_TIMEOUT_MS.to_string());
+        Router::spawn(&[
+            "--node-id",
+            &id_text,
+            "--members",
+            &self.members,
+            "--peer-listen",
+            &self.peer_addrs[id - 1],
+            "--data-dir",
+            data.to_str().expect("utf-8 temp dir"),
+            "--failure-timeout-ms",
+            &timeout,
+        ])
+    }
+
+    pub fn node(&self, id: usize) -> &Router {
+        self.nodes[id - 1].as_ref().expect("node is running")
+    }
+
+    /// SIGKILL node `id`.
+    pub fn kill(&mut self, id: usize) {
+        if let Some(mut router) = self.nodes[id - 1].take() {
+            router.kill();
+        }
+    }
+
+    /// Starts node `id` again on its stored data and waits until it serves.
+    pub fn restart(&mut self, id: usize) {
+        let mut router = self.spawn(id);
+        router.wait_ready();
+        self.nodes[id - 1] = Some(router);
+    }
+
+    /// The current leader, as some live node reports it.
+    pub fn leader(&self) -> Option<usize> {
+        for router in self.nodes.iter().flatten() {
+            let status = router.http_get("/cluster/status");
+            let json: serde_json::Value = serde_json::from_str(&status).ok()?;
+            if let Some(leader) = json["leader"].as_u64() {
+                return Some(leader as usize);
+            }
+        }
+        None
+    }
+
+    /// Waits (bounded) until `check` holds.
+    pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
+        for _ in 0..200 {
+            if check() {
+                return;
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        panic!("timed out waiting for {what}");
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for router in self.nodes.iter_mut().flatten() {
+            router.kill();
+        }
+        let _ = std::fs::remove_dir_all(&self.dir);
+    }
+}
