@@ -45,7 +45,7 @@ def router_binary() -> Path:
 class Router:
     """A running router process and where to reach it."""
 
-    def __init__(self, args: list[str], log_path: Path):
+    def __init__(self, args: list[str], log_path: Path, env: dict[str, str] | None = None):
         self.args = args
         self.log_path = log_path
         self.url: str | None = None
@@ -57,6 +57,7 @@ class Router:
             stdout=subprocess.PIPE,
             stderr=self._log_file,
             cwd=REPO_ROOT,
+            env=env,
         )
         self._lines: queue.Queue[str | None] = queue.Queue()
         self._reader = threading.Thread(target=self._read_stdout, daemon=True)

@@ -1,6 +1,6 @@
 //! `wamp.session.*`: count, list, get, kill.
 
-use switchboard_proto::error_uri::{CLOSE_KILLED, INVALID_ARGUMENT, NO_SUCH_SESSION};
+use switchboard_proto::error_uri::{CLOSE_KILLED, INVALID_ARGUMENT, INVALID_URI, NO_SUCH_SESSION};
 use switchboard_proto::uri::{Components, UriCheck};
 use switchboard_proto::{Dict, Value};
 
@@ -76,8 +76,9 @@ pub(super) fn call(
                 .and_then(Value::as_str)
                 .unwrap_or(CLOSE_KILLED);
             if !UriCheck::Loose.is_valid(reason, Components::NonEmpty) {
+                // The session meta API names `invalid_uri` for a bad reason.
                 return Some(MetaReply::Error(
-                    INVALID_ARGUMENT,
+                    INVALID_URI,
                     format!("reason {reason:?} is not a URI"),
                 ));
             }

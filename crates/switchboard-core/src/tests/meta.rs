@@ -323,3 +323,23 @@ fn register_of_a_wamp_procedure_fails_with_invalid_uri() {
         );
     }
 }
+
+#[test]
+fn killing_with_a_reason_that_is_not_a_uri_is_refused_with_invalid_uri() {
+    let mut h = Harness::new();
+    let (admin, victim) = (h.join(), h.join());
+    let mut kwargs = switchboard_proto::Dict::new();
+    kwargs.insert("reason".into(), "not a uri".into());
+    let call = switchboard_proto::Call {
+        request: 1,
+        options: switchboard_proto::Dict::new(),
+        procedure: "wamp.session.kill".into(),
+        arguments: switchboard_proto::Arguments::with_kwargs(vec![victim.into()], kwargs),
+    };
+    h.send(admin, switchboard_proto::Message::Call(call));
+    match h.take_one(admin) {
+        switchboard_proto::Message::Error(e) => assert_eq!(e.error, "wamp.error.invalid_uri"),
+        other => panic!("expected ERROR, got {other:?}"),
+    }
+    assert!(h.realm.is_member(victim));
+}
