@@ -92,10 +92,13 @@ async fn malformed_frames_are_aborted_as_protocol_violations_and_the_router_keep
         expect_abort(&mut raw, "wamp.error.protocol_violation").await;
         router_still_serves(&router).await;
     }
-    let mut raw = Raw::connect(&router.url, "wamp.2.msgpack").await;
-    raw.send_binary(vec![0xc1, 0x00, 0xff]).await;
-    expect_abort(&mut raw, "wamp.error.protocol_violation").await;
-    router_still_serves(&router).await;
+    // Garbage, and a 5-byte frame whose header claims four billion elements.
+    for frame in [vec![0xc1, 0x00, 0xff], vec![0xdd, 0xff, 0xff, 0xff, 0xff]] {
+        let mut raw = Raw::connect(&router.url, "wamp.2.msgpack").await;
+        raw.send_binary(frame).await;
+        expect_abort(&mut raw, "wamp.error.protocol_violation").await;
+        router_still_serves(&router).await;
+    }
 }
 
 #[tokio::test]

@@ -264,18 +264,7 @@ impl Dealer {
                 caller,
                 error(code::CALL, request, TIMEOUT, "the call timed out"),
             );
-            if pending.callee.features.callee_call_canceling {
-                let call = CallRef {
-                    node: cx.node,
-                    caller,
-                    request,
-                };
-                self.send_to_callee_side(
-                    cx,
-                    pending.callee.node,
-                    interrupt(call, CancelMode::KillNoWait, TIMEOUT),
-                );
-            }
+            self.stop_callee(cx, caller, request, &pending, TIMEOUT);
         }
     }
 
@@ -283,18 +272,31 @@ impl Dealer {
     /// to stop (the spec asks for INTERRUPT killnowait, so nobody streams to nobody).
     pub(crate) fn caller_left(&mut self, cx: &mut Context<'_>, caller: SessionId) {
         for ((caller, request), pending) in self.calls.remove_caller(caller) {
-            if pending.callee.features.callee_call_canceling {
-                let call = CallRef {
-                    node: cx.node,
-                    caller,
-                    request,
-                };
-                self.send_to_callee_side(
-                    cx,
-                    pending.callee.node,
-                    interrupt(call, CancelMode::KillNoWait, CANCELED),
-                );
-            }
+            self.stop_callee(cx, caller, request, &pending, CANCELED);
+        }
+    }
+
+    /// Sends INTERRUPT (killnowait) for a call that ended on the caller's side,
+    /// if its callee announced it can take one.
+    fn stop_callee(
+        &mut self,
+        cx: &mut Context<'_>,
+        caller: SessionId,
+        request: u64,
+        pending: &OutboundCall,
+        reason: &str,
+    ) {
+        if pending.callee.features.callee_call_canceling {
+            let call = CallRef {
+                node: cx.node,
+                caller,
+                request,
+            };
+            self.send_to_callee_side(
+                cx,
+                pending.callee.node,
+                interrupt(call, CancelMode::KillNoWait, reason),
+            );
         }
     }
 

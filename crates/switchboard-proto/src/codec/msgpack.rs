@@ -8,6 +8,9 @@ use serde::Serialize;
 
 use super::{DecodeError, EncodeError, PayloadShape};
 
+/// The most elements any WAMP message has (ERROR, EVENT, INVOCATION: 6 or 7).
+const MAX_ELEMENTS: usize = 8;
+
 /// The byte range of each top-level element of a MessagePack array frame.
 ///
 /// Each element is walked once with `rmpv` (which borrows strings and binaries
@@ -17,7 +20,9 @@ pub(super) fn split(frame: &[u8]) -> Result<Vec<Range<usize>>, DecodeError> {
     let mut rest = frame;
     let len = rmp::decode::read_array_len(&mut rest)
         .map_err(|_| DecodeError::NotAnArray("MessagePack"))?;
-    let mut ranges = Vec::with_capacity(len as usize);
+    // The length comes from the network: never allocate by it (a 5-byte frame
+    // could claim four billion elements). No WAMP message has more than 7.
+    let mut ranges = Vec::with_capacity((len as usize).min(MAX_ELEMENTS));
     for _ in 0..len {
         let start = frame.len() - rest.len();
         let value = rmpv::decode::read_value_ref(&mut rest)

@@ -126,6 +126,16 @@ fn msgpack_maps_with_non_string_keys_are_rejected() {
 }
 
 #[test]
+fn a_msgpack_frame_claiming_billions_of_elements_is_rejected_without_allocating_them() {
+    // array32 header claiming 0xFFFFFFFF elements, then nothing.
+    let frame = Bytes::from_static(&[0xdd, 0xff, 0xff, 0xff, 0xff]);
+    assert_eq!(
+        decode(Codec::Msgpack, frame),
+        Err(DecodeError::NotAnArray("MessagePack"))
+    );
+}
+
+#[test]
 fn subprotocol_names_map_to_codecs() {
     assert_eq!(Codec::from_subprotocol("wamp.2.json"), Some(Codec::Json));
     assert_eq!(

@@ -280,5 +280,47 @@ macro_rules! wire_format {
 }
 pub(crate) use wire_format;
 
+/// Implements [`WireFormat`] for `[TYPE, Request|id]` with the Advanced Profile's
+/// optional trailing `Details|dict` (UNREGISTERED and UNSUBSCRIBED, which a router
+/// also sends unasked, with request 0, to revoke a registration or subscription).
+macro_rules! acknowledgement_with_details {
+    ($ty:ident, $code:expr, $name:literal) => {
+        impl $crate::message::WireFormat for $ty {
+            const CODE: u64 = $code;
+            const NAME: &'static str = $name;
+            const LENGTHS: std::ops::RangeInclusive<usize> = 2..=3;
+
+            fn decode_fields(
+                f: &$crate::codec::Fields,
+            ) -> std::result::Result<Self, $crate::codec::DecodeError> {
+                Ok(Self {
+                    request: f.get(1, "request id")?,
+                    details: if f.len() > 2 {
+                        Some(f.get(2, "details dict")?)
+                    } else {
+                        None
+                    },
+                })
+            }
+
+            fn encode_fields(
+                &self,
+                w: &mut $crate::codec::FrameWriter,
+            ) -> std::result::Result<(), $crate::codec::EncodeError> {
+                w.field(&self.request)?;
+                if let Some(details) = &self.details {
+                    w.field(details)?;
+                }
+                Ok(())
+            }
+
+            fn element_count(&self) -> usize {
+                2 + usize::from(self.details.is_some())
+            }
+        }
+    };
+}
+pub(crate) use acknowledgement_with_details;
+
 #[cfg(test)]
 mod tests;

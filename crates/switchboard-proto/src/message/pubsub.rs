@@ -1,7 +1,6 @@
 //! Publish and subscribe messages. `rfc/text/basic/publish_and_subscribe.md`.
 
 use super::wire_format;
-use crate::codec::{DecodeError, EncodeError, Fields, FrameWriter};
 use crate::payload::Arguments;
 use crate::value::Dict;
 
@@ -106,34 +105,7 @@ pub struct Unsubscribed {
     pub details: Option<Dict>,
 }
 
-impl super::WireFormat for Unsubscribed {
-    const CODE: u64 = super::code::UNSUBSCRIBED;
-    const NAME: &'static str = "UNSUBSCRIBED";
-    const LENGTHS: std::ops::RangeInclusive<usize> = 2..=3;
-
-    fn decode_fields(f: &Fields) -> Result<Self, DecodeError> {
-        Ok(Self {
-            request: f.get(1, "request id")?,
-            details: if f.len() > 2 {
-                Some(f.get(2, "details dict")?)
-            } else {
-                None
-            },
-        })
-    }
-
-    fn encode_fields(&self, w: &mut FrameWriter) -> Result<(), EncodeError> {
-        w.field(&self.request)?;
-        if let Some(details) = &self.details {
-            w.field(details)?;
-        }
-        Ok(())
-    }
-
-    fn element_count(&self) -> usize {
-        2 + usize::from(self.details.is_some())
-    }
-}
+super::acknowledgement_with_details!(Unsubscribed, super::code::UNSUBSCRIBED, "UNSUBSCRIBED");
 
 /// `[EVENT, SUBSCRIBED.Subscription|id, PUBLISHED.Publication|id, Details|dict,
 /// PUBLISH.Arguments|list?, PUBLISH.ArgumentsKw|dict?]`.

@@ -1,7 +1,6 @@
 //! Remote procedure call messages. `rfc/text/basic/remote_procedure_call.md`.
 
 use super::wire_format;
-use crate::codec::{DecodeError, EncodeError, Fields, FrameWriter};
 use crate::payload::Arguments;
 use crate::value::Dict;
 
@@ -72,34 +71,7 @@ pub struct Unregistered {
     pub details: Option<Dict>,
 }
 
-impl super::WireFormat for Unregistered {
-    const CODE: u64 = super::code::UNREGISTERED;
-    const NAME: &'static str = "UNREGISTERED";
-    const LENGTHS: std::ops::RangeInclusive<usize> = 2..=3;
-
-    fn decode_fields(f: &Fields) -> Result<Self, DecodeError> {
-        Ok(Self {
-            request: f.get(1, "request id")?,
-            details: if f.len() > 2 {
-                Some(f.get(2, "details dict")?)
-            } else {
-                None
-            },
-        })
-    }
-
-    fn encode_fields(&self, w: &mut FrameWriter) -> Result<(), EncodeError> {
-        w.field(&self.request)?;
-        if let Some(details) = &self.details {
-            w.field(details)?;
-        }
-        Ok(())
-    }
-
-    fn element_count(&self) -> usize {
-        2 + usize::from(self.details.is_some())
-    }
-}
+super::acknowledgement_with_details!(Unregistered, super::code::UNREGISTERED, "UNREGISTERED");
 
 /// `[CALL, Request|id, Options|dict, Procedure|uri, Arguments|list?, ArgumentsKw|dict?]`.
 #[derive(Debug, Clone, PartialEq, Default)]
