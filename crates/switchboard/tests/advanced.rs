@@ -6,24 +6,8 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::Router;
+use common::{first, options, Router};
 use switchboard_client::{Arguments, CallUpdate, Client, Codec, Dict, Value};
-
-fn options(pairs: &[(&str, Value)]) -> Dict {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
-
-fn first_arg(arguments: &Arguments) -> Value {
-    arguments
-        .args_values()
-        .unwrap()
-        .into_iter()
-        .next()
-        .unwrap_or(Value::Null)
-}
 
 async fn sleeper(router: &Router, procedure: &str, register_options: Dict) -> Client {
     let callee = router.client(Codec::Json).await;
@@ -127,9 +111,9 @@ async fn progressive_results_arrive_in_order_before_the_final_result() {
     let mut seen = Vec::new();
     while let Some(update) = call.next().await {
         match update.unwrap() {
-            CallUpdate::Progress(args) => seen.push(first_arg(&args)),
+            CallUpdate::Progress(args) => seen.push(first(&args)),
             CallUpdate::Final(args) => {
-                seen.push(first_arg(&args));
+                seen.push(first(&args));
                 break;
             }
         }
@@ -150,12 +134,12 @@ async fn progressive_call_invocations_stream_chunks_to_one_callee() {
             "com.example.sum_stream",
             Dict::new(),
             |mut inv| async move {
-                let mut total = match first_arg(&inv.arguments) {
+                let mut total = match first(&inv.arguments) {
                     Value::Int(i) => i,
                     _ => 0,
                 };
                 while let Some((chunk, _last)) = inv.next_chunk().await {
-                    if let Value::Int(i) = first_arg(&chunk) {
+                    if let Value::Int(i) = first(&chunk) {
                         total += i;
                     }
                 }
@@ -180,7 +164,7 @@ async fn progressive_call_invocations_stream_chunks_to_one_callee() {
         .await
         .unwrap()
         .unwrap();
-    assert_eq!(first_arg(&result), Value::Int(6));
+    assert_eq!(first(&result), Value::Int(6));
 }
 
 #[tokio::test]
@@ -249,7 +233,7 @@ async fn roundrobin_spreads_calls_over_callees_and_survives_one_leaving() {
     let caller = router.client(Codec::Json).await;
     let mut served = Vec::new();
     for _ in 0..6 {
-        served.push(first_arg(
+        served.push(first(
             &caller
                 .call("com.example.rr", Arguments::none())
                 .await
@@ -261,7 +245,7 @@ async fn roundrobin_spreads_calls_over_callees_and_survives_one_leaving() {
     tokio::time::sleep(Duration::from_millis(200)).await;
     let mut after = Vec::new();
     for _ in 0..4 {
-        after.push(first_arg(
+        after.push(first(
             &caller
                 .call("com.example.rr", Arguments::none())
                 .await
@@ -297,7 +281,7 @@ async fn callers_are_disclosed_to_callees_by_the_default_realm() {
         .await
         .unwrap();
     let caller = router.client(Codec::Json).await;
-    let who = first_arg(
+    let who = first(
         &caller
             .call("com.example.whoami", Arguments::none())
             .await
@@ -339,7 +323,7 @@ async fn registration_meta_events_and_procedures_describe_the_registry() {
         )
         .await
         .unwrap();
-    assert_eq!(first_arg(&looked_up), Value::from(id));
+    assert_eq!(first(&looked_up), Value::from(id));
     let callees = watcher
         .call(
             "wamp.registration.list_callees",
@@ -348,7 +332,7 @@ async fn registration_meta_events_and_procedures_describe_the_registry() {
         .await
         .unwrap();
     assert_eq!(
-        first_arg(&callees),
+        first(&callees),
         Value::List(vec![Value::from(callee.session_id())])
     );
     drop(callee); // leaves without GOODBYE
@@ -383,7 +367,7 @@ async fn session_meta_api_counts_gets_and_kills_sessions() {
         .call("wamp.session.count", Arguments::none())
         .await
         .unwrap();
-    assert_eq!(first_arg(&count), Value::Int(2));
+    assert_eq!(first(&count), Value::Int(2));
     let details = admin
         .call(
             "wamp.session.get",
@@ -391,7 +375,7 @@ async fn session_meta_api_counts_gets_and_kills_sessions() {
         )
         .await
         .unwrap();
-    let details = first_arg(&details);
+    let details = first(&details);
     assert_eq!(
         details.as_dict().and_then(|d| d.get("authrole")),
         Some(&Value::from("anonymous"))
@@ -415,7 +399,7 @@ async fn session_meta_api_counts_gets_and_kills_sessions() {
         .call("wamp.session.count", Arguments::none())
         .await
         .unwrap();
-    assert_eq!(first_arg(&count), Value::Int(1));
+    assert_eq!(first(&count), Value::Int(1));
 }
 
 #[tokio::test]
@@ -430,7 +414,7 @@ async fn events_reach_subscribers_with_exclusion_acknowledgement_and_disclosure(
             options(&[("match", "prefix".into())]),
             move |event| {
                 sink.lock().unwrap().push((
-                    first_arg(&event.arguments),
+                    first(&event.arguments),
                     event.details.get("topic").cloned(),
                     event.details.get("publisher").cloned(),
                 ));

@@ -9,27 +9,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use common::cluster::{Cluster, FAILURE_TIMEOUT_MS};
-use common::REALM;
+use common::{first, options, REALM};
 use switchboard_client::{Arguments, CallUpdate, Client, Codec, Dict, Value};
 
 /// Clusters are started one at a time: three processes each, on two cores.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
-
-fn options(pairs: &[(&str, Value)]) -> Dict {
-    pairs
-        .iter()
-        .map(|(k, v)| (k.to_string(), v.clone()))
-        .collect()
-}
-
-fn first(arguments: &Arguments) -> Value {
-    arguments
-        .args_values()
-        .unwrap()
-        .into_iter()
-        .next()
-        .unwrap_or(Value::Null)
-}
 
 async fn client(cluster: &Cluster, node: usize, codec: Codec) -> Client {
     Client::connect(&cluster.node(node).url, REALM, codec)

@@ -16,6 +16,22 @@ use tokio_tungstenite::tungstenite::Message as WsMessage;
 
 pub const REALM: &str = "com.example.realm";
 
+/// An options (or details) dict from pairs.
+pub fn options(pairs: &[(&str, switchboard_client::Value)]) -> switchboard_client::Dict {
+    pairs
+        .iter()
+        .map(|(k, v)| (k.to_string(), v.clone()))
+        .collect()
+}
+
+/// The first positional argument (or null).
+pub fn first(arguments: &switchboard_client::Arguments) -> switchboard_client::Value {
+    let args = arguments.args_values().expect("decodable arguments");
+    args.into_iter()
+        .next()
+        .unwrap_or(switchboard_client::Value::Null)
+}
+
 /// A router process, killed when dropped.
 pub struct Router {
     child: Child,
