@@ -35,7 +35,9 @@ use std::path::Path;
 
 pub use config::{default_raft_config, raft_config};
 pub use log_store::LogStore;
-pub use node::{ClusterConfig, ClusterEvents, ClusterNode, ClusterStatus, ProposeError};
+pub use node::{
+    ClusterConfig, ClusterEvents, ClusterNode, ClusterStatus, MemberChange, ProposeError,
+};
 pub use peer::LinkTiming;
 pub use replica::{ClusterCommand, CommitSink};
 pub use state_machine::StateMachineStore;

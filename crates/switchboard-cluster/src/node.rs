@@ -46,6 +46,25 @@ pub trait ClusterEvents: CommitSink {
     fn peer_message(&self, from: NodeId, realm: &str, message: PeerMessage);
     /// Node `node` stopped answering.
     fn node_down(&self, node: NodeId);
+    /// Node `node` answers again.
+    fn node_up(&self, node: NodeId);
+}
+
+/// A change to the cluster's voting members.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum MemberChange {
+    /// Add `node`, reachable by peers at `addr`: it catches up as a learner, then votes.
+    Add {
+        /// The new node's id.
+        node: NodeId,
+        /// Its peer address.
+        addr: String,
+    },
+    /// Remove `node` from the voters.
+    Remove {
+        /// The node's id.
+        node: NodeId,
+    },
 }
 
 /// Why a proposal did not commit.
@@ -69,6 +88,9 @@ pub struct ClusterNode {
 
 /// How long survivors wait for a new leader before giving up on removing a dead node.
 const LEADER_WAIT: Duration = Duration::from_secs(10);
+
+/// How long a membership change may take (a new node must catch up first).
+const MEMBERSHIP_TIMEOUT: Duration = Duration::from_secs(60);
 
 /// How long a proposal may take before its session hears it failed.
 const PROPOSE_TIMEOUT: Duration = Duration::from_secs(5);
@@ -117,6 +139,7 @@ impl ClusterNode {
             node: node.clone(),
             events,
         }));
+        node.dial_new_members();
 
         let lowest = config.members.keys().next().copied();
         let initialized = node
@@ -164,6 +187,18 @@ impl ClusterNode {
         tokio::time::timeout(within, ready).await.is_ok()
     }
 
+    /// Waits (at most `within`) until this node has applied log `index`.
+    pub async fn wait_applied(&self, index: u64, within: Duration) -> bool {
+        let mut metrics = self.raft.metrics();
+        let applied = async {
+            metrics
+                .wait_for(|m| m.last_applied.is_some_and(|l| l.index >= index))
+                .await
+                .is_ok()
+        };
+        tokio::time::timeout(within, applied).await.unwrap_or(false)
+    }
+
     /// Commits `command` for `realm` (through the leader, wherever it is) and
     /// returns its log index once committed.
     pub async fn propose(
@@ -207,6 +242,84 @@ impl ClusterNode {
             }
             Err(error) => Err(ProposeError::NotCommitted(error.to_string())),
         }
+    }
+
+    /// Keeps a link to every member with a higher id, as the membership changes
+    /// (a node added later is dialled by every node below it).
+    fn dial_new_members(self: &Arc<Self>) {
+        let node = self.clone();
+        let mut metrics = self.raft.metrics();
+        tokio::spawn(async move {
+            loop {
+                let members: Vec<(NodeId, String)> = metrics
+                    .borrow()
+                    .membership_config
+                    .membership()
+                    .nodes()
+                    .map(|(id, n)| (*id, n.addr.clone()))
+                    .collect();
+                for (id, addr) in members {
+                    if id > node.id {
+                        node.peers.dial(id, addr);
+                    }
+                }
+                if metrics.changed().await.is_err() {
+                    return;
+                }
+            }
+        });
+    }
+
+    /// Adds or removes a voting member, through the leader wherever it is.
+    pub async fn change_members(&self, change: MemberChange) -> Result<(), ProposeError> {
+        let leader = self.raft.metrics().borrow().current_leader;
+        match leader {
+            Some(leader) if leader == self.id => self.change_members_as_leader(change).await,
+            Some(leader) => {
+                let reply = self
+                    .peers
+                    .request(leader, MEMBERSHIP_TIMEOUT, |id| Frame::ChangeMembers {
+                        id,
+                        change,
+                    })
+                    .await;
+                match reply {
+                    Some(Frame::MembersChanged { result: Ok(()), .. }) => Ok(()),
+                    Some(Frame::MembersChanged {
+                        result: Err(why), ..
+                    }) => Err(ProposeError::NotCommitted(why)),
+                    _ => Err(ProposeError::NotCommitted(
+                        "the leader did not answer".into(),
+                    )),
+                }
+            }
+            None => Err(ProposeError::NoLeader),
+        }
+    }
+
+    async fn change_members_as_leader(&self, change: MemberChange) -> Result<(), ProposeError> {
+        let failed = |e: &dyn std::fmt::Display| ProposeError::NotCommitted(e.to_string());
+        match change {
+            MemberChange::Add { node, addr } => {
+                self.raft
+                    .add_learner(node, BasicNode::new(addr), true)
+                    .await
+                    .map_err(|e| failed(&e))?;
+                let voters = BTreeSet::from([node]);
+                self.raft
+                    .change_membership(openraft::ChangeMembers::AddVoterIds(voters), false)
+                    .await
+                    .map_err(|e| failed(&e))?;
+            }
+            MemberChange::Remove { node } => {
+                let voters = BTreeSet::from([node]);
+                self.raft
+                    .change_membership(openraft::ChangeMembers::RemoveVoters(voters), false)
+                    .await
+                    .map_err(|e| failed(&e))?;
+            }
+        }
+        Ok(())
     }
 
     /// Sends a realm message to the same realm on `node` (dropped if the link is down:
@@ -298,6 +411,15 @@ impl Inbound for NodeInbound {
         });
     }
 
+    fn change_members(&self, from: NodeId, id: u64, change: MemberChange) {
+        let node = self.node.clone();
+        tokio::spawn(async move {
+            let result = node.change_members(change).await.map_err(|e| e.to_string());
+            node.peers
+                .respond(from, Frame::MembersChanged { id, result });
+        });
+    }
+
     fn realm(&self, from: NodeId, realm: String, message: PeerMessage) {
         self.events.peer_message(from, &realm, message);
     }
@@ -329,5 +451,7 @@ impl Inbound for NodeInbound {
         });
     }
 
-    fn node_up(&self, _node: NodeId) {}
+    fn node_up(&self, node: NodeId) {
+        self.events.node_up(node);
+    }
 }

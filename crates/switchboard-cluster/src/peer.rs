@@ -74,6 +74,15 @@ pub(crate) enum Frame {
         realm: String,
         message: PeerMessage,
     },
+    /// A membership change for the leader to make; answered with whether it did.
+    ChangeMembers {
+        id: u64,
+        change: crate::node::MemberChange,
+    },
+    MembersChanged {
+        id: u64,
+        result: Result<(), String>,
+    },
 }
 
 /// What the node does with frames that are not replies.
@@ -84,6 +93,8 @@ pub(crate) trait Inbound: Send + Sync + 'static {
     fn propose(&self, from: NodeId, id: u64, command: Command);
     /// A realm message from `from`.
     fn realm(&self, from: NodeId, realm: String, message: PeerMessage);
+    /// A membership change forwarded by `from`; answer with [`Peers::respond`].
+    fn change_members(&self, from: NodeId, id: u64, change: crate::node::MemberChange);
     /// `node` went silent past the failure timeout.
     fn node_down(&self, node: NodeId);
     /// `node` is heard from again after being down.
@@ -127,6 +138,8 @@ pub(crate) struct Peers {
     inbound: Mutex<Option<Arc<dyn Inbound>>>,
     /// Set once to close every link for good (the node is shutting down).
     closed: tokio::sync::watch::Sender<bool>,
+    /// Peers this node keeps dialling.
+    dialled: Mutex<std::collections::BTreeSet<NodeId>>,
 }
 
 fn encode(frame: &Frame) -> Option<bytes::Bytes> {
@@ -149,6 +162,7 @@ impl Peers {
             next_id: AtomicU64::new(1),
             inbound: Mutex::new(None),
             closed: tokio::sync::watch::channel(false).0,
+            dialled: Mutex::new(std::collections::BTreeSet::new()),
         })
     }
 
@@ -260,7 +274,11 @@ impl Peers {
     }
 
     /// Keeps a connection to `node` at `addr` open (dialled by the lower id).
+    /// Dialling a peer already dialled does nothing.
     pub(crate) fn dial(self: &Arc<Self>, node: NodeId, addr: String) {
+        if !self.dialled.lock().is_ok_and(|mut d| d.insert(node)) {
+            return;
+        }
         let peers = self.clone();
         tokio::spawn(async move {
             let mut backoff = Duration::from_millis(50);
@@ -352,7 +370,9 @@ impl Peers {
 
     fn dispatch(&self, from: NodeId, frame: Frame) {
         let reply_to = match &frame {
-            Frame::RaftResponse { id, .. } | Frame::Proposed { id, .. } => Some(*id),
+            Frame::RaftResponse { id, .. }
+            | Frame::Proposed { id, .. }
+            | Frame::MembersChanged { id, .. } => Some(*id),
             _ => None,
         };
         if let Some(id) = reply_to {
@@ -369,10 +389,12 @@ impl Peers {
             Frame::RaftRequest { id, rpc } => inbound.raft_request(from, id, rpc),
             Frame::Propose { id, command } => inbound.propose(from, id, command),
             Frame::Realm { realm, message } => inbound.realm(from, realm, message),
+            Frame::ChangeMembers { id, change } => inbound.change_members(from, id, change),
             Frame::Hello { .. }
             | Frame::Heartbeat
             | Frame::RaftResponse { .. }
-            | Frame::Proposed { .. } => {}
+            | Frame::Proposed { .. }
+            | Frame::MembersChanged { .. } => {}
         }
     }
 

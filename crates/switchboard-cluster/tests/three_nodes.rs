@@ -36,6 +36,7 @@ impl ClusterEvents for Recorder {
     fn node_down(&self, node: NodeId) {
         self.down.lock().unwrap().push(node);
     }
+    fn node_up(&self, _node: NodeId) {}
 }
 
 fn free_port() -> u16 {

@@ -8,7 +8,7 @@ use actix::Addr;
 use switchboard_cluster::{ClusterEvents, CommitSink};
 use switchboard_core::cluster::{NodeId, PeerMessage, RegistryCommand, RegistrySnapshot};
 
-use crate::realm_actor::{Apply, NodeDown, PeerIn, RealmActor, Restore};
+use crate::realm_actor::{Apply, NodeDown, NodeUp, PeerIn, RealmActor, Restore};
 
 /// Routes cluster events to the realm actor of each realm.
 pub(crate) struct ClusterBridge {
@@ -44,6 +44,12 @@ impl ClusterEvents for ClusterBridge {
     fn node_down(&self, node: NodeId) {
         for actor in self.realms.values() {
             actor.do_send(NodeDown(node));
+        }
+    }
+
+    fn node_up(&self, node: NodeId) {
+        for actor in self.realms.values() {
+            actor.do_send(NodeUp(node));
         }
     }
 }

@@ -18,7 +18,7 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpResponse, HttpServer};
-use switchboard_cluster::ClusterNode;
+use switchboard_cluster::{ClusterNode, MemberChange};
 use switchboard_core::cluster::RegistryCommand;
 
 pub use config::ServerConfig;
@@ -127,6 +127,8 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
             .app_data(web::Data::new(cluster.clone()))
             .route(&app_config.path, web::get().to(websocket::upgrade))
             .route("/cluster/status", web::get().to(cluster_status))
+            .route("/cluster/members/{id}", web::post().to(add_member))
+            .route("/cluster/members/{id}", web::delete().to(remove_member))
     })
     .listen(listener)?
     .disable_signals()
@@ -165,10 +167,19 @@ async fn join_cluster(
     }
     // A previous run of this node may have left sessions (and their registrations)
     // behind if it died faster than the others noticed: clear them before serving.
+    let mut last = 0;
     for realm in &config.realms {
-        node.propose(&realm.name, RegistryCommand::NodeDown { node: me })
+        last = node
+            .propose(&realm.name, RegistryCommand::NodeDown { node: me })
             .await
             .map_err(std::io::Error::other)?;
+    }
+    // Serve only once everything committed before our own entries is applied here,
+    // so a client never sees a registry that lags the cluster's.
+    if !node.wait_applied(last, CLUSTER_READY_TIMEOUT).await {
+        return Err(std::io::Error::other(
+            "this node did not catch up with the cluster's log",
+        ));
     }
     tracing::info!(node = me, status = ?node.status(), "joined the cluster");
     Ok(node)
@@ -181,4 +192,51 @@ async fn cluster_status(cluster: web::Data<Option<Arc<ClusterNode>>>) -> HttpRes
         Some(node) => HttpResponse::Ok().json(node.status()),
         None => HttpResponse::Ok().json(serde_json::json!({ "mode": "single-node" })),
     }
+}
+
+/// Applies a membership change through this node (and so through any member).
+async fn change_members(cluster: &Option<Arc<ClusterNode>>, change: MemberChange) -> HttpResponse {
+    let Some(node) = cluster else {
+        return HttpResponse::Conflict().body("this router is a single node, not a cluster member");
+    };
+    match node.change_members(change).await {
+        Ok(()) => HttpResponse::Ok().json(node.status()),
+        Err(error) => HttpResponse::ServiceUnavailable().body(error.to_string()),
+    }
+}
+
+/// `POST /cluster/members/{id}` with the new node's peer address as the body:
+/// the node joins (as a learner until it has caught up, then as a voter).
+async fn add_member(
+    cluster: web::Data<Option<Arc<ClusterNode>>>,
+    id: web::Path<u64>,
+    addr: String,
+) -> HttpResponse {
+    let addr = addr.trim().to_owned();
+    if addr.is_empty() {
+        return HttpResponse::BadRequest()
+            .body("the body must be the new node's peer address, host:port");
+    }
+    change_members(
+        cluster.get_ref(),
+        MemberChange::Add {
+            node: id.into_inner(),
+            addr,
+        },
+    )
+    .await
+}
+
+/// `DELETE /cluster/members/{id}`: the node stops being a voter.
+async fn remove_member(
+    cluster: web::Data<Option<Arc<ClusterNode>>>,
+    id: web::Path<u64>,
+) -> HttpResponse {
+    change_members(
+        cluster.get_ref(),
+        MemberChange::Remove {
+            node: id.into_inner(),
+        },
+    )
+    .await
 }

@@ -72,6 +72,11 @@ pub(crate) struct PeerIn {
 #[rtype(result = "()")]
 pub(crate) struct NodeDown(pub(crate) NodeId);
 
+/// A node answers again.
+#[derive(ActixMessage)]
+#[rtype(result = "()")]
+pub(crate) struct NodeUp(pub(crate) NodeId);
+
 /// The cluster this realm is part of; from now on registry changes go through it.
 #[derive(ActixMessage)]
 #[rtype(result = "()")]
@@ -291,6 +296,15 @@ impl Handler<NodeDown> for RealmActor {
 
     fn handle(&mut self, NodeDown(node): NodeDown, ctx: &mut Context<Self>) {
         self.realm.handle_node_down(Instant::now(), node);
+        self.flush(ctx);
+    }
+}
+
+impl Handler<NodeUp> for RealmActor {
+    type Result = ();
+
+    fn handle(&mut self, NodeUp(node): NodeUp, ctx: &mut Context<Self>) {
+        self.realm.handle_node_up(Instant::now(), node);
         self.flush(ctx);
     }
 }

@@ -460,3 +460,45 @@ async fn a_node_without_a_majority_refuses_register_with_a_clear_error() {
     );
     assert_eq!(err.wamp_uri(), Some("wamp.error.network_failure"));
 }
+
+#[tokio::test]
+async fn a_new_node_joins_through_any_member_and_a_node_can_be_removed() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::start(3);
+    let (id, addr, mut joiner) = cluster.spawn_joiner();
+    let started = Instant::now();
+    let added = cluster
+        .node(2)
+        .http("POST", &format!("/cluster/members/{id}"), &addr);
+    assert!(added.contains("\"members\":[1,2,3,4]"), "{added}");
+    joiner.wait_ready();
+    println!(
+        "node {id} joined through node 2 and serves after {:?}",
+        started.elapsed()
+    );
+    let _callee = named(
+        &cluster,
+        1,
+        "com.example.for_the_new_node",
+        Dict::new(),
+        "node 1",
+    )
+    .await;
+    let caller = Client::connect(&joiner.url, REALM, Codec::Json)
+        .await
+        .unwrap();
+    let mut answer = None;
+    for _ in 0..50 {
+        if let Ok(result) = caller
+            .call("com.example.for_the_new_node", Arguments::none())
+            .await
+        {
+            answer = Some(first(&result));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert_eq!(answer, Some(Value::from("node 1")));
+    let removed = cluster.node(1).http("DELETE", "/cluster/members/3", "");
+    assert!(removed.contains("\"members\":[1,2,4]"), "{removed}");
+}

@@ -7,7 +7,7 @@
 //! committed [`crate::cluster::RegistryCommand`] is applied, and a new
 //! registration's id is the command's index, so every node assigns the same id.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use rand::Rng;
 
@@ -220,21 +220,29 @@ impl Registry {
             .and_then(|id| self.by_id.get(id))
     }
 
-    /// Picks the callee for the next call to registration `id` under its policy.
+    /// Picks the callee for the next call to registration `id` under its policy,
+    /// among callees whose node is not known to be down (their removal may not
+    /// be committed yet, but nobody there can answer).
     pub(crate) fn choose_callee(
         &mut self,
         id: RegistrationId,
+        unreachable: &BTreeSet<NodeId>,
         rng: &mut impl Rng,
     ) -> Option<Callee> {
         let registration = self.by_id.get_mut(&id)?;
-        let count = registration.callees.len();
-        if count == 0 {
+        let live: Vec<Callee> = registration
+            .callees
+            .iter()
+            .filter(|c| !unreachable.contains(&c.node))
+            .copied()
+            .collect();
+        if live.is_empty() {
             return None;
         }
         let at = registration
             .invoke
-            .choose(count, &mut registration.cursor, rng);
-        registration.callees.get(at).copied()
+            .choose(live.len(), &mut registration.cursor, rng);
+        live.get(at).copied()
     }
 
     /// The registration for exactly this URI and policy (`wamp.registration.lookup`).
@@ -432,7 +440,11 @@ mod tests {
         }
         let id = reg.match_procedure("p").unwrap().id;
         let picks: Vec<SessionId> = (0..6)
-            .map(|_| reg.choose_callee(id, &mut rng).unwrap().session)
+            .map(|_| {
+                reg.choose_callee(id, &BTreeSet::new(), &mut rng)
+                    .unwrap()
+                    .session
+            })
             .collect();
         assert_eq!(picks, [1, 2, 3, 1, 2, 3]);
     }

@@ -14,7 +14,7 @@ mod directory;
 mod sessions;
 mod welcome;
 
-use std::collections::VecDeque;
+use std::collections::{BTreeSet, VecDeque};
 use std::time::Instant;
 
 use rand::rngs::StdRng;
@@ -94,6 +94,8 @@ pub(crate) struct Context<'a> {
     pub(crate) proposals: &'a mut Vec<RegistryCommand>,
     /// Messages for realms on other nodes.
     pub(crate) peers: &'a mut VecDeque<(NodeId, PeerMessage)>,
+    /// Nodes known to be down: no new call goes to a callee there.
+    pub(crate) unreachable: &'a BTreeSet<NodeId>,
     pub(crate) rng: &'a mut StdRng,
     pub(crate) events: &'a mut Vec<MetaEvent>,
     pub(crate) clock: &'a ClockAnchor,
@@ -127,6 +129,7 @@ struct Shared {
     /// Proposals for the owner to commit (replicated mode).
     to_commit: VecDeque<RegistryCommand>,
     peers: VecDeque<(NodeId, PeerMessage)>,
+    unreachable: BTreeSet<NodeId>,
     /// Global-scope ids: sessions.
     session_ids: IdGenerator,
     rng: StdRng,
@@ -143,6 +146,7 @@ impl Shared {
             out: &mut self.out,
             proposals: &mut self.proposals,
             peers: &mut self.peers,
+            unreachable: &self.unreachable,
             rng: &mut self.rng,
             events: &mut self.events,
             clock: &self.clock,
@@ -190,6 +194,7 @@ impl Realm {
                 proposals: Vec::new(),
                 to_commit: VecDeque::new(),
                 peers: VecDeque::new(),
+                unreachable: BTreeSet::new(),
                 session_ids: IdGenerator::default(),
                 rng: StdRng::from_entropy(),
                 events: Vec::new(),
@@ -347,9 +352,15 @@ impl Realm {
     /// for its callers stop. Its sessions leave the registry when the cluster
     /// commits [`RegistryCommand::NodeDown`].
     pub fn handle_node_down(&mut self, now: Instant, node: NodeId) {
+        self.shared.unreachable.insert(node);
         let mut cx = self.shared.context(now);
         self.dealer.node_down(&mut cx, node);
         self.settle(now);
+    }
+
+    /// Node `node` answers again: calls may go to its callees again.
+    pub fn handle_node_up(&mut self, _now: Instant, node: NodeId) {
+        self.shared.unreachable.remove(&node);
     }
 
     /// A proposal could not be committed (for example, this node cannot reach a

@@ -496,3 +496,22 @@ fn a_node_restored_from_a_snapshot_routes_like_the_others() {
     );
     assert_eq!(fresh.broker().subscriptions().matching("t").count(), 1);
 }
+
+#[test]
+fn calls_avoid_a_dead_nodes_callees_before_its_removal_is_committed() {
+    let mut c = Cluster::new(3);
+    let doomed = c.join(2, &[], &[]);
+    let survivor = c.join(3, &[], &[]);
+    for (node, s) in [(2, doomed), (3, survivor)] {
+        registered(&mut c, node, s, "p", opts(&[("invoke", "first".into())]));
+    }
+    let caller = c.join(1, &[], &[]);
+    c.kill_unnoticed_by_the_log(2);
+    call(&mut c, 1, caller, 1, "p", Dict::new());
+    let inv = invocation(c.take_one(3, survivor));
+    yield_(&mut c, 3, survivor, inv.request, Dict::new(), Value::Int(3));
+    assert_eq!(
+        args(&result(c.take_one(1, caller)).arguments),
+        [Value::Int(3)]
+    );
+}

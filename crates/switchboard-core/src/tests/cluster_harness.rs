@@ -95,12 +95,18 @@ impl Cluster {
 
     /// Kills `node`: the others notice at once, then the "leader" commits its removal.
     pub(super) fn kill(&mut self, node: NodeId) {
+        self.kill_unnoticed_by_the_log(node);
+        self.commit(RegistryCommand::NodeDown { node });
+        self.settle();
+    }
+
+    /// Kills `node` and lets the others notice, but commits nothing (yet).
+    pub(super) fn kill_unnoticed_by_the_log(&mut self, node: NodeId) {
         self.dead.insert(node);
         let now = self.now;
         for id in self.ids() {
             self.node(id).handle_node_down(now, node);
         }
-        self.commit(RegistryCommand::NodeDown { node });
         self.settle();
     }
 

@@ -56,6 +56,16 @@ impl Cluster {
         cluster
     }
 
+    /// Starts a node that is not a member yet (it waits to be added); returns its
+    /// id, its peer address and the process.
+    pub fn spawn_joiner(&mut self) -> (usize, String, Router) {
+        let id = self.peer_addrs.len() + 1;
+        let addr = format!("127.0.0.1:{}", free_port());
+        self.peer_addrs.push(addr.clone());
+        self.members = format!("{},{id}={addr}", self.members);
+        (id, addr, self.spawn(id))
+    }
+
     fn spawn(&self, id: usize) -> Router {
         let data = self.dir.join(format!("node-{id}"));
         let (id_text, timeout) = (id.to_string(), FAILURE_TIMEOUT_MS.to_string());

@@ -92,8 +92,13 @@ impl Router {
         let _ = self.child.wait();
     }
 
-    /// The HTTP base of the router (same port as its WebSocket).
+    /// `GET path` on the router's HTTP side (same port as its WebSocket); the body.
     pub fn http_get(&self, path: &str) -> String {
+        self.http("GET", path, "")
+    }
+
+    /// A plain HTTP/1.1 request; returns the response body.
+    pub fn http(&self, method: &str, path: &str, body: &str) -> String {
         use std::io::{Read, Write};
         let authority = self
             .url
@@ -103,10 +108,11 @@ impl Router {
             .unwrap_or_default()
             .to_owned();
         let mut stream = std::net::TcpStream::connect(&authority).expect("connect for HTTP");
-        stream.set_read_timeout(Some(Duration::from_secs(5))).ok();
+        stream.set_read_timeout(Some(Duration::from_secs(90))).ok();
         write!(
             stream,
-            "GET {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
+            "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            body.len()
         )
         .expect("send");
         let mut response = String::new();
