@@ -25,7 +25,7 @@ async fn measure(url: &str, count: usize, tag: &str) -> anyhow::Result<Vec<Durat
 fn row(label: &str, samples: &mut [Duration]) {
     let (median, p99, max) = summary(samples);
     println!(
-        "{label:<28} {:>6} {:>12.3?} {:>12.3?} {:>12.3?}",
+        "{label:<34} {:>6} {:>12.3?} {:>12.3?} {:>12.3?}",
         samples.len(),
         median,
         p99,
@@ -45,7 +45,7 @@ async fn main() -> anyhow::Result<()> {
 
     println!("REGISTER until REGISTERED, {count} sequential registrations per row");
     println!(
-        "{:<28} {:>6} {:>12} {:>12} {:>12}",
+        "{:<34} {:>6} {:>12} {:>12} {:>12}",
         "where", "n", "median", "p99", "max"
     );
     let single = ready(spawn(&bin, &[])?)?;
