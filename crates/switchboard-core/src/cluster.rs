@@ -112,6 +112,21 @@ pub enum RegistryCommand {
     },
 }
 
+impl RegistryCommand {
+    /// The node a session's own change came from (`None` for commands about
+    /// other nodes, like `NodeDown`, or that name no node).
+    pub fn origin_node(&self) -> Option<NodeId> {
+        match self {
+            RegistryCommand::SessionJoined { node, .. } => Some(*node),
+            RegistryCommand::Register { by, .. }
+            | RegistryCommand::Unregister { by, .. }
+            | RegistryCommand::Subscribe { by, .. }
+            | RegistryCommand::Unsubscribe { by, .. } => Some(by.node),
+            RegistryCommand::SessionLeft { .. } | RegistryCommand::NodeDown { .. } => None,
+        }
+    }
+}
+
 /// What realms on two nodes tell each other about calls and events. A link
 /// carries them in order; the caller's node owns each call (its timeout, cancel,
 /// progress), the callee's node owns the invocation (the id its callee sees).

@@ -393,6 +393,11 @@ impl Realm {
     }
 
     fn apply_one(&mut self, now: Instant, index: u64, command: RegistryCommand) {
+        // A node whose session just had a change committed is alive, whatever this
+        // node's links said: route to it again (frames wait for the link if need be).
+        if let Some(node) = command.origin_node() {
+            self.shared.unreachable.remove(&node);
+        }
         let mut cx = self.shared.context(now);
         match command {
             RegistryCommand::SessionJoined {

@@ -515,3 +515,16 @@ fn calls_avoid_a_dead_nodes_callees_before_its_removal_is_committed() {
         [Value::Int(3)]
     );
 }
+
+#[test]
+fn a_committed_change_from_a_node_shows_it_is_alive_again() {
+    let mut c = Cluster::new(3);
+    let caller = c.join(1, &[], &[]);
+    // Node 1 thinks node 3 is down (a missed heartbeat), but node 3 then registers.
+    let now = c.now;
+    c.node(1).handle_node_down(now, 3);
+    let callee = c.join(3, &[], &[]);
+    registered(&mut c, 3, callee, "p", Dict::new());
+    call(&mut c, 1, caller, 1, "p", Dict::new());
+    invocation(c.take_one(3, callee));
+}
