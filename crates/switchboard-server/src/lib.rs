@@ -126,6 +126,8 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
             .app_data(web::Data::new(app_connections.clone()))
             .app_data(web::Data::new(cluster.clone()))
             .route(&app_config.path, web::get().to(websocket::upgrade))
+            .route("/health/live", web::get().to(|| async { HttpResponse::Ok().body("alive") }))
+            .route("/health/ready", web::get().to(ready))
             .route("/cluster/status", web::get().to(cluster_status))
             .route("/cluster/members/{id}", web::post().to(add_member))
             .route("/cluster/members/{id}", web::delete().to(remove_member))
@@ -239,4 +241,20 @@ async fn remove_member(
         },
     )
     .await
+}
+
+/// `GET /health/ready`: 200 once this router can serve: always for a single node;
+/// in a cluster, while a leader is known and this node has applied entries.
+async fn ready(cluster: web::Data<Option<Arc<ClusterNode>>>) -> HttpResponse {
+    match cluster.get_ref() {
+        None => HttpResponse::Ok().body("ready"),
+        Some(node) => {
+            let status = node.status();
+            if status.leader.is_some() && status.last_applied.is_some() {
+                HttpResponse::Ok().json(status)
+            } else {
+                HttpResponse::ServiceUnavailable().json(status)
+            }
+        }
+    }
 }

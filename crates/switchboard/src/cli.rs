@@ -11,6 +11,9 @@ use crate::settings::{LogFormat, SETTINGS};
 #[derive(Debug, Parser)]
 #[command(version, about, after_help = env_help())]
 pub(crate) struct Cli {
+    /// Instead of running the router, do one of these and exit.
+    #[command(subcommand)]
+    pub(crate) command: Option<Command>,
     /// TOML config file (also SWITCHBOARD_CONFIG).
     #[arg(long, value_name = "FILE")]
     pub(crate) config: Option<PathBuf>,
@@ -78,4 +81,16 @@ pub(crate) fn env_name(key: &str) -> String {
         last.to_owned()
     };
     format!("SWITCHBOARD_{}", name.to_uppercase())
+}
+
+/// One-shot commands.
+#[derive(Debug, clap::Subcommand)]
+pub(crate) enum Command {
+    /// GET an HTTP URL on a router and exit 0 if it answers 200: a healthcheck
+    /// for images that have no shell or curl (`switchboard probe
+    /// http://127.0.0.1:18080/health/ready`).
+    Probe {
+        /// The URL, `http://host:port/path`.
+        url: String,
+    },
 }

@@ -4,6 +4,7 @@
 mod cli;
 mod cluster_settings;
 mod logging;
+mod probe;
 mod settings;
 
 use std::io::Write;
@@ -14,6 +15,9 @@ use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
+    if let Some(cli::Command::Probe { url }) = &cli.command {
+        return probe::run(url);
+    }
     let settings = settings::Settings::load(&cli, std::env::vars())?;
     logging::init(&settings.log)?;
 

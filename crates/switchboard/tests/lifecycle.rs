@@ -160,3 +160,21 @@ async fn goodbye_is_answered_and_the_transport_can_start_a_new_session() {
     raw.send_text(r#"[1, "com.example.realm", {}]"#).await;
     assert_eq!(raw.recv_json().await.unwrap()[0], 2);
 }
+
+#[test]
+fn probe_exits_zero_for_a_ready_router_and_non_zero_otherwise() {
+    let router = Router::start(&[]);
+    let http = router.url.replace("ws://", "http://").replace("/ws", "");
+    let probe = |path: &str| {
+        Command::new(env!("CARGO_BIN_EXE_switchboard"))
+            .args(["probe", &format!("{http}{path}")])
+            .output()
+            .unwrap()
+            .status
+            .success()
+    };
+    assert!(probe("/health/live"));
+    assert!(probe("/health/ready"));
+    assert!(!probe("/no/such/path"));
+    assert!(router.http_get("/cluster/status").contains("single-node"));
+}
