@@ -26,7 +26,7 @@ use crate::{open_storage, ClusterError, StateMachineStore};
 /// How a node is set up.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
-    /// This node's id (unique, non-zero).
+    /// This node's id (unique among the members).
     pub node_id: NodeId,
     /// Every member: id -> peer address (`host:port`), this node included.
     pub members: BTreeMap<NodeId, String>,

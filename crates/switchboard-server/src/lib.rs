@@ -126,7 +126,10 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
             .app_data(web::Data::new(app_connections.clone()))
             .app_data(web::Data::new(cluster.clone()))
             .route(&app_config.path, web::get().to(websocket::upgrade))
-            .route("/health/live", web::get().to(|| async { HttpResponse::Ok().body("alive") }))
+            .route(
+                "/health/live",
+                web::get().to(|| async { HttpResponse::Ok().body("alive") }),
+            )
             .route("/health/ready", web::get().to(ready))
             .route("/cluster/status", web::get().to(cluster_status))
             .route("/cluster/members/{id}", web::post().to(add_member))

@@ -115,9 +115,6 @@ impl ClusterSettings {
         let Some(id) = self.node_id else {
             return Ok(());
         };
-        if id == 0 {
-            bail!("cluster.node_id: node ids start at 1");
-        }
         if !self.members.contains_key(&id) {
             bail!("cluster.members: must list this node ({id}) with its peer address");
         }
@@ -161,7 +158,11 @@ mod tests {
         assert_eq!(m.get(&2).map(String::as_str), Some("b:2"));
         assert!(parse_members("x=a:1").unwrap_err().contains("\"x\""));
         assert!(parse_members("1a:1").is_err());
-        assert!(parse_members("0=a:1").is_err());
+        assert_eq!(
+            parse_members("0=a:1").unwrap().len(),
+            1,
+            "a StatefulSet's ordinals start at 0"
+        );
     }
 
     #[test]
