@@ -58,9 +58,6 @@ pub(crate) fn parse_members(text: &str) -> Result<BTreeMap<u64, String>, String>
                 .trim()
                 .parse()
                 .map_err(|_| format!("{id:?} is not a node id"))?;
-            if id == 0 {
-                return Err("node ids start at 1".into());
-            }
             Ok((id, addr.trim().to_owned()))
         })
         .collect()
