@@ -467,7 +467,7 @@ impl Realm {
 
     /// A local session is gone: its calls and invocations end now, and its
     /// departure is proposed so every node drops its registrations.
-    fn forget(&mut self, now: Instant, session: SessionId) {
+    pub(super) fn forget(&mut self, now: Instant, session: SessionId) {
         if self.shared.sessions.remove(session).is_none() {
             return;
         }

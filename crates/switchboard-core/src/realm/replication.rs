@@ -9,6 +9,8 @@ use crate::broker::subscriptions::Subscriptions;
 use crate::cluster::{RegistryCommand, RegistrySnapshot};
 use crate::dealer::registry::{Callee, Registry};
 use crate::meta::MetaEvent;
+use crate::replies::goodbye;
+use switchboard_proto::error_uri::CLOSE_KILLED;
 
 use super::{Directory, Realm, Replication, SessionId, SessionSummary};
 
@@ -59,6 +61,9 @@ impl Realm {
                 for session in gone {
                     self.apply_session_left(now, session);
                 }
+                if node == self.shared.node {
+                    self.disown_local_sessions(now);
+                }
             }
             RegistryCommand::Register {
                 by,
@@ -99,6 +104,19 @@ impl Realm {
             RegistryCommand::Unsubscribe { by, subscription } => {
                 self.broker.apply_unsubscribe(&mut cx, by, subscription)
             }
+        }
+    }
+
+    /// The cluster declared this very node down (it was paused or cut off, and
+    /// has come back): its sessions' registrations and subscriptions are gone
+    /// everywhere, so the sessions must go too, or their clients would wait on
+    /// registrations nobody routes to. They get GOODBYE and can reconnect.
+    fn disown_local_sessions(&mut self, now: Instant) {
+        let local: Vec<SessionId> = self.shared.sessions.ids().collect();
+        for session in local {
+            let why = "this router node lost its cluster; reconnect";
+            self.shared.out.send(session, goodbye(CLOSE_KILLED, why));
+            self.forget(now, session);
         }
     }
 

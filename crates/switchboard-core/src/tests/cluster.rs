@@ -528,3 +528,17 @@ fn a_committed_change_from_a_node_shows_it_is_alive_again() {
     call(&mut c, 1, caller, 1, "p", Dict::new());
     invocation(c.take_one(3, callee));
 }
+
+#[test]
+fn a_node_that_comes_back_after_being_declared_down_ends_its_sessions() {
+    let mut c = Cluster::new(3);
+    let stranded = c.join(3, &[], &[]);
+    registered(&mut c, 3, stranded, "p", Dict::new());
+    // Node 3 was paused: the others declared it down and committed its removal,
+    // which node 3 applies when it catches up.
+    c.kill(3);
+    c.revive(3);
+    c.replay_log_to(3);
+    assert!(matches!(c.take_one(3, stranded), Message::Goodbye(g) if g.reason == CLOSE_KILLED));
+    assert_eq!(c.node(3).session_count(), 0);
+}

@@ -110,6 +110,28 @@ impl Cluster {
         self.settle();
     }
 
+    /// Lets a killed node take part again (as after `docker unpause`).
+    pub(super) fn revive(&mut self, node: NodeId) {
+        self.dead.remove(&node);
+    }
+
+    /// Applies the whole log to `node` from where it stopped (it was paused):
+    /// here, everything it missed is `NodeDown` of itself and after.
+    pub(super) fn replay_log_to(&mut self, node: NodeId) {
+        let now = self.now;
+        let missed: Vec<(u64, RegistryCommand)> = self
+            .log
+            .iter()
+            .enumerate()
+            .filter(|(_, c)| matches!(c, RegistryCommand::NodeDown { node: n } if *n == node))
+            .map(|(i, c)| (i as u64 + 1, c.clone()))
+            .collect();
+        for (index, command) in missed {
+            self.node(node).apply(now, index, command);
+        }
+        self.settle();
+    }
+
     fn commit(&mut self, command: RegistryCommand) {
         self.log.push(command.clone());
         let index = self.log.len() as u64;
