@@ -1,0 +1,273 @@
+"""Chaos against the three-node docker-compose cluster.
+
+Callers on all three nodes call a shared roundrobin procedure continuously while
+callees on all three nodes serve it; each scenario injects one fault (kill a
+callee's node, kill the leader, pause a node, cut a node off the network, restart
+every node in turn), heals it, and reports: calls attempted, succeeded, failed
+with a WAMP error, hung (no answer within HANG_S: must be 0), time from the fault
+to the first error and to recovery, and whether every acknowledged registration
+of a session still alive survived (must be all). Exits non-zero on a hang or a
+lost registration. Every wait is bounded.
+"""
+
+import asyncio
+import json
+import os
+import pathlib
+import subprocess
+import sys
+import time
+import urllib.request
+
+ROOT = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(ROOT / "tests" / "interop"))
+
+from autobahn.wamp.exception import ApplicationError  # noqa: E402
+from autobahn.wamp.types import CallOptions, RegisterOptions  # noqa: E402
+from wamp import close_session, open_session  # noqa: E402
+
+PROJECT = os.environ.get("CHAOS_PROJECT", "switchboardchaos")
+PORTS = {1: 18080, 2: 18081, 3: 18082}
+HANG_S = 10.0
+CALL_TIMEOUT_MS = 3000
+SCENARIO_S = 8.0
+
+
+def compose(*args, check=True):
+    tool = ["docker", "compose"] if subprocess.run(["docker", "compose", "version"], capture_output=True).returncode == 0 else ["docker-compose"]
+    return subprocess.run([*tool, "-p", PROJECT, "-f", str(ROOT / "docker-compose.yml"), *args], check=check, capture_output=True, text=True)
+
+
+def container(node):
+    return compose("ps", "-q", f"node{node}").stdout.strip()
+
+
+def docker(*args):
+    return subprocess.run(["docker", *args], capture_output=True, text=True)
+
+
+def status(node):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{PORTS[node]}/cluster/status", timeout=2) as r:
+            return json.loads(r.read())
+    except Exception:
+        return None
+
+
+def ready(node):
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{PORTS[node]}/health/ready", timeout=2) as r:
+            return r.status == 200
+    except Exception:
+        return False
+
+
+async def wait_all_ready(limit=90.0):
+    deadline = time.monotonic() + limit
+    while time.monotonic() < deadline:
+        if all(ready(n) for n in PORTS):
+            return
+        await asyncio.sleep(0.5)
+    raise SystemExit("the cluster did not become ready")
+
+
+def url(node):
+    return f"ws://127.0.0.1:{PORTS[node]}/ws"
+
+
+class Stats:
+    def __init__(self):
+        self.attempted = self.succeeded = self.failed = self.hung = 0
+        self.errors = []      # times of failures
+        self.successes = []   # times of successes
+
+
+class Callee:
+    """A callee on one node: the shared procedure plus a few of its own."""
+
+    def __init__(self, node):
+        self.node, self.session, self.keep, self.lost = node, None, [], False
+
+    async def start(self):
+        self.session = await open_session(url(self.node), "json")
+        self.keep = []  # a new session: the old one's registrations went with it
+
+        def work():
+            return self.node
+
+        await self.session.register(work, "com.chaos.work", options=RegisterOptions(invoke="roundrobin"))
+        for i in range(5):
+            uri = f"com.chaos.keep.n{self.node}.s{self.session.session_id}.{i}"
+            await self.session.register(lambda: None, uri)
+            self.keep.append(uri)
+
+    @property
+    def alive(self):
+        return self.session is not None and self.session.is_attached()
+
+
+class Caller:
+    def __init__(self, node, stats):
+        self.node, self.stats, self.stop = node, stats, False
+
+    async def run(self):
+        session = None
+        while not self.stop:
+            if session is None or not session.is_attached():
+                try:
+                    session = await asyncio.wait_for(open_session(url(self.node), "json"), 3)
+                except Exception:
+                    await asyncio.sleep(0.3)
+                    continue
+            self.stats.attempted += 1
+            try:
+                await asyncio.wait_for(session.call("com.chaos.work", options=CallOptions(timeout=CALL_TIMEOUT_MS)), HANG_S)
+                self.stats.succeeded += 1
+                self.stats.successes.append(time.monotonic())
+            except asyncio.TimeoutError:
+                self.stats.hung += 1
+            except Exception:
+                self.stats.failed += 1
+                self.stats.errors.append(time.monotonic())
+                await asyncio.sleep(0.05)
+            await asyncio.sleep(0.02)
+        if session is not None and session.is_attached():
+            await close_session(session)
+
+
+async def check_registrations(callees):
+    """Every acknowledged registration of a callee session still alive exists."""
+    lost = []
+    for callee in callees:
+        if not callee.alive:
+            continue
+        for uri in callee.keep:
+            found = None
+            for node in PORTS:
+                try:
+                    s = await asyncio.wait_for(open_session(url(node), "json"), 3)
+                    found = await asyncio.wait_for(s.call("wamp.registration.lookup", uri), 3)
+                    await close_session(s)
+                    break
+                except Exception:
+                    continue
+            if found is None:
+                lost.append(uri)
+    return lost
+
+
+def leader():
+    for node in PORTS:
+        s = status(node)
+        if s and s.get("leader") is not None:
+            return s["leader"]
+    return None
+
+
+async def run_scenario(name, fault, heal, callees):
+    stats = Stats()
+    callers = [Caller(n, stats) for n in PORTS]
+    tasks = [asyncio.create_task(c.run()) for c in callers]
+    await asyncio.sleep(1.5)
+    t_fault = time.monotonic()
+    await fault()
+    await asyncio.sleep(SCENARIO_S / 2)
+    await heal()
+    await wait_all_ready()
+    # Callees whose node went away reconnect and register again.
+    for callee in callees:
+        if not callee.alive:
+            try:
+                await callee.start()
+            except Exception:
+                pass
+    await asyncio.sleep(SCENARIO_S / 2)
+    for c in callers:
+        c.stop = True
+    await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), HANG_S + 5)
+    first_error = next((t - t_fault for t in stats.errors if t >= t_fault), None)
+    last_error = max((t for t in stats.errors if t >= t_fault), default=None)
+    recovery = None
+    if last_error is not None:
+        recovery = next((t - t_fault for t in stats.successes if t > last_error), None)
+    lost = await check_registrations(callees)
+    return {
+        "scenario": name,
+        "attempted": stats.attempted,
+        "succeeded": stats.succeeded,
+        "failed": stats.failed,
+        "hung": stats.hung,
+        "first error s": None if first_error is None else round(first_error, 2),
+        "recovered s": None if recovery is None else round(recovery, 2),
+        "registrations lost": len(lost),
+    }
+
+
+async def main():
+    compose("down", "-v", check=False)
+    compose("up", "-d")
+    try:
+        await wait_all_ready()
+        callees = [Callee(n) for n in PORTS]
+        for c in callees:
+            await c.start()
+
+        async def kill(node_of):
+            node = node_of()
+            docker("kill", container(node))
+            state["node"] = node
+
+        async def restart():
+            docker("start", container(state["node"]))
+
+        state = {}
+        async def pause(node):
+            docker("pause", container(node))
+
+        async def unpause(node):
+            docker("unpause", container(node))
+
+        network = f"{PROJECT}_switchboard"
+
+        async def disconnect(node):
+            docker("network", "disconnect", network, container(node))
+
+        async def reconnect(node):
+            docker("network", "connect", "--alias", f"node{node}", network, container(node))
+
+        async def rolling_restart():
+            for node in PORTS:
+                docker("restart", "-t", "10", container(node))
+                await wait_all_ready()
+
+        async def noop():
+            pass
+
+        scenarios = [
+            ("kill a callee's node", lambda: kill(lambda: 3), restart),
+            ("kill the leader", lambda: kill(lambda: leader() or 1), restart),
+            ("pause a node", lambda: pause(2), lambda: unpause(2)),
+            ("cut a node off", lambda: disconnect(1), lambda: reconnect(1)),
+            ("rolling restart", rolling_restart, noop),
+        ]
+
+        rows = []
+        only = os.environ.get("CHAOS_ONLY")
+        for name, fault, heal in scenarios:
+            if only and only not in name:
+                continue
+            rows.append(await run_scenario(name, fault, heal, callees))
+            print(json.dumps(rows[-1]), flush=True)
+        columns = list(rows[0].keys())
+        print()
+        print(" | ".join(columns))
+        for row in rows:
+            print(" | ".join(str(row[c]) for c in columns))
+        bad = [r for r in rows if r["hung"] or r["registrations lost"]]
+        return 1 if bad else 0
+    finally:
+        compose("down", "-v", check=False)
+
+
+if __name__ == "__main__":
+    sys.exit(asyncio.run(asyncio.wait_for(main(), 600)))
