@@ -9,6 +9,7 @@ use switchboard_cluster::ClusterNode;
 use switchboard_core::cluster::NodeId;
 use switchboard_core::RealmConfig;
 
+use crate::metrics::Metrics;
 use crate::realm_actor::{AttachCluster, RealmActor, Shutdown};
 
 /// Realm name -> its actor.
@@ -20,15 +21,20 @@ pub(crate) struct RealmDirectory {
 
 impl RealmDirectory {
     /// Starts one actor per realm; `node` is this node's id in a cluster.
-    pub(crate) fn start(realms: &[RealmConfig], node: Option<NodeId>) -> Self {
+    pub(crate) fn start(
+        realms: &[RealmConfig],
+        node: Option<NodeId>,
+        metrics: &Arc<Metrics>,
+    ) -> Self {
         let mut by_name = HashMap::new();
         let mut arbiters = Vec::new();
         for config in realms {
             let arbiter = Arbiter::new();
             let config = config.clone();
             let name = config.name.clone();
+            let metrics = metrics.clone();
             let addr = RealmActor::start_in_arbiter(&arbiter.handle(), move |_| {
-                RealmActor::new(config, node)
+                RealmActor::new(config, node, metrics)
             });
             by_name.insert(name, addr);
             arbiters.push(arbiter);

@@ -8,6 +8,7 @@
 mod cluster_bridge;
 mod config;
 mod directory;
+mod metrics;
 mod realm_actor;
 mod session;
 mod websocket;
@@ -109,7 +110,8 @@ const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(60);
 pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Result<RunningServer> {
     let local_addr = listener.local_addr()?;
     let node_id = config.cluster.as_ref().map(|c| c.node_id);
-    let realms = Arc::new(RealmDirectory::start(&config.realms, node_id));
+    let metrics = Arc::new(metrics::Metrics::new());
+    let realms = Arc::new(RealmDirectory::start(&config.realms, node_id, &metrics));
     let cluster = match &config.cluster {
         Some(cluster_config) => Some(join_cluster(cluster_config.clone(), &realms, &config).await?),
         None => None,
@@ -125,12 +127,14 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
             .app_data(web::Data::from(app_config.clone()))
             .app_data(web::Data::new(app_connections.clone()))
             .app_data(web::Data::new(cluster.clone()))
+            .app_data(web::Data::from(metrics.clone()))
             .route(&app_config.path, web::get().to(websocket::upgrade))
             .route(
                 "/health/live",
                 web::get().to(|| async { HttpResponse::Ok().body("alive") }),
             )
             .route("/health/ready", web::get().to(ready))
+            .route("/metrics", web::get().to(render_metrics))
             .route("/cluster/status", web::get().to(cluster_status))
             .route("/cluster/members/{id}", web::post().to(add_member))
             .route("/cluster/members/{id}", web::delete().to(remove_member))
@@ -260,4 +264,14 @@ async fn ready(cluster: web::Data<Option<Arc<ClusterNode>>>) -> HttpResponse {
             }
         }
     }
+}
+
+/// `GET /metrics`: Prometheus text exposition.
+async fn render_metrics(
+    metrics: web::Data<metrics::Metrics>,
+    cluster: web::Data<Option<Arc<ClusterNode>>>,
+) -> HttpResponse {
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(metrics.render(cluster.get_ref().as_deref()))
 }

@@ -14,6 +14,8 @@ use switchboard_proto::error_uri::NETWORK_FAILURE;
 use switchboard_proto::{Hello, Message};
 use tokio::sync::mpsc;
 
+use crate::metrics::Metrics;
+
 /// A message for a session's transport to write.
 #[derive(ActixMessage)]
 #[rtype(result = "()")]
@@ -102,6 +104,9 @@ struct Cluster {
 /// One realm's actor.
 pub(crate) struct RealmActor {
     realm: Realm,
+    metrics: Arc<Metrics>,
+    /// When each call in flight arrived, by (caller, request id), for its latency.
+    started: HashMap<(SessionId, u64), Instant>,
     /// Set when the realm is part of a cluster.
     cluster: Option<Cluster>,
     /// Where to deliver each session's messages.
@@ -112,13 +117,15 @@ pub(crate) struct RealmActor {
 
 impl RealmActor {
     /// A realm of a single-node router, or of node `node` of a cluster.
-    pub(crate) fn new(config: RealmConfig, node: Option<NodeId>) -> Self {
+    pub(crate) fn new(config: RealmConfig, node: Option<NodeId>, metrics: Arc<Metrics>) -> Self {
         let realm = match node {
             None => Realm::new(config, ClockAnchor::now()),
             Some(node) => Realm::replicated(config, ClockAnchor::now(), node),
         };
         Self {
             realm,
+            metrics,
+            started: HashMap::new(),
             cluster: None,
             sessions: HashMap::new(),
             timer: None,
@@ -136,6 +143,9 @@ impl RealmActor {
             }
             let name = self.realm.config().name.clone();
             while let Some((node, message)) = self.realm.poll_peer() {
+                if matches!(message, PeerMessage::Invoke { .. }) {
+                    self.metrics.forwarded_calls.inc();
+                }
                 cluster.node.send(node, &name, message);
             }
         }
@@ -144,13 +154,38 @@ impl RealmActor {
 
     fn deliver(&mut self) {
         while let Some(out) = self.realm.poll_outgoing() {
+            self.measure(out.to, &out.message);
             if let Some(recipient) = self.sessions.get(&out.to) {
                 recipient.do_send(Deliver(out.message));
             }
-            if !self.realm.is_member(out.to) {
-                self.sessions.remove(&out.to);
+            if !self.realm.is_member(out.to) && self.sessions.remove(&out.to).is_some() {
+                self.session_gone(out.to);
             }
         }
+    }
+
+    /// Counts a call's final answer (and how long it took).
+    fn measure(&mut self, to: SessionId, message: &Message) {
+        let (request, error) = match message {
+            Message::Result(r)
+                if r.details.get("progress").and_then(|p| p.as_bool()) != Some(true) =>
+            {
+                (r.request, None)
+            }
+            Message::Error(e) if e.request_type == switchboard_proto::code::CALL => {
+                (e.request, Some(e.error.as_str()))
+            }
+            _ => return,
+        };
+        if let Some(started) = self.started.remove(&(to, request)) {
+            self.metrics
+                .call_answered(started.elapsed().as_secs_f64(), error);
+        }
+    }
+
+    fn session_gone(&mut self, session: SessionId) {
+        self.metrics.sessions.dec();
+        self.started.retain(|(caller, _), _| *caller != session);
     }
 }
 
@@ -187,6 +222,7 @@ impl Handler<Join> for RealmActor {
         match self.realm.handle_join(Instant::now(), &join.hello) {
             Ok(id) => {
                 self.sessions.insert(id, join.session);
+                self.metrics.sessions.inc();
             }
             Err(refused) => join.session.do_send(Deliver(refused.to_abort())),
         }
@@ -198,6 +234,11 @@ impl Handler<Inbound> for RealmActor {
     type Result = ();
 
     fn handle(&mut self, inbound: Inbound, ctx: &mut Context<Self>) {
+        if let Message::Call(call) = &inbound.message {
+            self.started
+                .entry((inbound.session, call.request))
+                .or_insert_with(Instant::now);
+        }
         self.realm
             .handle_message(Instant::now(), inbound.session, inbound.message);
         self.flush(ctx);
@@ -208,7 +249,9 @@ impl Handler<Leave> for RealmActor {
     type Result = ();
 
     fn handle(&mut self, Leave(session): Leave, ctx: &mut Context<Self>) {
-        self.sessions.remove(&session);
+        if self.sessions.remove(&session).is_some() {
+            self.session_gone(session);
+        }
         self.realm.handle_leave(Instant::now(), session);
         self.flush(ctx);
     }

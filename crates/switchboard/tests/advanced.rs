@@ -456,3 +456,39 @@ async fn events_reach_subscribers_with_exclusion_acknowledgement_and_disclosure(
         .unwrap_err();
     assert_eq!(err.wamp_uri(), Some("wamp.error.invalid_uri"));
 }
+
+#[tokio::test]
+async fn metrics_count_sessions_and_calls_by_outcome() {
+    let router = Router::start(&[]);
+    let callee = router.client(Codec::Json).await;
+    callee
+        .register("com.example.ok", Dict::new(), |_| async {
+            Ok(Arguments::none())
+        })
+        .await
+        .unwrap();
+    let caller = router.client(Codec::Msgpack).await;
+    caller
+        .call("com.example.ok", Arguments::none())
+        .await
+        .unwrap();
+    caller
+        .call("com.example.missing", Arguments::none())
+        .await
+        .unwrap_err();
+    let metrics = router.http_get("/metrics");
+    for line in [
+        "switchboard_sessions 2",
+        "switchboard_calls_total{outcome=\"result\"} 1",
+        "switchboard_calls_total{outcome=\"no_such_procedure\"} 1",
+        "switchboard_call_duration_seconds_count 2",
+        "switchboard_raft_leader -1",
+    ] {
+        assert!(
+            metrics.lines().any(|l| l == line),
+            "missing {line:?} in:\n{metrics}"
+        );
+    }
+    drop(callee);
+    drop(caller);
+}

@@ -75,6 +75,19 @@ async fn a_caller_on_one_node_reaches_a_callee_on_another_on_both_serializers() 
             started.elapsed()
         );
     }
+    let metrics = cluster.node(1).http_get("/metrics");
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l == "switchboard_forwarded_calls_total 2"),
+        "{metrics}"
+    );
+    assert!(
+        metrics
+            .lines()
+            .any(|l| l.starts_with("switchboard_raft_term ") && l != "switchboard_raft_term 0"),
+        "{metrics}"
+    );
 }
 
 #[tokio::test]

@@ -1,0 +1,140 @@
+//! Prometheus metrics: sessions, calls by outcome, call latency, calls forwarded
+//! to other nodes, and Raft's term, leader and log positions (read at scrape time).
+//!
+//! Calls are measured where they pass through the realm actor: from the CALL
+//! arriving to the final RESULT or ERROR leaving, keyed by (caller, request id).
+
+use prometheus::{
+    Encoder, Histogram, HistogramOpts, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+use switchboard_cluster::ClusterNode;
+use switchboard_proto::error_uri::{CANCELED, NO_SUCH_PROCEDURE, TIMEOUT};
+
+/// One server's metrics.
+pub(crate) struct Metrics {
+    registry: Registry,
+    /// Sessions joined to a realm on this node.
+    pub(crate) sessions: IntGauge,
+    calls: IntCounterVec,
+    call_seconds: Histogram,
+    /// INVOCATIONs sent to a callee on another node.
+    pub(crate) forwarded_calls: IntCounter,
+    raft_term: IntGauge,
+    raft_leader: IntGauge,
+    raft_last_log_index: IntGauge,
+    raft_applied_index: IntGauge,
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    let gauge = IntGauge::new(name, help).expect("a valid metric name");
+    registry
+        .register(Box::new(gauge.clone()))
+        .expect("registered once");
+    gauge
+}
+
+impl Metrics {
+    pub(crate) fn new() -> Self {
+        let registry = Registry::new();
+        let calls = IntCounterVec::new(
+            Opts::new("switchboard_calls_total", "Calls answered, by outcome"),
+            &["outcome"],
+        )
+        .expect("a valid metric");
+        registry
+            .register(Box::new(calls.clone()))
+            .expect("registered once");
+        let buckets = vec![
+            0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+            2.5, 5.0, 10.0,
+        ];
+        let call_seconds = Histogram::with_opts(
+            HistogramOpts::new(
+                "switchboard_call_duration_seconds",
+                "From CALL to its final RESULT or ERROR",
+            )
+            .buckets(buckets),
+        )
+        .expect("a valid metric");
+        registry
+            .register(Box::new(call_seconds.clone()))
+            .expect("registered once");
+        let forwarded_calls = IntCounter::new(
+            "switchboard_forwarded_calls_total",
+            "Invocations sent to another node",
+        )
+        .expect("a valid metric");
+        registry
+            .register(Box::new(forwarded_calls.clone()))
+            .expect("registered once");
+        Self {
+            sessions: gauge(
+                &registry,
+                "switchboard_sessions",
+                "Sessions joined on this node",
+            ),
+            raft_term: gauge(
+                &registry,
+                "switchboard_raft_term",
+                "Current Raft term (0 on a single node)",
+            ),
+            raft_leader: gauge(
+                &registry,
+                "switchboard_raft_leader",
+                "Leader's node id, -1 if none or single node",
+            ),
+            raft_last_log_index: gauge(
+                &registry,
+                "switchboard_raft_last_log_index",
+                "Last log index on this node",
+            ),
+            raft_applied_index: gauge(
+                &registry,
+                "switchboard_raft_applied_index",
+                "Last log index applied here",
+            ),
+            registry,
+            calls,
+            call_seconds,
+            forwarded_calls,
+        }
+    }
+
+    /// A call ended after `seconds`, answered with RESULT (`error` None) or an ERROR URI.
+    pub(crate) fn call_answered(&self, seconds: f64, error: Option<&str>) {
+        let outcome = match error {
+            None => "result",
+            Some(TIMEOUT) => "timeout",
+            Some(CANCELED) => "canceled",
+            Some(NO_SUCH_PROCEDURE) => "no_such_procedure",
+            Some(uri) if uri.starts_with("wamp.") => "router_error",
+            Some(_) => "application_error",
+        };
+        self.calls.with_label_values(&[outcome]).inc();
+        self.call_seconds.observe(seconds);
+    }
+
+    /// The text exposition, with the Raft gauges read now.
+    pub(crate) fn render(&self, cluster: Option<&ClusterNode>) -> String {
+        match cluster.map(ClusterNode::status) {
+            Some(status) => {
+                self.raft_term.set(status.term as i64);
+                self.raft_leader.set(status.leader.map_or(-1, |l| l as i64));
+                self.raft_last_log_index
+                    .set(status.last_log_index.unwrap_or(0) as i64);
+                self.raft_applied_index
+                    .set(status.last_applied.unwrap_or(0) as i64);
+            }
+            None => self.raft_leader.set(-1),
+        }
+        let mut out = Vec::new();
+        if TextEncoder::new()
+            .encode(&self.registry.gather(), &mut out)
+            .is_err()
+        {
+            return String::new();
+        }
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
