@@ -164,6 +164,30 @@ def leader():
     return None
 
 
+def seed_example_across_nodes():
+    """Bondy's guide example, unmodified: callee on node 3, caller on node 1."""
+    seed = ROOT / "tests" / "interop" / "seed"
+    env = dict(os.environ, BONDY_URL=url(3))
+    callee = subprocess.Popen([sys.executable, str(seed / "callee.py")], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        for _ in range(20):
+            time.sleep(0.5)
+            out = subprocess.run(
+                [sys.executable, str(seed / "caller.py")],
+                env=dict(os.environ, BONDY_URL=url(1)),
+                capture_output=True,
+                text=True,
+                timeout=20,
+            )
+            if "2 + 3 = 5.0" in out.stdout:
+                print("seed example across the compose cluster: 2 + 3 = 5.0", flush=True)
+                return
+        raise SystemExit("the seed example did not work against the compose cluster")
+    finally:
+        callee.kill()
+        callee.wait()
+
+
 async def run_scenario(name, fault, heal, callees):
     stats = Stats()
     callers = [Caller(n, stats) for n in PORTS]
@@ -208,6 +232,7 @@ async def main():
     compose("up", "-d")
     try:
         await wait_all_ready()
+        await asyncio.to_thread(seed_example_across_nodes)
         callees = [Callee(n) for n in PORTS]
         for c in callees:
             await c.start()

@@ -327,8 +327,18 @@ impl Peers {
             }
         });
         loop {
+            // A healthy peer sends at least a heartbeat every `heartbeat`; a
+            // connection silent past the failure timeout is dead (the peer was
+            // paused, killed, or moved to another address) even if TCP has not
+            // noticed, so it is dropped and redialled rather than trusted.
             let next = tokio::select! {
-                next = stream.next() => next,
+                next = tokio::time::timeout(self.timing.failure_timeout, stream.next()) => match next {
+                    Ok(next) => next,
+                    Err(_) => {
+                        tracing::warn!(node, "peer connection silent past the failure timeout; dropping it");
+                        None
+                    }
+                },
                 _ = self.until_closed() => None,
             };
             let Some(Ok(bytes)) = next else { break };
