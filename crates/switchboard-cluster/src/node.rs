@@ -444,8 +444,18 @@ impl Inbound for NodeInbound {
                 return;
             }
             for realm in me.realms().await {
-                if let Err(error) = me.propose(&realm, RegistryCommand::NodeDown { node }).await {
-                    tracing::warn!(%error, node, "could not commit a dead node's removal");
+                // Still silent? (It may have come back while a leader was elected.)
+                if me.peers.is_up(node) {
+                    return;
+                }
+                // Written here and never forwarded: a deposed leader that noticed
+                // the others "down" while it was itself paused or cut off must not
+                // have the new leader remove healthy nodes on its word.
+                let command = ClusterCommand { realm, command: RegistryCommand::NodeDown { node } };
+                let Ok(command) = Command::encode(&command) else { return };
+                if let Err(error) = me.raft.client_write(command).await {
+                    tracing::warn!(%error, node, "not the leader any more: leaving a dead node's removal to the leader");
+                    return;
                 }
             }
         });

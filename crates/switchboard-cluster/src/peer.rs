@@ -187,6 +187,11 @@ impl Peers {
         self.inbound.lock().ok().and_then(|i| i.clone())
     }
 
+    /// Whether `node` is currently considered alive (heard from within the failure timeout).
+    pub(crate) fn is_up(&self, node: NodeId) -> bool {
+        self.links.lock().is_ok_and(|links| links.get(&node).is_some_and(|l| l.up))
+    }
+
     /// Whether a connection to `node` is open right now.
     pub(crate) fn is_connected(&self, node: NodeId) -> bool {
         self.links
