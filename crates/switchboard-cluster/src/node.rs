@@ -451,8 +451,13 @@ impl Inbound for NodeInbound {
                 // Written here and never forwarded: a deposed leader that noticed
                 // the others "down" while it was itself paused or cut off must not
                 // have the new leader remove healthy nodes on its word.
-                let command = ClusterCommand { realm, command: RegistryCommand::NodeDown { node } };
-                let Ok(command) = Command::encode(&command) else { return };
+                let command = ClusterCommand {
+                    realm,
+                    command: RegistryCommand::NodeDown { node },
+                };
+                let Ok(command) = Command::encode(&command) else {
+                    return;
+                };
                 if let Err(error) = me.raft.client_write(command).await {
                     tracing::warn!(%error, node, "not the leader any more: leaving a dead node's removal to the leader");
                     return;

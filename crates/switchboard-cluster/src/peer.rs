@@ -189,7 +189,9 @@ impl Peers {
 
     /// Whether `node` is currently considered alive (heard from within the failure timeout).
     pub(crate) fn is_up(&self, node: NodeId) -> bool {
-        self.links.lock().is_ok_and(|links| links.get(&node).is_some_and(|l| l.up))
+        self.links
+            .lock()
+            .is_ok_and(|links| links.get(&node).is_some_and(|l| l.up))
     }
 
     /// Whether a connection to `node` is open right now.
