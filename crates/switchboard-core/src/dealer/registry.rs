@@ -230,19 +230,17 @@ impl Registry {
         rng: &mut impl Rng,
     ) -> Option<Callee> {
         let registration = self.by_id.get_mut(&id)?;
-        let live: Vec<Callee> = registration
-            .callees
-            .iter()
-            .filter(|c| !unreachable.contains(&c.node))
-            .copied()
-            .collect();
-        if live.is_empty() {
+        // Runs on every call: count and index the live callees in place rather
+        // than collecting them.
+        let is_live = |c: &&Callee| !unreachable.contains(&c.node);
+        let live = registration.callees.iter().filter(is_live).count();
+        if live == 0 {
             return None;
         }
         let at = registration
             .invoke
-            .choose(live.len(), &mut registration.cursor, rng);
-        live.get(at).copied()
+            .choose(live, &mut registration.cursor, rng);
+        registration.callees.iter().filter(is_live).nth(at).copied()
     }
 
     /// The registration for exactly this URI and policy (`wamp.registration.lookup`).
