@@ -80,15 +80,17 @@ class Stats:
         self.attempted = self.succeeded = self.failed = self.hung = 0
         self.errors = []      # times of failures
         self.successes = []   # times of successes
+        self.hung_on = []     # (node, seconds after the fault) of each hung call
 
 
 class Callee:
     """A callee on one node: the shared procedure plus a few of its own."""
 
     def __init__(self, node):
-        self.node, self.session, self.keep, self.lost = node, None, [], False
+        self.node, self.session, self.keep, self.starts = node, None, [], 0
 
     async def start(self):
+        self.starts += 1
         self.session = await open_session(url(self.node), "json")
         self.keep = []  # a new session: the old one's registrations went with it
 
@@ -120,12 +122,14 @@ class Caller:
                     await asyncio.sleep(0.3)
                     continue
             self.stats.attempted += 1
+            started = time.monotonic()
             try:
                 await asyncio.wait_for(session.call("com.chaos.work", options=CallOptions(timeout=CALL_TIMEOUT_MS)), HANG_S)
                 self.stats.succeeded += 1
                 self.stats.successes.append(time.monotonic())
             except asyncio.TimeoutError:
                 self.stats.hung += 1
+                self.stats.hung_on.append((self.node, started))
             except Exception:
                 self.stats.failed += 1
                 self.stats.errors.append(time.monotonic())
@@ -188,6 +192,26 @@ def seed_example_across_nodes():
         callee.wait()
 
 
+def keep_evidence(name, t_fault, hung_on, lost, callees):
+    """Saves every node's log and says what went wrong, so a failure seen once can
+    be read afterwards (CI keeps the work tree's target/ only until the run ends,
+    so the details are printed too)."""
+    out = ROOT / "target" / "chaos-logs"
+    out.mkdir(parents=True, exist_ok=True)
+    slug = name.replace(" ", "-").replace("'", "")
+    for node in PORTS:
+        logs = docker("logs", "--timestamps", container(node))
+        (out / f"{slug}-node{node}.log").write_text(logs.stdout + logs.stderr)
+    for node, started in hung_on:
+        print(f"  hung: a call through node {node}, made {started - t_fault:.2f} s after the fault", file=sys.stderr)
+    for uri in lost:
+        print(f"  lost: {uri}", file=sys.stderr)
+    for callee in callees:
+        print(f"  callee on node {callee.node}: session {callee.session.session_id if callee.session else None}, started {callee.starts} times", file=sys.stderr)
+    print(f"  node logs: {out}/{slug}-node*.log", file=sys.stderr)
+    print(f"  at {time.time():.3f}; fault at {time.time() - (time.monotonic() - t_fault):.3f}", file=sys.stderr)
+
+
 async def run_scenario(name, fault, heal, callees):
     stats = Stats()
     callers = [Caller(n, stats) for n in PORTS]
@@ -215,6 +239,8 @@ async def run_scenario(name, fault, heal, callees):
     if last_error is not None:
         recovery = next((t - t_fault for t in stats.successes if t > last_error), None)
     lost = await check_registrations(callees)
+    if stats.hung or lost:
+        keep_evidence(name, t_fault, stats.hung_on, lost, callees)
     return {
         "scenario": name,
         "attempted": stats.attempted,
@@ -246,11 +272,13 @@ async def main():
             docker("start", container(state["node"]))
 
         state = {}
-        async def pause(node):
+        async def pause(node_of):
+            node = node_of()
             docker("pause", container(node))
+            state["node"] = node
 
-        async def unpause(node):
-            docker("unpause", container(node))
+        async def unpause():
+            docker("unpause", container(state["node"]))
 
         network = f"{PROJECT}_switchboard"
 
@@ -271,7 +299,8 @@ async def main():
         scenarios = [
             ("kill a callee's node", lambda: kill(lambda: 3), restart),
             ("kill the leader", lambda: kill(lambda: leader() or 1), restart),
-            ("pause a node", lambda: pause(2), lambda: unpause(2)),
+            # The leader: it comes back believing it still leads, the hardest case.
+            ("pause the leader", lambda: pause(lambda: leader() or 2), unpause),
             ("cut a node off", lambda: disconnect(1), lambda: reconnect(1)),
             ("rolling restart", rolling_restart, noop),
         ]

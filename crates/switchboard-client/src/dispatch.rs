@@ -60,10 +60,16 @@ impl Shared {
         message: Message,
         waiter: Waiter,
     ) -> Result<(), ClientError> {
-        self.waiting
-            .lock()
-            .map_err(|_| ClientError::Closed)?
-            .insert(request, waiter);
+        {
+            let mut waiting = self.waiting.lock().map_err(|_| ClientError::Closed)?;
+            // Checked under the lock `connection_lost` takes: a request made after
+            // the session ended (by the router's GOODBYE, say) fails now instead
+            // of waiting for an answer that cannot come.
+            if self.lost.load(Ordering::SeqCst) {
+                return Err(ClientError::Closed);
+            }
+            waiting.insert(request, waiter);
+        }
         self.send(message)
     }
 

@@ -274,6 +274,7 @@ impl Peers {
                         },
                         _ => return,
                     };
+                    peers.heard_from(node);
                     peers.run(node, framed).await;
                 });
             }
@@ -317,7 +318,8 @@ impl Peers {
             }
             link.tx = Some(tx.clone());
         }
-        self.heard_from(node);
+        // Not `heard_from` yet: a TCP connect proves nothing (the kernel of a
+        // paused peer still accepts), only a frame from the peer does.
         let heartbeat = self.timing.heartbeat;
         let writer = tokio::spawn(async move {
             loop {
@@ -447,5 +449,54 @@ impl Peers {
                 }
             }
         });
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn timing() -> LinkTiming {
+        LinkTiming {
+            heartbeat: Duration::from_millis(20),
+            failure_timeout: Duration::from_millis(200),
+        }
+    }
+
+    /// A paused peer's kernel still completes TCP handshakes on its listening
+    /// socket, so a successful dial must not count as hearing from it (that once
+    /// kept the leader from removing a paused node, found by the chaos suite).
+    #[tokio::test]
+    async fn a_peer_that_accepts_tcp_but_never_speaks_is_not_up() {
+        let frozen = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+        let addr = frozen.local_addr().expect("addr").to_string();
+        let peers = Peers::new(1, timing());
+        peers.dial(2, addr);
+        let deadline = Instant::now() + Duration::from_millis(300);
+        while Instant::now() < deadline {
+            assert!(!peers.is_up(2), "a silent peer was reported up");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert!(
+            peers.is_connected(2),
+            "the dial itself should have succeeded"
+        );
+        peers.close();
+    }
+
+    #[tokio::test]
+    async fn a_peer_is_up_once_it_sends_a_frame() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let (dialler, acceptor) = (Peers::new(1, timing()), Peers::new(2, timing()));
+        acceptor.listen(listener);
+        dialler.dial(2, addr);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while !(dialler.is_up(2) && acceptor.is_up(1)) {
+            assert!(Instant::now() < deadline, "the peers never saw each other");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        dialler.close();
+        acceptor.close();
     }
 }

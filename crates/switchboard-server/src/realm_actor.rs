@@ -133,8 +133,8 @@ impl RealmActor {
     }
 
     /// Delivers every queued output, then re-arms the timer. A session the realm
-    /// has just let go of (by ABORT or GOODBYE) still gets that last message, then
-    /// is forgotten here too.
+    /// has just let go of (by ABORT or GOODBYE) still gets everything queued for
+    /// it, that last message included, and only then is forgotten here too.
     fn flush(&mut self, ctx: &mut Context<Self>) {
         self.deliver();
         if let Some(cluster) = &self.cluster {
@@ -153,13 +153,22 @@ impl RealmActor {
     }
 
     fn deliver(&mut self) {
+        // Forgetting a recipient at its first message would drop the rest: a
+        // node declared down answers a session's call and says GOODBYE to it in
+        // one step, and that GOODBYE must not be lost (found by the chaos suite).
+        let mut released = Vec::new();
         while let Some(out) = self.realm.poll_outgoing() {
             self.measure(out.to, &out.message);
             if let Some(recipient) = self.sessions.get(&out.to) {
                 recipient.do_send(Deliver(out.message));
+                if !self.realm.is_member(out.to) {
+                    released.push(out.to);
+                }
             }
-            if !self.realm.is_member(out.to) && self.sessions.remove(&out.to).is_some() {
-                self.session_gone(out.to);
+        }
+        for session in released {
+            if self.sessions.remove(&session).is_some() {
+                self.session_gone(session);
             }
         }
     }
@@ -221,6 +230,7 @@ impl Handler<Join> for RealmActor {
     fn handle(&mut self, join: Join, ctx: &mut Context<Self>) {
         match self.realm.handle_join(Instant::now(), &join.hello) {
             Ok(id) => {
+                tracing::debug!(session = id, "session joined");
                 self.sessions.insert(id, join.session);
                 self.metrics.sessions.inc();
             }
@@ -249,6 +259,7 @@ impl Handler<Leave> for RealmActor {
     type Result = ();
 
     fn handle(&mut self, Leave(session): Leave, ctx: &mut Context<Self>) {
+        tracing::debug!(session, "session left");
         if self.sessions.remove(&session).is_some() {
             self.session_gone(session);
         }
@@ -310,6 +321,9 @@ impl Handler<Apply> for RealmActor {
     type Result = ();
 
     fn handle(&mut self, apply: Apply, ctx: &mut Context<Self>) {
+        if let RegistryCommand::NodeDown { node } = &apply.command {
+            tracing::info!(node, index = apply.index, "the cluster removed a dead node");
+        }
         self.realm.apply(Instant::now(), apply.index, apply.command);
         self.flush(ctx);
     }
@@ -319,6 +333,7 @@ impl Handler<Restore> for RealmActor {
     type Result = ();
 
     fn handle(&mut self, Restore(snapshot): Restore, ctx: &mut Context<Self>) {
+        tracing::info!("restoring the realm from a snapshot");
         self.realm.restore(snapshot);
         self.flush(ctx);
     }

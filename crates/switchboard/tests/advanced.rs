@@ -403,6 +403,29 @@ async fn session_meta_api_counts_gets_and_kills_sessions() {
 }
 
 #[tokio::test]
+async fn a_request_made_after_the_router_ended_the_session_fails_at_once() {
+    let router = Router::start(&[]);
+    let admin = router.client(Codec::Json).await;
+    let victim = router.client(Codec::Json).await;
+    admin
+        .call(
+            "wamp.session.kill",
+            Arguments::list(vec![victim.session_id().into()]),
+        )
+        .await
+        .unwrap();
+    // Long enough for the victim's client to have read the router's GOODBYE.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    let outcome = tokio::time::timeout(
+        Duration::from_secs(5),
+        victim.call("wamp.session.count", Arguments::none()),
+    )
+    .await
+    .expect("a request on an ended session must not wait for an answer");
+    assert!(outcome.is_err());
+}
+
+#[tokio::test]
 async fn events_reach_subscribers_with_exclusion_acknowledgement_and_disclosure() {
     let router = Router::start(&[]);
     let got = Arc::new(Mutex::new(Vec::new()));
