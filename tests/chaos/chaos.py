@@ -192,6 +192,17 @@ def seed_example_across_nodes():
         callee.wait()
 
 
+async def restart_lost_callees(callees):
+    """Callees whose session ended (their node went away, or said GOODBYE when it
+    came back) reconnect and register again, as a real service would."""
+    for callee in callees:
+        if not callee.alive:
+            try:
+                await callee.start()
+            except Exception:
+                pass
+
+
 def keep_evidence(name, t_fault, hung_on, lost, callees):
     """Saves every node's log and says what went wrong, so a failure seen once can
     be read afterwards (CI keeps the work tree's target/ only until the run ends,
@@ -213,6 +224,7 @@ def keep_evidence(name, t_fault, hung_on, lost, callees):
 
 
 async def run_scenario(name, fault, heal, callees):
+    await restart_lost_callees(callees)
     stats = Stats()
     callers = [Caller(n, stats) for n in PORTS]
     tasks = [asyncio.create_task(c.run()) for c in callers]
@@ -222,13 +234,7 @@ async def run_scenario(name, fault, heal, callees):
     await asyncio.sleep(SCENARIO_S / 2)
     await heal()
     await wait_all_ready()
-    # Callees whose node went away reconnect and register again.
-    for callee in callees:
-        if not callee.alive:
-            try:
-                await callee.start()
-            except Exception:
-                pass
+    await restart_lost_callees(callees)
     await asyncio.sleep(SCENARIO_S / 2)
     for c in callers:
         c.stop = True
