@@ -139,6 +139,7 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
             .route("/cluster/members/{id}", web::post().to(add_member))
             .route("/cluster/members/{id}", web::delete().to(remove_member))
     })
+    .workers(config.workers)
     .listen(listener)?
     .disable_signals()
     // RFC 6455: once the close handshake is done the server closes TCP at once.

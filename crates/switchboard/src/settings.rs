@@ -38,6 +38,7 @@ pub(crate) struct Settings {
     pub(crate) max_message_size: usize,
     pub(crate) ping_interval_ms: u64,
     pub(crate) ping_timeout_ms: u64,
+    pub(crate) workers: usize,
     pub(crate) realms: Vec<RealmConfig>,
     pub(crate) log: LogSettings,
     pub(crate) cluster: ClusterSettings,
@@ -54,6 +55,7 @@ impl Default for Settings {
             max_message_size: server.max_message_size,
             ping_interval_ms: millis(server.ping_interval),
             ping_timeout_ms: millis(server.ping_timeout),
+            workers: server.workers,
             realms: server.realms,
             log: LogSettings {
                 filter: "info,openraft=warn".to_owned(),
@@ -87,6 +89,7 @@ pub(crate) const SETTINGS: &[&str] = &[
     "server.max_message_size",
     "server.ping_interval_ms",
     "server.ping_timeout_ms",
+    "server.workers",
     "realms",
     "log.filter",
     "log.format",
@@ -108,6 +111,7 @@ impl Settings {
             "server.max_message_size" => self.max_message_size = parse(key, v)?,
             "server.ping_interval_ms" => self.ping_interval_ms = parse(key, v)?,
             "server.ping_timeout_ms" => self.ping_timeout_ms = parse(key, v)?,
+            "server.workers" => self.workers = parse(key, v)?,
             "realms" => {
                 let names = v.split(',').map(str::trim).filter(|n| !n.is_empty());
                 self.realms = names.map(RealmConfig::anonymous).collect();
@@ -150,6 +154,7 @@ struct FileServer {
     max_message_size: Option<usize>,
     ping_interval_ms: Option<u64>,
     ping_timeout_ms: Option<u64>,
+    workers: Option<usize>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -220,6 +225,7 @@ impl Settings {
             set(&mut self.max_message_size, server.max_message_size);
             set(&mut self.ping_interval_ms, server.ping_interval_ms);
             set(&mut self.ping_timeout_ms, server.ping_timeout_ms);
+            set(&mut self.workers, server.workers);
         }
         if let Some(log) = file.log {
             set(&mut self.log.filter, log.filter);
@@ -270,6 +276,7 @@ impl Settings {
         set(&mut self.max_message_size, cli.max_message_size);
         set(&mut self.ping_interval_ms, cli.ping_interval_ms);
         set(&mut self.ping_timeout_ms, cli.ping_timeout_ms);
+        set(&mut self.workers, cli.workers);
         set(&mut self.log.filter, cli.log_filter.clone());
         set(&mut self.log.format, cli.log_format);
         for (key, value) in [
@@ -307,6 +314,9 @@ impl Settings {
                 self.max_message_size
             );
         }
+        if self.workers == 0 {
+            bail!("server.workers: must be at least 1");
+        }
         if self.ping_interval_ms == 0 {
             bail!("server.ping_interval_ms: must be greater than 0");
         }
@@ -343,6 +353,7 @@ impl Settings {
             max_message_size: self.max_message_size,
             ping_interval: Duration::from_millis(self.ping_interval_ms),
             ping_timeout: Duration::from_millis(self.ping_timeout_ms),
+            workers: self.workers,
             cluster: self.cluster.to_config(),
             ..ServerConfig::default()
         }
@@ -420,6 +431,20 @@ mod tests {
     }
 
     #[test]
+    fn session_threads_come_from_the_file_the_environment_or_a_flag() {
+        let f = file("[server]\nworkers = 3\n");
+        let from_file = load(&["--config", f.arg()], &[]).unwrap();
+        let from_env = load(&[], &[("SWITCHBOARD_WORKERS", "4")]).unwrap();
+        let from_flag = load(&["--workers", "5"], &[]).unwrap();
+        assert_eq!(
+            (from_file.workers, from_env.workers, from_flag.workers),
+            (3, 4, 5)
+        );
+        assert_eq!(from_flag.server_config().workers, 5);
+        assert!(load(&[], &[]).unwrap().workers >= 1);
+    }
+
+    #[test]
     fn realms_come_from_the_file_with_their_settings() {
         let f = file(concat!(
             "[[realm]]\nname = \"a.b\"\nanonymous = false\nuri_check = \"strict\"\n",
@@ -474,6 +499,8 @@ mod tests {
         .unwrap_err()
         .to_string();
         assert!(err.starts_with("server.ping_timeout_ms"), "{err}");
+        let err = load(&["--workers", "0"], &[]).unwrap_err().to_string();
+        assert!(err.starts_with("server.workers"), "{err}");
         let err = load(&["--realm", "a", "--realm", "a"], &[])
             .unwrap_err()
             .to_string();
