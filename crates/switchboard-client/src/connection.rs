@@ -76,6 +76,20 @@ fn hello_details() -> Dict {
     details
 }
 
+/// `message` as a WebSocket frame: text for a text codec, else binary (`None`,
+/// logged, if it cannot be encoded).
+fn frame(codec: Codec, message: &Message) -> Option<WsMessage> {
+    let Ok(bytes) = encode(codec, message) else {
+        tracing::error!(message = message.name(), "cannot encode");
+        return None;
+    };
+    Some(match (codec.is_text(), String::from_utf8(bytes)) {
+        (true, Ok(text)) => WsMessage::Text(text),
+        (_, Ok(text)) => WsMessage::Binary(text.into_bytes()),
+        (_, Err(e)) => WsMessage::Binary(e.into_bytes()),
+    })
+}
+
 fn frame_message(codec: Codec, frame: WsMessage) -> Option<Message> {
     let bytes = match frame {
         WsMessage::Text(text) => text.into_bytes(),
@@ -99,7 +113,8 @@ impl Client {
             "Sec-WebSocket-Protocol",
             HeaderValue::from_static(codec.subprotocol()),
         );
-        let (socket, _) = tokio_tungstenite::connect_async(request).await?;
+        // No Nagle: a request must not wait for the ACK of the one before it.
+        let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
         let (mut sink, mut stream) = socket.split();
 
         let (outbound, mut outbound_rx) = mpsc::unbounded_channel::<Message>();
@@ -115,16 +130,20 @@ impl Client {
                     },
                     _ = &mut close_rx => break,
                 };
-                let Ok(bytes) = encode(codec, &message) else {
-                    tracing::error!(message = message.name(), "cannot encode");
-                    continue;
-                };
-                let frame = match (codec.is_text(), String::from_utf8(bytes)) {
-                    (true, Ok(text)) => WsMessage::Text(text),
-                    (_, Ok(text)) => WsMessage::Binary(text.into_bytes()),
-                    (_, Err(e)) => WsMessage::Binary(e.into_bytes()),
-                };
-                if sink.send(frame).await.is_err() {
+                // Everything already queued goes out in one flush: pipelined
+                // requests cost one write, not one each.
+                let mut next = Some(message);
+                let mut written = Ok(());
+                while let Some(message) = next.take() {
+                    if let Some(frame) = frame(codec, &message) {
+                        written = sink.feed(frame).await;
+                        if written.is_err() {
+                            break;
+                        }
+                    }
+                    next = outbound_rx.try_recv().ok();
+                }
+                if written.is_err() || sink.flush().await.is_err() {
                     break;
                 }
             }

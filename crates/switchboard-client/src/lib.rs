@@ -18,4 +18,4 @@ pub use connection::Client;
 pub use error::{ClientError, WampError};
 pub use pubsub::Event;
 pub use rpc::{CallStream, CallUpdate, Invocation};
-pub use switchboard_proto::{Arguments, Codec, Dict, Message, Value};
+pub use switchboard_proto::{Arguments, Codec, Dict, Message, Payload, Value};

@@ -2,25 +2,11 @@
 //! comparison). Usage: `cluster_register <path to switchboard binary> [count]`.
 
 use std::path::PathBuf;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use anyhow::Context;
-use switchboard_bench::{ready, spawn, start_cluster, summary};
-use switchboard_client::{Arguments, Client, Codec, Dict};
-
-async fn measure(url: &str, count: usize, tag: &str) -> anyhow::Result<Vec<Duration>> {
-    let client = Client::connect(url, "com.example.realm", Codec::Msgpack).await?;
-    let mut samples = Vec::with_capacity(count);
-    for i in 0..count {
-        let uri = format!("com.bench.{tag}.proc{i}");
-        let started = Instant::now();
-        client
-            .register(&uri, Dict::new(), |_| async { Ok(Arguments::none()) })
-            .await?;
-        samples.push(started.elapsed());
-    }
-    Ok(samples)
-}
+use switchboard_bench::registration::{register_latencies, summary};
+use switchboard_bench::systems::{is_leader, start_cluster, start_switchboard};
 
 fn row(label: &str, samples: &mut [Duration]) {
     let (median, p99, max) = summary(samples);
@@ -48,43 +34,24 @@ async fn main() -> anyhow::Result<()> {
         "{:<34} {:>6} {:>12} {:>12} {:>12}",
         "where", "n", "median", "p99", "max"
     );
-    let single = ready(spawn(&bin, &[])?)?;
+    let single = start_switchboard(&bin)?;
     row(
         "single node",
-        &mut measure(&single.url, count, "single").await?,
+        &mut register_latencies(&single.url, "com.bench.single.proc", count).await?,
     );
     drop(single);
 
     let nodes = start_cluster(&bin, &dir)?;
     tokio::time::sleep(Duration::from_millis(500)).await;
-    let status = |url: &str| -> String {
-        use std::io::{Read, Write};
-        let authority = url
-            .trim_start_matches("ws://")
-            .split('/')
-            .next()
-            .unwrap_or_default()
-            .to_owned();
-        let mut body = String::new();
-        if let Ok(mut s) = std::net::TcpStream::connect(&authority) {
-            let _ = write!(
-                s,
-                "GET /cluster/status HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n\r\n"
-            );
-            let _ = s.read_to_string(&mut body);
-        }
-        body
-    };
-    let leader_is = |url: &str| status(url).contains("\"state\":\"Leader\"");
     for (i, node) in nodes.iter().enumerate() {
-        let role = if leader_is(&node.url) {
+        let role = if is_leader(&node.url) {
             "leader"
         } else {
             "follower"
         };
         row(
             &format!("3-node cluster, node {} ({role})", i + 1),
-            &mut measure(&node.url, count, &format!("n{i}")).await?,
+            &mut register_latencies(&node.url, &format!("com.bench.n{i}.proc"), count).await?,
         );
     }
     drop(nodes);
