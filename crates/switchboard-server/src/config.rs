@@ -40,10 +40,10 @@ impl Default for ServerConfig {
     }
 }
 
-/// One session thread per core, as actix-web would choose. On two cores, one
-/// worker spent about 10% less CPU per call under a throughput load (fewer
-/// threads to switch between) but gave worse single-call latency, so the choice
-/// is left to the operator (`server.workers`).
+/// One session thread per core, as actix-web would choose. On two cores shared
+/// with the load generator, one worker spent about 6% less router CPU per call
+/// but served fewer calls per second (20-24k against 26k) with a worse p99, so
+/// the default stays and the choice is the operator's (`server.workers`).
 fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }

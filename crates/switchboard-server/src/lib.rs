@@ -140,6 +140,9 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
             .route("/cluster/members/{id}", web::delete().to(remove_member))
     })
     .workers(config.workers)
+    // No Nagle: WAMP messages are small frames, often pipelined; with Nagle a
+    // frame waits for the ACK of the one before it.
+    .tcp_nodelay(true)
     .listen(listener)?
     .disable_signals()
     // RFC 6455: once the close handshake is done the server closes TCP at once.
