@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use actix::{
     Actor, AsyncContext, Context, Handler, Message as ActixMessage, Recipient, SpawnHandle,
@@ -111,6 +111,8 @@ pub(crate) struct RealmActor {
     cluster: Option<Cluster>,
     /// Where to deliver each session's messages.
     sessions: HashMap<SessionId, Recipient<Deliver>>,
+    /// Failed attempts so far of each departed session's `SessionLeft`.
+    leave_retries: HashMap<SessionId, u32>,
     /// The one timer, armed for the realm's next deadline.
     timer: Option<(Instant, SpawnHandle)>,
 }
@@ -126,6 +128,7 @@ impl RealmActor {
             realm,
             metrics,
             started: HashMap::new(),
+            leave_retries: HashMap::new(),
             cluster: None,
             sessions: HashMap::new(),
             timer: None,
@@ -307,6 +310,10 @@ impl Handler<ProposalFailed> for RealmActor {
 
     fn handle(&mut self, failed: ProposalFailed, ctx: &mut Context<Self>) {
         tracing::warn!(why = %failed.why, "a registry change did not commit");
+        if let RegistryCommand::SessionLeft { session } = failed.command {
+            self.retry_session_left(session, ctx);
+            return;
+        }
         self.realm.handle_proposal_failed(
             Instant::now(),
             &failed.command,
@@ -317,10 +324,39 @@ impl Handler<ProposalFailed> for RealmActor {
     }
 }
 
+impl RealmActor {
+    /// A departed session must leave the replicated registry too, or its
+    /// registrations would be routed to forever; nobody waits on the answer, so
+    /// the proposal (idempotent) is made again until it commits. The bound only
+    /// stops a node cut off for good from trying forever: by then the others
+    /// have removed all of its sessions with `NodeDown`.
+    fn retry_session_left(&mut self, session: SessionId, ctx: &mut Context<Self>) {
+        const RETRY_EVERY: Duration = Duration::from_secs(1);
+        const MAX_ATTEMPTS: u32 = 100;
+        let attempts = self.leave_retries.entry(session).or_insert(0);
+        *attempts += 1;
+        if *attempts > MAX_ATTEMPTS {
+            tracing::error!(session, "gave up telling the cluster a session left");
+            self.leave_retries.remove(&session);
+            return;
+        }
+        ctx.run_later(RETRY_EVERY, move |actor, _| {
+            if let Some(cluster) = &actor.cluster {
+                let _ = cluster
+                    .proposals
+                    .send(RegistryCommand::SessionLeft { session });
+            }
+        });
+    }
+}
+
 impl Handler<Apply> for RealmActor {
     type Result = ();
 
     fn handle(&mut self, apply: Apply, ctx: &mut Context<Self>) {
+        if let RegistryCommand::SessionLeft { session } = &apply.command {
+            self.leave_retries.remove(session);
+        }
         if let RegistryCommand::NodeDown { node } = &apply.command {
             tracing::info!(node, index = apply.index, "the cluster removed a dead node");
         }

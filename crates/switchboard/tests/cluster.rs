@@ -533,6 +533,47 @@ async fn a_node_without_a_majority_refuses_register_with_a_clear_error() {
     assert_eq!(err.wamp_uri(), Some("wamp.error.network_failure"));
 }
 
+/// A session that leaves while its node has no majority cannot have its
+/// departure committed then; once a majority is back it must be, or its
+/// registrations would stay in the registry, routed to a session that is gone.
+#[tokio::test]
+async fn a_session_that_leaves_without_a_majority_is_removed_once_the_majority_is_back() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::start(3);
+    let leaver = client(&cluster, 3, Codec::Json).await;
+    leaver
+        .register("com.example.leaver", Dict::new(), |_| async {
+            Ok(Arguments::none())
+        })
+        .await
+        .unwrap();
+    cluster.kill(1);
+    cluster.kill(2);
+    leaver.leave().await.unwrap();
+    // Past the proposal timeout: the departure has failed to commit once.
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    cluster.restart(1);
+    cluster.restart(2);
+    let observer = client(&cluster, 1, Codec::Json).await;
+    let mut gone = false;
+    for _ in 0..100 {
+        let lookup = Arguments::list(vec![Value::from("com.example.leaver")]);
+        let found = observer
+            .call("wamp.registration.lookup", lookup)
+            .await
+            .unwrap();
+        if first(&found) == Value::Null {
+            gone = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(
+        gone,
+        "the departed session's registration is still routed to"
+    );
+}
+
 #[tokio::test]
 async fn a_new_node_joins_through_any_member_and_a_node_can_be_removed() {
     let _serial = SERIAL.lock().await;
