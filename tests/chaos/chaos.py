@@ -269,22 +269,19 @@ async def main():
         for c in callees:
             await c.start()
 
-        async def kill(node_of):
-            node = node_of()
-            docker("kill", container(node))
-            state["node"] = node
-
-        async def restart():
-            docker("start", container(state["node"]))
-
         state = {}
-        async def pause(node_of):
-            node = node_of()
-            docker("pause", container(node))
-            state["node"] = node
 
-        async def unpause():
-            docker("unpause", container(state["node"]))
+        def on_node(command, node_of):
+            """A docker command on the node `node_of` names, remembered for `on_same`."""
+            async def run():
+                state["node"] = node_of()
+                docker(command, container(state["node"]))
+            return run
+
+        def on_same(command):
+            async def run():
+                docker(command, container(state["node"]))
+            return run
 
         network = f"{PROJECT}_switchboard"
 
@@ -303,10 +300,10 @@ async def main():
             pass
 
         scenarios = [
-            ("kill a callee's node", lambda: kill(lambda: 3), restart),
-            ("kill the leader", lambda: kill(lambda: leader() or 1), restart),
+            ("kill a callee's node", on_node("kill", lambda: 3), on_same("start")),
+            ("kill the leader", on_node("kill", lambda: leader() or 1), on_same("start")),
             # The leader: it comes back believing it still leads, the hardest case.
-            ("pause the leader", lambda: pause(lambda: leader() or 2), unpause),
+            ("pause the leader", on_node("pause", lambda: leader() or 2), on_same("unpause")),
             ("cut a node off", lambda: disconnect(1), lambda: reconnect(1)),
             ("rolling restart", rolling_restart, noop),
         ]

@@ -164,20 +164,19 @@ impl Caller {
         Ok(())
     }
 
-    /// One call whose echo is checked, before any timing.
+    /// One call whose echo is checked (WAMP only), before any timing.
     async fn probe(&self) -> anyhow::Result<()> {
-        match self {
-            Caller::Wamp {
-                client,
-                procedure,
-                arguments,
-            } => {
-                let echo = client.call(procedure, arguments.clone()).await?;
-                if echo.args_values()? != arguments.args_values()? {
-                    bail!("the callee's echo differs from the call's arguments");
-                }
-            }
-            Caller::Relay { caller, payload } => caller.call(payload).await?,
+        let Caller::Wamp {
+            client,
+            procedure,
+            arguments,
+        } = self
+        else {
+            return self.call().await;
+        };
+        let echo = client.call(procedure, arguments.clone()).await?;
+        if echo.args_values()? != arguments.args_values()? {
+            bail!("the callee's echo differs from the call's arguments");
         }
         Ok(())
     }
