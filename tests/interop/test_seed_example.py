@@ -74,6 +74,11 @@ async def wait_until_registered(router_url: str, procedure: str, callee_log: Pat
 
 @pytest.mark.timeout(30)
 async def test_guide_caller_gets_sum_from_guide_callee(router_url, tmp_path):
+    await run_guide_example(router_url, tmp_path)
+
+
+async def run_guide_example(router_url: str, tmp_path: Path) -> None:
+    """Starts the guide's callee, runs its caller until it prints the sum, stops the callee."""
     env = seed_env(router_url)
     callee_log = tmp_path / "callee.log"
     with open(callee_log, "wb") as log:
