@@ -14,7 +14,7 @@ use std::time::Duration;
 
 use openraft::error::{ClientWriteError, RaftError};
 use openraft::{BasicNode, Raft};
-use switchboard_core::cluster::{NodeId, PeerMessage, RegistryCommand};
+use switchboard_core::cluster::{NodeId, PeerMessage, ProposalFailure, RegistryCommand};
 use tokio::net::TcpListener;
 
 use crate::network::Network;
@@ -70,12 +70,24 @@ pub enum MemberChange {
 /// Why a proposal did not commit.
 #[derive(Debug, thiserror::Error)]
 pub enum ProposeError {
-    /// No leader is known (this node may be cut off from the majority).
+    /// No leader was known, so nothing was sent: no log holds the entry (this
+    /// node may be cut off from the majority).
     #[error("no leader: this node cannot reach a majority of the cluster")]
     NoLeader,
-    /// The leader did not answer in time, or refused.
+    /// The leader did not answer in time, changed, or refused: the entry may be
+    /// in a log and may still commit.
     #[error("the proposal was not committed: {0}")]
     NotCommitted(String),
+}
+
+impl ProposeError {
+    /// What the realm can conclude from it.
+    pub fn to_failure(&self) -> ProposalFailure {
+        match self {
+            ProposeError::NoLeader => ProposalFailure::NotSent(self.to_string()),
+            ProposeError::NotCommitted(_) => ProposalFailure::Unknown(self.to_string()),
+        }
+    }
 }
 
 /// A running cluster node.
@@ -201,6 +213,12 @@ impl ClusterNode {
 
     /// Commits `command` for `realm` (through the leader, wherever it is) and
     /// returns its log index once committed.
+    ///
+    /// Gives up early, with [`ProposeError::NotCommitted`], when the leader it
+    /// went to is replaced: a paused or dead leader's entry is then committed by
+    /// the next leader or never, and proposing again (the realm's retry, which
+    /// commits at most once) reaches the new leader at once instead of after
+    /// the timeout.
     pub async fn propose(
         &self,
         realm: &str,
@@ -212,17 +230,29 @@ impl ClusterNode {
         };
         let command =
             Command::encode(&command).map_err(|e| ProposeError::NotCommitted(e.to_string()))?;
-        tokio::time::timeout(PROPOSE_TIMEOUT, self.commit(command))
-            .await
-            .unwrap_or_else(|_| Err(ProposeError::NotCommitted("timed out".into())))
+        let mut metrics = self.raft.metrics();
+        let Some(leader) = metrics.borrow().current_leader else {
+            return Err(ProposeError::NoLeader);
+        };
+        let replaced = async {
+            let _ = metrics.wait_for(|m| m.current_leader != Some(leader)).await;
+        };
+        tokio::select! {
+            committed = tokio::time::timeout(PROPOSE_TIMEOUT, self.commit(command)) => {
+                committed.unwrap_or_else(|_| Err(ProposeError::NotCommitted("timed out".into())))
+            }
+            () = replaced => Err(ProposeError::NotCommitted(format!("leader {leader} was replaced"))),
+        }
     }
 
     async fn commit(&self, command: Command) -> Result<u64, ProposeError> {
         match self.raft.client_write(command.clone()).await {
             Ok(response) => Ok(response.log_id.index),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                // This node led when the proposal began; it may have appended the
+                // entry before it was deposed, so nothing here is certain.
                 let Some(leader) = forward.leader_id.filter(|&l| l != self.id) else {
-                    return Err(ProposeError::NoLeader);
+                    return Err(ProposeError::NotCommitted("no leader to forward to".into()));
                 };
                 match self
                     .peers
@@ -343,6 +373,7 @@ impl ClusterNode {
             term: m.current_term,
             last_log_index: m.last_log_index,
             last_applied: m.last_applied.map(|l| l.index),
+            snapshot: m.snapshot.map(|l| l.index),
             members: m.membership_config.membership().voter_ids().collect(),
             state: format!("{:?}", m.state),
         }
@@ -375,6 +406,8 @@ pub struct ClusterStatus {
     pub last_log_index: Option<u64>,
     /// The last index applied here.
     pub last_applied: Option<u64>,
+    /// The last index the stored snapshot covers (built here or installed from the leader).
+    pub snapshot: Option<u64>,
     /// Voting members.
     pub members: BTreeSet<NodeId>,
     /// Leader, Follower, Candidate, ...

@@ -109,7 +109,7 @@ impl<'de> Deserialize<'de> for SwitchboardState {
             .into_iter()
             .map(|(name, snapshot)| {
                 let mut realm = shadow(&name);
-                realm.restore(snapshot);
+                realm.restore(Instant::now(), snapshot);
                 (name, realm)
             })
             .collect();

@@ -7,6 +7,8 @@
 //! in the same order as every other node, so every node's routing table agrees.
 //! The call path only ever reads the local, applied table.
 
+use std::collections::BTreeMap;
+
 use serde::{Deserialize, Serialize};
 use switchboard_proto::{Arguments, Dict};
 
@@ -15,7 +17,7 @@ use crate::dealer::invoke_policy::InvokePolicy;
 use crate::dealer::registry::Registration;
 use crate::features::PeerFeatures;
 use crate::matching::MatchPolicy;
-use crate::realm::SessionId;
+use crate::realm::{RequestLog, SessionId};
 
 /// A router node. A single-node router is node 0.
 pub type NodeId = u64;
@@ -33,7 +35,8 @@ pub struct CallRef {
 }
 
 /// Who asked for a registry change, so the answer (REGISTERED, ERROR, ...) goes
-/// back to them from the node that holds their session.
+/// back to them from the node that holds their session: the command's origin,
+/// the same in every copy of it that is proposed (see `realm/requests.rs`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Requester {
     /// The node that holds the session.
@@ -42,6 +45,11 @@ pub struct Requester {
     pub session: SessionId,
     /// The request id to answer.
     pub request: u64,
+    /// The request's place among its session's registry requests: how the
+    /// replicated state tells a repeated copy from a new request.
+    pub seq: u64,
+    /// Every request of the session below this `seq` has had its answer.
+    pub settled_below: u64,
 }
 
 /// A change to a realm's replicated registry, applied in commit order on every node.
@@ -125,6 +133,30 @@ impl RegistryCommand {
             RegistryCommand::SessionLeft { .. } | RegistryCommand::NodeDown { .. } => None,
         }
     }
+
+    /// The session the command is about (`None` for `NodeDown`).
+    pub fn session(&self) -> Option<SessionId> {
+        match self {
+            RegistryCommand::SessionJoined { session, .. }
+            | RegistryCommand::SessionLeft { session } => Some(*session),
+            RegistryCommand::Register { by, .. }
+            | RegistryCommand::Unregister { by, .. }
+            | RegistryCommand::Subscribe { by, .. }
+            | RegistryCommand::Unsubscribe { by, .. } => Some(by.session),
+            RegistryCommand::NodeDown { .. } => None,
+        }
+    }
+}
+
+/// Why a proposal did not commit, as far as its node can tell.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ProposalFailure {
+    /// Nothing was sent anywhere (no leader was known): no log holds the entry,
+    /// so it can never commit.
+    NotSent(String),
+    /// The entry may be in some log and may still commit (the leader did not
+    /// answer in time, changed, or refused after appending).
+    Unknown(String),
 }
 
 /// What realms on two nodes tell each other about calls and events. A link
@@ -202,10 +234,31 @@ pub enum PeerMessage {
 /// the realm holds, and what a node restores from one.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, Default)]
 pub struct RegistrySnapshot {
+    /// The log index of the last command of this realm it includes.
+    pub applied: u64,
     /// Every registration, with its callees.
     pub registrations: Vec<Registration>,
     /// Every subscription, with its subscribers.
     pub subscriptions: Vec<Subscription>,
-    /// Every session on every node: (id, node, authid, authrole, authmethod).
-    pub sessions: Vec<(SessionId, NodeId, String, String, String)>,
+    /// Every session on every node.
+    pub sessions: Vec<SessionEntry>,
+    /// For each node the cluster has declared down, the index of the last such `NodeDown`.
+    pub down_at: BTreeMap<NodeId, u64>,
+}
+
+/// One session as the cluster knows it.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SessionEntry {
+    /// The session.
+    pub id: SessionId,
+    /// Its node.
+    pub node: NodeId,
+    /// Its authid.
+    pub authid: String,
+    /// Its authrole.
+    pub authrole: String,
+    /// How it authenticated.
+    pub authmethod: String,
+    /// Its committed requests whose answers may not have reached it yet.
+    pub requests: RequestLog,
 }

@@ -180,12 +180,26 @@ async fn join_cluster(
     }
     // A previous run of this node may have left sessions (and their registrations)
     // behind if it died faster than the others noticed: clear them before serving.
+    // Proposed again until it commits (applying it twice changes nothing): a
+    // leader elected while the cluster starts makes a first attempt give up.
     let mut last = 0;
+    let deadline = tokio::time::Instant::now() + CLUSTER_READY_TIMEOUT;
     for realm in &config.realms {
-        last = node
-            .propose(&realm.name, RegistryCommand::NodeDown { node: me })
-            .await
-            .map_err(std::io::Error::other)?;
+        last = loop {
+            match node
+                .propose(&realm.name, RegistryCommand::NodeDown { node: me })
+                .await
+            {
+                Ok(index) => break index,
+                Err(error) if tokio::time::Instant::now() >= deadline => {
+                    return Err(std::io::Error::other(error));
+                }
+                Err(error) => {
+                    tracing::debug!(%error, "clearing this node's old sessions: trying again");
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+            }
+        };
     }
     // Serve only once everything committed before our own entries is applied here,
     // so a client never sees a registry that lags the cluster's.

@@ -2,17 +2,18 @@
 
 use std::collections::HashMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use actix::{
-    Actor, AsyncContext, Context, Handler, Message as ActixMessage, Recipient, SpawnHandle,
+    Actor, Addr, AsyncContext, Context, Handler, Message as ActixMessage, Recipient, SpawnHandle,
 };
 use switchboard_cluster::ClusterNode;
-use switchboard_core::cluster::{NodeId, PeerMessage, RegistryCommand, RegistrySnapshot};
+use switchboard_core::cluster::{
+    NodeId, PeerMessage, ProposalFailure, RegistryCommand, RegistrySnapshot,
+};
 use switchboard_core::{ClockAnchor, Realm, RealmConfig, SessionId};
 use switchboard_proto::error_uri::NETWORK_FAILURE;
 use switchboard_proto::{Hello, Message};
-use tokio::sync::mpsc;
 
 use crate::metrics::Metrics;
 
@@ -89,16 +90,12 @@ pub(crate) struct AttachCluster(pub(crate) Arc<ClusterNode>);
 #[rtype(result = "()")]
 struct ProposalFailed {
     command: RegistryCommand,
-    why: String,
+    failure: ProposalFailure,
 }
 
 /// The realm's link to its cluster.
 struct Cluster {
     node: Arc<ClusterNode>,
-    /// Proposals, committed one after another so they keep their order (a
-    /// REGISTER must not overtake the SessionJoined before it, nor a SessionLeft
-    /// the REGISTER before it).
-    proposals: mpsc::UnboundedSender<RegistryCommand>,
 }
 
 /// One realm's actor.
@@ -111,8 +108,6 @@ pub(crate) struct RealmActor {
     cluster: Option<Cluster>,
     /// Where to deliver each session's messages.
     sessions: HashMap<SessionId, Recipient<Deliver>>,
-    /// Failed attempts so far of each departed session's `SessionLeft`.
-    leave_retries: HashMap<SessionId, u32>,
     /// The one timer, armed for the realm's next deadline.
     timer: Option<(Instant, SpawnHandle)>,
 }
@@ -128,7 +123,6 @@ impl RealmActor {
             realm,
             metrics,
             started: HashMap::new(),
-            leave_retries: HashMap::new(),
             cluster: None,
             sessions: HashMap::new(),
             timer: None,
@@ -141,10 +135,10 @@ impl RealmActor {
     fn flush(&mut self, ctx: &mut Context<Self>) {
         self.deliver();
         if let Some(cluster) = &self.cluster {
-            while let Some(command) = self.realm.poll_proposal() {
-                let _ = cluster.proposals.send(command);
-            }
             let name = self.realm.config().name.clone();
+            while let Some(command) = self.realm.poll_proposal() {
+                propose(cluster.node.clone(), name.clone(), command, ctx.address());
+            }
             while let Some((node, message)) = self.realm.poll_peer() {
                 if matches!(message, PeerMessage::Invoke { .. }) {
                     self.metrics.forwarded_calls.inc();
@@ -280,27 +274,26 @@ impl Handler<Shutdown> for RealmActor {
     }
 }
 
+/// Proposes `command` in a task of its own, so a proposal waiting on a paused
+/// leader holds up nothing else. Order needs no queue: the realm hands a
+/// session's commands over only once its joining has committed, and applies a
+/// request that commits after its session left as a no-op.
+fn propose(node: Arc<ClusterNode>, realm: String, command: RegistryCommand, me: Addr<RealmActor>) {
+    actix::spawn(async move {
+        if let Err(error) = node.propose(&realm, command.clone()).await {
+            me.do_send(ProposalFailed {
+                command,
+                failure: error.to_failure(),
+            });
+        }
+    });
+}
+
 impl Handler<AttachCluster> for RealmActor {
     type Result = ();
 
     fn handle(&mut self, AttachCluster(node): AttachCluster, ctx: &mut Context<Self>) {
-        let (proposals, mut queue) = mpsc::unbounded_channel::<RegistryCommand>();
-        let (proposer, realm, me) = (
-            node.clone(),
-            self.realm.config().name.clone(),
-            ctx.address(),
-        );
-        actix::spawn(async move {
-            while let Some(command) = queue.recv().await {
-                if let Err(error) = proposer.propose(&realm, command.clone()).await {
-                    me.do_send(ProposalFailed {
-                        command,
-                        why: error.to_string(),
-                    });
-                }
-            }
-        });
-        self.cluster = Some(Cluster { node, proposals });
+        self.cluster = Some(Cluster { node });
         self.flush(ctx);
     }
 }
@@ -309,44 +302,14 @@ impl Handler<ProposalFailed> for RealmActor {
     type Result = ();
 
     fn handle(&mut self, failed: ProposalFailed, ctx: &mut Context<Self>) {
-        tracing::warn!(why = %failed.why, "a registry change did not commit");
-        if let RegistryCommand::SessionLeft { session } = failed.command {
-            self.retry_session_left(session, ctx);
-            return;
-        }
+        tracing::warn!(failure = ?failed.failure, "a registry change did not commit");
         self.realm.handle_proposal_failed(
             Instant::now(),
-            &failed.command,
+            failed.command,
+            failed.failure,
             NETWORK_FAILURE,
-            &failed.why,
         );
         self.flush(ctx);
-    }
-}
-
-impl RealmActor {
-    /// A departed session must leave the replicated registry too, or its
-    /// registrations would be routed to forever; nobody waits on the answer, so
-    /// the proposal (idempotent) is made again until it commits. The bound only
-    /// stops a node cut off for good from trying forever: by then the others
-    /// have removed all of its sessions with `NodeDown`.
-    fn retry_session_left(&mut self, session: SessionId, ctx: &mut Context<Self>) {
-        const RETRY_EVERY: Duration = Duration::from_secs(1);
-        const MAX_ATTEMPTS: u32 = 100;
-        let attempts = self.leave_retries.entry(session).or_insert(0);
-        *attempts += 1;
-        if *attempts > MAX_ATTEMPTS {
-            tracing::error!(session, "gave up telling the cluster a session left");
-            self.leave_retries.remove(&session);
-            return;
-        }
-        ctx.run_later(RETRY_EVERY, move |actor, _| {
-            if let Some(cluster) = &actor.cluster {
-                let _ = cluster
-                    .proposals
-                    .send(RegistryCommand::SessionLeft { session });
-            }
-        });
     }
 }
 
@@ -354,9 +317,6 @@ impl Handler<Apply> for RealmActor {
     type Result = ();
 
     fn handle(&mut self, apply: Apply, ctx: &mut Context<Self>) {
-        if let RegistryCommand::SessionLeft { session } = &apply.command {
-            self.leave_retries.remove(session);
-        }
         if let RegistryCommand::NodeDown { node } = &apply.command {
             tracing::info!(node, index = apply.index, "the cluster removed a dead node");
         }
@@ -370,7 +330,7 @@ impl Handler<Restore> for RealmActor {
 
     fn handle(&mut self, Restore(snapshot): Restore, ctx: &mut Context<Self>) {
         tracing::info!("restoring the realm from a snapshot");
-        self.realm.restore(snapshot);
+        self.realm.restore(Instant::now(), snapshot);
         self.flush(ctx);
     }
 }

@@ -56,6 +56,9 @@ pub(crate) struct Cli {
     /// Silence after which another node is declared down, in milliseconds.
     #[arg(long, value_name = "MS")]
     pub(crate) failure_timeout_ms: Option<u64>,
+    /// Raft log entries between two snapshots of the replicated state.
+    #[arg(long, value_name = "ENTRIES")]
+    pub(crate) snapshot_every: Option<u64>,
     /// Log filter, in `RUST_LOG` syntax.
     #[arg(long, value_name = "FILTER")]
     pub(crate) log_filter: Option<String>,

@@ -7,7 +7,8 @@ use std::time::Duration;
 
 use anyhow::bail;
 use serde::Deserialize;
-use switchboard_cluster::{default_raft_config, ClusterConfig, LinkTiming};
+use switchboard_cluster::config::DEFAULT_SNAPSHOT_EVERY_N_LOGS;
+use switchboard_cluster::{default_raft_config, raft_config, ClusterConfig, LinkTiming};
 
 /// Cluster membership and timing, as configured.
 #[derive(Debug, Clone, PartialEq)]
@@ -18,6 +19,9 @@ pub(crate) struct ClusterSettings {
     pub(crate) data_dir: Option<PathBuf>,
     pub(crate) heartbeat_ms: u64,
     pub(crate) failure_timeout_ms: u64,
+    /// Log entries between two snapshots of the replicated state (small values
+    /// make tests reach the snapshot path; large ones cost a longer replay).
+    pub(crate) snapshot_every: u64,
 }
 
 impl Default for ClusterSettings {
@@ -29,6 +33,7 @@ impl Default for ClusterSettings {
             data_dir: None,
             heartbeat_ms: 100,
             failure_timeout_ms: 1500,
+            snapshot_every: DEFAULT_SNAPSHOT_EVERY_N_LOGS,
         }
     }
 }
@@ -43,6 +48,7 @@ pub(crate) struct FileCluster {
     data_dir: Option<PathBuf>,
     heartbeat_ms: Option<u64>,
     failure_timeout_ms: Option<u64>,
+    snapshot_every: Option<u64>,
 }
 
 /// Parses `1=host:port,2=host:port`.
@@ -84,6 +90,7 @@ impl ClusterSettings {
         }
         set(&mut self.heartbeat_ms, file.heartbeat_ms);
         set(&mut self.failure_timeout_ms, file.failure_timeout_ms);
+        set(&mut self.snapshot_every, file.snapshot_every);
         Ok(())
     }
 
@@ -103,6 +110,7 @@ impl ClusterSettings {
             "cluster.data_dir" => self.data_dir = Some(value.into()),
             "cluster.heartbeat_ms" => self.heartbeat_ms = number(value)?,
             "cluster.failure_timeout_ms" => self.failure_timeout_ms = number(value)?,
+            "cluster.snapshot_every" => self.snapshot_every = number(value)?,
             _ => return Err(format!("{key}: unknown setting")),
         }
         Ok(())
@@ -122,6 +130,7 @@ impl ClusterSettings {
                 self.heartbeat_ms
             );
         }
+        self.raft_config()?;
         Ok(())
     }
 
@@ -140,8 +149,19 @@ impl ClusterSettings {
                 heartbeat: Duration::from_millis(self.heartbeat_ms),
                 failure_timeout: Duration::from_millis(self.failure_timeout_ms),
             },
-            raft: default_raft_config(),
+            raft: self.raft_config().ok()?,
         })
+    }
+
+    fn raft_config(&self) -> anyhow::Result<openraft::Config> {
+        let defaults = default_raft_config();
+        raft_config(
+            defaults.heartbeat_interval,
+            defaults.election_timeout_min,
+            defaults.election_timeout_max,
+            self.snapshot_every,
+        )
+        .map_err(|e| anyhow::anyhow!("cluster.snapshot_every: {e}"))
     }
 }
 
@@ -178,5 +198,26 @@ mod tests {
             ClusterSettings::default().to_config().is_none(),
             "no node id: single node"
         );
+    }
+
+    #[test]
+    fn the_snapshot_interval_is_a_setting_and_zero_is_refused() {
+        let mut s = ClusterSettings {
+            node_id: Some(1),
+            members: parse_members("1=a:1").unwrap(),
+            ..Default::default()
+        };
+        s.set_from_text("cluster.snapshot_every", "20").unwrap();
+        let config = s.to_config().unwrap();
+        assert_eq!(
+            config.raft.snapshot_policy,
+            openraft::SnapshotPolicy::LogsSinceLast(20)
+        );
+        s.snapshot_every = 0;
+        assert!(s
+            .validate()
+            .unwrap_err()
+            .to_string()
+            .starts_with("cluster.snapshot_every"));
     }
 }

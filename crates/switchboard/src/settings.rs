@@ -99,6 +99,7 @@ pub(crate) const SETTINGS: &[&str] = &[
     "cluster.data_dir",
     "cluster.heartbeat_ms",
     "cluster.failure_timeout_ms",
+    "cluster.snapshot_every",
 ];
 
 impl Settings {
@@ -287,6 +288,10 @@ impl Settings {
             (
                 "cluster.failure_timeout_ms",
                 cli.failure_timeout_ms.map(|v| v.to_string()),
+            ),
+            (
+                "cluster.snapshot_every",
+                cli.snapshot_every.map(|v| v.to_string()),
             ),
         ] {
             if let Some(value) = value {

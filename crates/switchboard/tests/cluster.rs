@@ -463,6 +463,129 @@ async fn a_paused_node_declared_down_ends_its_sessions_when_it_comes_back_even_m
     }
 }
 
+/// Every exact registration a node knows: (uri, id, callees), sorted.
+async fn registry_of(cluster: &Cluster, node: usize) -> Vec<(String, u64, Vec<Value>)> {
+    let observer = client(cluster, node, Codec::Json).await;
+    let listed = observer
+        .call("wamp.registration.list", Arguments::none())
+        .await
+        .expect("wamp.registration.list");
+    let ids = match first(&listed) {
+        Value::Dict(kinds) => match kinds.get("exact") {
+            Some(Value::List(ids)) => ids.clone(),
+            _ => Vec::new(),
+        },
+        other => panic!("unexpected registration list {other:?}"),
+    };
+    let mut registry = Vec::new();
+    for id in ids {
+        let args = Arguments::list(vec![id.clone()]);
+        let details = observer.call("wamp.registration.get", args.clone()).await;
+        let callees = observer.call("wamp.registration.list_callees", args).await;
+        if let (Ok(details), Ok(callees)) = (details, callees) {
+            let uri = match first(&details) {
+                Value::Dict(d) => d
+                    .get("uri")
+                    .and_then(|u| u.as_str())
+                    .unwrap_or("")
+                    .to_owned(),
+                _ => String::new(),
+            };
+            let callees = match first(&callees) {
+                Value::List(c) => c,
+                _ => Vec::new(),
+            };
+            registry.push((uri, id.as_u64().unwrap_or(0), callees));
+        }
+    }
+    registry.sort_by(|a, b| a.0.cmp(&b.0));
+    registry
+}
+
+#[tokio::test]
+async fn a_paused_node_that_catches_up_by_snapshot_ends_the_sessions_the_cluster_removed() {
+    let _serial = SERIAL.lock().await;
+    // Small snapshots, so the traffic during the pause outruns the log the
+    // leader keeps and the paused node must catch up by installing one.
+    let cluster = Cluster::start_with(3, &["--snapshot-every", "20"]);
+    let stranded = named(&cluster, 3, "com.example.stranded", Dict::new(), "node 3").await;
+    let applied_before = cluster.status(3)["last_applied"].as_u64().unwrap_or(0);
+    cluster.node(3).pause();
+    let busy = client(&cluster, 1, Codec::Msgpack).await;
+    let mut removed = false;
+    for _ in 0..100 {
+        let lookup = Arguments::list(vec![Value::from("com.example.stranded")]);
+        if let Ok(found) = busy.call("wamp.registration.lookup", lookup).await {
+            if first(&found) == Value::Null {
+                removed = true;
+                break;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut registered = Vec::new();
+    for i in 0..200 {
+        let id = busy
+            .register(&format!("com.example.busy.{i}"), Dict::new(), |_| async {
+                Ok(Arguments::none())
+            })
+            .await
+            .expect("registers while node 3 is paused");
+        registered.push(id);
+    }
+    for id in registered.drain(..150) {
+        busy.unregister(id).await.expect("unregisters");
+    }
+    cluster.node(3).resume();
+    assert!(
+        removed,
+        "the cluster never removed the paused node's session"
+    );
+
+    // Node 3 may answer a moment after it resumes, before it has caught up;
+    // within a few seconds its session must be ended.
+    let mut ended = None;
+    for _ in 0..100 {
+        let probe = tokio::time::timeout(
+            Duration::from_secs(5),
+            stranded.call("wamp.session.count", Arguments::none()),
+        )
+        .await
+        .expect("the stranded session was left open and silent");
+        if let Err(err) = probe {
+            ended = Some(err);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let err = ended.expect("the stranded session was never ended");
+    assert!(err.wamp_uri().is_none(), "got {err}, not a closed session");
+
+    Cluster::eventually("node 3 to catch up", || {
+        cluster.status(3)["last_applied"] == cluster.status(1)["last_applied"]
+    })
+    .await;
+    let snapshot = cluster.status(3)["snapshot"].as_u64().unwrap_or(0);
+    assert!(
+        snapshot > applied_before,
+        "node 3 caught up from the log (snapshot {snapshot}, applied before the pause {applied_before}): the snapshot path was not exercised"
+    );
+    let on_one = registry_of(&cluster, 1).await;
+    assert_eq!(on_one.len(), 50, "{on_one:?}");
+    assert_eq!(
+        registry_of(&cluster, 3).await,
+        on_one,
+        "node 3 disagrees with node 1"
+    );
+    let rejoined = named(&cluster, 3, "com.example.stranded", Dict::new(), "back").await;
+    let answer = busy
+        .call("com.example.stranded", Arguments::none())
+        .await
+        .expect("a new session on node 3 serves");
+    assert_eq!(first(&answer), Value::from("back"));
+    drop(rejoined);
+}
+
 #[tokio::test]
 async fn a_restarted_node_rejoins_catches_up_and_serves() {
     let _serial = SERIAL.lock().await;

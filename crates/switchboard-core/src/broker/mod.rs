@@ -15,15 +15,15 @@ use std::collections::BTreeSet;
 use switchboard_proto::error_uri::{INVALID_ARGUMENT, INVALID_URI, NO_SUCH_SUBSCRIPTION};
 use switchboard_proto::uri::{is_reserved, Components};
 use switchboard_proto::{
-    code, Arguments, Dict, Event, IdGenerator, Message, Publish, Published, Subscribe, Subscribed,
-    Unsubscribe, Unsubscribed, Value,
+    code, Arguments, Dict, Event, IdGenerator, Message, Publish, Published, Subscribe, Unsubscribe,
+    Value,
 };
 
 use crate::cluster::{NodeId, PeerMessage, RegistryCommand, Requester};
-use crate::dealer::{answer_requester, valid_pattern};
+use crate::dealer::valid_pattern;
 use crate::matching::MatchPolicy;
 use crate::meta::MetaEvent;
-use crate::realm::{Context, SessionId};
+use crate::realm::{Context, Outcome, SessionId};
 use crate::replies::error;
 use subscriptions::Subscriptions;
 
@@ -75,12 +75,11 @@ impl Broker {
                 ),
             );
         }
+        let by = cx
+            .pending
+            .open(cx.node, session, code::SUBSCRIBE, subscribe.request);
         cx.proposals.push(RegistryCommand::Subscribe {
-            by: Requester {
-                node: cx.node,
-                session,
-                request: subscribe.request,
-            },
+            by,
             topic: subscribe.topic,
             match_policy: policy,
         });
@@ -93,12 +92,11 @@ impl Broker {
         session: SessionId,
         unsubscribe: Unsubscribe,
     ) {
+        let by = cx
+            .pending
+            .open(cx.node, session, code::UNSUBSCRIBE, unsubscribe.request);
         cx.proposals.push(RegistryCommand::Unsubscribe {
-            by: Requester {
-                node: cx.node,
-                session,
-                request: unsubscribe.request,
-            },
+            by,
             subscription: unsubscribe.subscription,
         });
     }
@@ -110,21 +108,14 @@ impl Broker {
         by: Requester,
         topic: &str,
         policy: MatchPolicy,
-    ) {
+    ) -> Outcome {
         let (clock, now) = (cx.clock, cx.now);
         let id = self
             .subscriptions
             .subscribe(index, by.session, by.node, topic, policy, || {
                 clock.iso8601(now)
             });
-        answer_requester(
-            cx,
-            by,
-            Message::Subscribed(Subscribed {
-                request: by.request,
-                subscription: id,
-            }),
-        );
+        Outcome::Subscribed(id)
     }
 
     pub(crate) fn apply_unsubscribe(
@@ -132,17 +123,14 @@ impl Broker {
         cx: &mut Context<'_>,
         by: Requester,
         subscription: u64,
-    ) {
-        let answer = if self.subscriptions.unsubscribe(by.session, subscription) {
-            Message::Unsubscribed(Unsubscribed {
-                request: by.request,
-                details: None,
-            })
+    ) -> Outcome {
+        let _ = cx;
+        if self.subscriptions.unsubscribe(by.session, subscription) {
+            Outcome::Unsubscribed
         } else {
             let why = format!("no subscription {subscription} for this session");
-            error(code::UNSUBSCRIBE, by.request, NO_SUCH_SUBSCRIPTION, why)
-        };
-        answer_requester(cx, by, answer);
+            Outcome::refused(NO_SUCH_SUBSCRIPTION, why)
+        }
     }
 
     pub(crate) fn apply_session_left(&mut self, session: SessionId) {

@@ -26,12 +26,12 @@ use switchboard_proto::error_uri::{
     INVALID_ARGUMENT, INVALID_URI, NO_SUCH_REGISTRATION, PROCEDURE_ALREADY_EXISTS,
 };
 use switchboard_proto::uri::{is_reserved, Components};
-use switchboard_proto::{code, Message, Register, Registered, Unregister, Unregistered};
+use switchboard_proto::{code, Register, Unregister};
 
 use crate::cluster::{CallRef, NodeId, PeerMessage, RegistryCommand, Requester};
 use crate::matching::MatchPolicy;
 use crate::meta::{self, MetaEvent};
-use crate::realm::{Context, SessionId};
+use crate::realm::{Context, Outcome, SessionId};
 use crate::replies::error;
 use calls::OutboundCalls;
 use invocations::Invocations;
@@ -120,12 +120,11 @@ impl Dealer {
             .get(session)
             .map(|s| s.features)
             .unwrap_or_default();
+        let by = cx
+            .pending
+            .open(cx.node, session, code::REGISTER, register.request);
         cx.proposals.push(RegistryCommand::Register {
-            by: Requester {
-                node: cx.node,
-                session,
-                request: register.request,
-            },
+            by,
             procedure,
             match_policy: options.match_policy,
             invoke: options.invoke,
@@ -142,18 +141,17 @@ impl Dealer {
         session: SessionId,
         unregister: Unregister,
     ) {
+        let by = cx
+            .pending
+            .open(cx.node, session, code::UNREGISTER, unregister.request);
         cx.proposals.push(RegistryCommand::Unregister {
-            by: Requester {
-                node: cx.node,
-                session,
-                request: unregister.request,
-            },
+            by,
             registration: unregister.registration,
         });
     }
 
-    /// Applies a committed REGISTER: the registry changes on every node, and the
-    /// node that holds the session answers it.
+    /// Applies a committed REGISTER: the registry changes on every node; the
+    /// outcome is the answer for the node that holds the session.
     #[allow(clippy::too_many_arguments)]
     pub(crate) fn apply_register(
         &mut self,
@@ -164,7 +162,7 @@ impl Dealer {
         match_policy: MatchPolicy,
         invoke: invoke_policy::InvokePolicy,
         callee: Callee,
-    ) {
+    ) -> Outcome {
         let (clock, now) = (cx.clock, cx.now);
         let request = RegisterRequest {
             procedure,
@@ -175,7 +173,7 @@ impl Dealer {
         let outcome = self
             .registry
             .register(index, request, || clock.iso8601(now));
-        let answer = match outcome {
+        match outcome {
             Ok(joined) => {
                 let id = match joined {
                     Joined::Created(id) => {
@@ -189,19 +187,10 @@ impl Dealer {
                 };
                 cx.events
                     .push(MetaEvent::registration(meta::ON_REGISTER, by.session, id));
-                Message::Registered(Registered {
-                    request: by.request,
-                    registration: id,
-                })
+                Outcome::Registered(id)
             }
-            Err(refused) => error(
-                code::REGISTER,
-                by.request,
-                PROCEDURE_ALREADY_EXISTS,
-                refused.to_string(),
-            ),
-        };
-        answer_requester(cx, by, answer);
+            Err(refused) => Outcome::refused(PROCEDURE_ALREADY_EXISTS, refused.to_string()),
+        }
     }
 
     /// Applies a committed UNREGISTER.
@@ -210,23 +199,14 @@ impl Dealer {
         cx: &mut Context<'_>,
         by: Requester,
         registration: u64,
-    ) {
-        let answer = match self.registry.unregister(by.session, registration) {
+    ) -> Outcome {
+        match self.registry.unregister(by.session, registration) {
             Ok(deleted) => {
                 registration_left(cx, by.session, registration, deleted);
-                Message::Unregistered(Unregistered {
-                    request: by.request,
-                    details: None,
-                })
+                Outcome::Unregistered
             }
-            Err(refused) => error(
-                code::UNREGISTER,
-                by.request,
-                NO_SUCH_REGISTRATION,
-                refused.to_string(),
-            ),
-        };
-        answer_requester(cx, by, answer);
+            Err(refused) => Outcome::refused(NO_SUCH_REGISTRATION, refused.to_string()),
+        }
     }
 
     /// Applies a committed departure: the session's registrations go, with their meta events.
@@ -283,9 +263,15 @@ impl Dealer {
     }
 }
 
-/// Answers the session that asked for a registry change, if it is on this node.
-pub(crate) fn answer_requester(cx: &mut Context<'_>, by: Requester, answer: Message) {
-    if by.node == cx.node && cx.sessions.contains(by.session) {
+/// Answers the session that asked for a registry change, if it is on this node
+/// and still waits for this answer (a repeated copy of a request finds it
+/// answered, see `realm/requests.rs`).
+pub(crate) fn answer_requester(cx: &mut Context<'_>, by: Requester, outcome: &Outcome) {
+    if by.node != cx.node {
+        return;
+    }
+    if let Some(waiting) = cx.pending.close(by.session, by.seq) {
+        let answer = outcome.to_message(waiting.request_type, waiting.request);
         cx.out.send(by.session, answer);
     }
 }

@@ -4,7 +4,8 @@
 
 use std::collections::BTreeMap;
 
-use crate::cluster::NodeId;
+use crate::cluster::{NodeId, Requester};
+use crate::realm::requests::{Admission, Outcome, RequestLog};
 use crate::realm::SessionId;
 
 /// What the cluster knows about one session.
@@ -14,6 +15,8 @@ pub(crate) struct SessionSummary {
     pub(crate) authid: String,
     pub(crate) authrole: String,
     pub(crate) authmethod: String,
+    /// Its committed requests whose answers may not have reached it yet.
+    pub(crate) requests: RequestLog,
 }
 
 /// Session id -> summary, for every node's sessions.
@@ -33,6 +36,24 @@ impl Directory {
 
     pub(crate) fn get(&self, session: SessionId) -> Option<&SessionSummary> {
         self.sessions.get(&session)
+    }
+
+    pub(crate) fn contains(&self, session: SessionId) -> bool {
+        self.sessions.contains_key(&session)
+    }
+
+    /// Admits a committed copy of `by`'s request; `None` if its session is not
+    /// (or no longer) in the realm, which refuses the request without an answer.
+    pub(crate) fn admit(&mut self, by: Requester) -> Option<Admission> {
+        let summary = self.sessions.get_mut(&by.session)?;
+        Some(summary.requests.admit(by.seq, by.settled_below))
+    }
+
+    /// Records what the first copy of `by`'s request came to.
+    pub(crate) fn record(&mut self, by: Requester, outcome: Outcome) {
+        if let Some(summary) = self.sessions.get_mut(&by.session) {
+            summary.requests.record(by.seq, outcome);
+        }
     }
 
     /// Every session, in id order.

@@ -12,11 +12,12 @@
 
 mod directory;
 mod replication;
+pub(crate) mod requests;
 mod sessions;
 mod welcome;
 
-use std::collections::{BTreeSet, VecDeque};
-use std::time::Instant;
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -30,14 +31,16 @@ use switchboard_proto::{
 
 use crate::broker::Broker;
 use crate::clock::ClockAnchor;
-use crate::cluster::{NodeId, PeerMessage, RegistryCommand};
+use crate::cluster::{NodeId, PeerMessage, ProposalFailure, RegistryCommand};
 use crate::config::RealmConfig;
-use crate::dealer::{answer_requester, Dealer, ProtocolViolation};
+use crate::dealer::{Dealer, ProtocolViolation};
 use crate::features::PeerFeatures;
 use crate::meta::{self, MetaEvent, MetaReply, MetaScope};
 use crate::replies::{abort, error, goodbye};
+use requests::PendingRequests;
 
 pub(crate) use directory::{Directory, SessionSummary};
+pub use requests::{Outcome, RequestLog};
 pub(crate) use sessions::{SessionRecord, Sessions};
 
 /// A session's id: global scope, random, unique within the router.
@@ -90,6 +93,8 @@ pub(crate) struct Context<'a> {
     pub(crate) out: &'a mut Outbox,
     /// Registry changes this input asks for.
     pub(crate) proposals: &'a mut Vec<RegistryCommand>,
+    /// This node's registry requests waiting for their answers.
+    pub(crate) pending: &'a mut PendingRequests,
     /// Messages for realms on other nodes.
     pub(crate) peers: &'a mut VecDeque<(NodeId, PeerMessage)>,
     /// Nodes known to be down: no new call goes to a callee there.
@@ -105,13 +110,20 @@ pub(crate) struct Context<'a> {
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Replication {
     /// Proposals are applied inside the input that made them.
-    Local {
-        /// Index of the last applied command (the source of registration ids).
-        applied: u64,
-    },
+    Local,
     /// Proposals wait in `poll_proposal` for the owner to commit them.
     Replicated,
 }
+
+/// How long a failed proposal waits before it is made again, per failure so far
+/// (up to [`RETRY_DELAY_MAX`]): long enough not to spin while no leader is known,
+/// short enough that a new leader gets it within an election or two.
+const RETRY_DELAY_STEP: Duration = Duration::from_millis(100);
+const RETRY_DELAY_MAX: Duration = Duration::from_secs(1);
+/// How often a session's `SessionJoined` or `SessionLeft` is proposed before the
+/// node gives up (a node cut off for good: the others remove its sessions with
+/// `NodeDown`).
+const MAX_MEMBERSHIP_ATTEMPTS: u32 = 300;
 
 /// The state shared by every role, split from the roles so a role can borrow it
 /// mutably next to itself.
@@ -120,12 +132,26 @@ struct Shared {
     config: RealmConfig,
     node: NodeId,
     replication: Replication,
+    /// Index of the last applied command (on a single node, the source of ids).
+    applied: u64,
     sessions: Sessions,
     directory: Directory,
+    /// Per node, the index of the last `NodeDown` the cluster committed for it.
+    down_at: BTreeMap<NodeId, u64>,
     out: Outbox,
     proposals: Vec<RegistryCommand>,
     /// Proposals for the owner to commit (replicated mode).
     to_commit: VecDeque<RegistryCommand>,
+    /// Registry requests of local sessions waiting for their commands to commit.
+    pending: PendingRequests,
+    /// Local sessions whose `SessionJoined` has not been applied yet, with the
+    /// commands they made since: those wait for it, so none commits before the
+    /// session exists in the replicated state.
+    joining: HashMap<SessionId, Vec<RegistryCommand>>,
+    /// Failed proposals to make again, each at its time.
+    retries: Vec<(Instant, RegistryCommand)>,
+    /// Failed proposals so far of each session's `SessionJoined`/`SessionLeft`.
+    membership_failures: HashMap<SessionId, u32>,
     peers: VecDeque<(NodeId, PeerMessage)>,
     unreachable: BTreeSet<NodeId>,
     /// Global-scope ids: sessions.
@@ -143,6 +169,7 @@ impl Shared {
             sessions: &mut self.sessions,
             out: &mut self.out,
             proposals: &mut self.proposals,
+            pending: &mut self.pending,
             peers: &mut self.peers,
             unreachable: &self.unreachable,
             rng: &mut self.rng,
@@ -166,7 +193,7 @@ impl Realm {
     /// changes at once. `clock` ties the monotonic `now` of later inputs to wall
     /// time, for the timestamps the meta API reports.
     pub fn new(config: RealmConfig, clock: ClockAnchor) -> Self {
-        Self::with_replication(config, clock, 0, Replication::Local { applied: 0 })
+        Self::with_replication(config, clock, 0, Replication::Local)
     }
 
     /// An empty realm on `node` of a cluster: registry changes go out through
@@ -186,11 +213,17 @@ impl Realm {
                 config,
                 node,
                 replication,
+                applied: 0,
                 sessions: Sessions::default(),
                 directory: Directory::default(),
+                down_at: BTreeMap::new(),
                 out: Outbox::default(),
                 proposals: Vec::new(),
                 to_commit: VecDeque::new(),
+                pending: PendingRequests::default(),
+                joining: HashMap::new(),
+                retries: Vec::new(),
+                membership_failures: HashMap::new(),
                 peers: VecDeque::new(),
                 unreachable: BTreeSet::new(),
                 session_ids: IdGenerator::default(),
@@ -318,10 +351,19 @@ impl Realm {
         self.settle(now);
     }
 
-    /// Fails the calls whose timeouts have passed by `now`.
+    /// Fails the calls whose timeouts have passed by `now`, and makes again the
+    /// failed proposals whose time has come.
     pub fn handle_timeout(&mut self, now: Instant) {
         let mut cx = self.shared.context(now);
         self.dealer.handle_timeout(&mut cx);
+        let (due, later) = std::mem::take(&mut self.shared.retries)
+            .into_iter()
+            .partition(|(at, _)| *at <= now);
+        self.shared.retries = later;
+        let due: Vec<(Instant, RegistryCommand)> = due;
+        self.shared
+            .to_commit
+            .extend(due.into_iter().map(|(_, command)| command));
         self.settle(now);
     }
 
@@ -361,25 +403,91 @@ impl Realm {
         self.shared.unreachable.remove(&node);
     }
 
-    /// A proposal could not be committed (for example, this node cannot reach a
-    /// majority): the session that asked gets `uri` as its ERROR.
+    /// A proposal did not commit. A request that no log can hold is answered
+    /// with `uri`; anything that may still commit is proposed again later (every
+    /// copy is the same command, and the replicated state applies it once), so
+    /// its answer comes from the commit. A session's joining and leaving are
+    /// proposed again until they commit.
     pub fn handle_proposal_failed(
         &mut self,
         now: Instant,
-        command: &RegistryCommand,
+        command: RegistryCommand,
+        failure: ProposalFailure,
         uri: &str,
-        why: &str,
     ) {
-        let (by, request_type) = match command {
-            RegistryCommand::Register { by, .. } => (*by, code::REGISTER),
-            RegistryCommand::Unregister { by, .. } => (*by, code::UNREGISTER),
-            RegistryCommand::Subscribe { by, .. } => (*by, code::SUBSCRIBE),
-            RegistryCommand::Unsubscribe { by, .. } => (*by, code::UNSUBSCRIBE),
+        let failures = match (&command, requests::request_type_of(&command)) {
+            (_, None) => {
+                let Some(session) = command.session() else {
+                    return;
+                };
+                if let (RegistryCommand::SessionJoined { .. }, ProposalFailure::NotSent(why)) =
+                    (&command, &failure)
+                {
+                    self.refuse_held_requests(session, uri, why);
+                }
+                let failures = self.shared.membership_failures.entry(session).or_insert(0);
+                *failures += 1;
+                if *failures > MAX_MEMBERSHIP_ATTEMPTS {
+                    self.shared.membership_failures.remove(&session);
+                    return;
+                }
+                *failures
+            }
+            (
+                RegistryCommand::Register { by, .. }
+                | RegistryCommand::Unregister { by, .. }
+                | RegistryCommand::Subscribe { by, .. }
+                | RegistryCommand::Unsubscribe { by, .. },
+                Some(_),
+            ) => {
+                let by = *by;
+                let Some(waiting) = self.shared.pending.get_mut(by.session, by.seq) else {
+                    return; // Answered already, or its session is gone.
+                };
+                waiting.failures += 1;
+                match failure {
+                    ProposalFailure::NotSent(why) if !waiting.maybe_in_log => {
+                        if let Some(waiting) = self.shared.pending.close(by.session, by.seq) {
+                            let refusal = error(waiting.request_type, waiting.request, uri, why);
+                            self.shared.out.send(by.session, refusal);
+                        }
+                        return;
+                    }
+                    ProposalFailure::NotSent(_) => {}
+                    ProposalFailure::Unknown(_) => waiting.maybe_in_log = true,
+                }
+                waiting.failures
+            }
             _ => return,
         };
-        let mut cx = self.shared.context(now);
-        answer_requester(&mut cx, by, error(request_type, by.request, uri, why));
-        self.settle(now);
+        let delay = (RETRY_DELAY_STEP * failures).min(RETRY_DELAY_MAX);
+        self.shared.retries.push((now + delay, command));
+    }
+
+    /// No leader took the session's joining: the requests it made meanwhile,
+    /// which never left this node, are refused now rather than kept waiting for
+    /// a cluster that may be out of reach for long.
+    fn refuse_held_requests(&mut self, session: SessionId, uri: &str, why: &str) {
+        let Some(held) = self.shared.joining.get_mut(&session) else {
+            return;
+        };
+        let (refused, kept): (Vec<_>, Vec<_>) = std::mem::take(held)
+            .into_iter()
+            .partition(|command| requests::request_type_of(command).is_some());
+        *held = kept;
+        for command in refused {
+            let (RegistryCommand::Register { by, .. }
+            | RegistryCommand::Unregister { by, .. }
+            | RegistryCommand::Subscribe { by, .. }
+            | RegistryCommand::Unsubscribe { by, .. }) = command
+            else {
+                continue;
+            };
+            if let Some(waiting) = self.shared.pending.close(by.session, by.seq) {
+                let refusal = error(waiting.request_type, waiting.request, uri, why);
+                self.shared.out.send(by.session, refusal);
+            }
+        }
     }
 
     /// Says GOODBYE (`wamp.close.system_shutdown`) to every local session and forgets them.
@@ -404,7 +512,16 @@ impl Realm {
     /// When `handle_timeout` must next be called, if ever.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        self.dealer.next_deadline()
+        let retry = self.shared.retries.iter().map(|(at, _)| *at).min();
+        match (self.dealer.next_deadline(), retry) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// How many of this node's registry requests wait for their answers.
+    pub fn pending_requests(&self) -> usize {
+        self.shared.pending.len()
     }
 
     /// The next registry change to commit (replicated realms only).
@@ -472,6 +589,7 @@ impl Realm {
             return;
         }
         self.shared.session_ids.release(session);
+        self.shared.pending.forget_session(session);
         let mut cx = self.shared.context(now);
         self.dealer.session_gone(&mut cx, session);
         self.shared

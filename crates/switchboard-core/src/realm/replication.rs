@@ -6,13 +6,15 @@
 use std::time::Instant;
 
 use crate::broker::subscriptions::Subscriptions;
-use crate::cluster::{RegistryCommand, RegistrySnapshot};
+use crate::cluster::{RegistryCommand, RegistrySnapshot, Requester, SessionEntry};
+use crate::dealer::answer_requester;
 use crate::dealer::registry::{Callee, Registry};
 use crate::meta::MetaEvent;
 use crate::replies::goodbye;
 use switchboard_proto::error_uri::CLOSE_KILLED;
 
-use super::{Directory, Realm, Replication, SessionId, SessionSummary};
+use super::requests::{Admission, Outcome, RequestLog};
+use super::{Context, Directory, Realm, Replication, SessionId, SessionSummary};
 
 impl Realm {
     /// Applies a committed registry change. `index` is its position in the
@@ -24,12 +26,12 @@ impl Realm {
     }
 
     pub(super) fn apply_one(&mut self, now: Instant, index: u64, command: RegistryCommand) {
+        self.shared.applied = self.shared.applied.max(index);
         // A node whose session just had a change committed is alive, whatever this
         // node's links said: route to it again (frames wait for the link if need be).
         if let Some(node) = command.origin_node() {
             self.shared.unreachable.remove(&node);
         }
-        let mut cx = self.shared.context(now);
         match command {
             RegistryCommand::SessionJoined {
                 session,
@@ -43,14 +45,27 @@ impl Realm {
                     authid,
                     authrole,
                     authmethod,
+                    requests: RequestLog::default(),
                 };
+                if self.shared.directory.contains(session) {
+                    return; // A repeated copy.
+                }
                 self.shared.directory.insert(session, summary);
+                if node == self.shared.node {
+                    self.shared.membership_failures.remove(&session);
+                    self.release_held(session);
+                }
                 self.shared
                     .events
                     .extend(MetaEvent::session_joined(&self.shared.directory, session));
             }
-            RegistryCommand::SessionLeft { session } => self.apply_session_left(now, session),
+            RegistryCommand::SessionLeft { session } => {
+                self.shared.membership_failures.remove(&session);
+                self.apply_session_left(now, session)
+            }
             RegistryCommand::NodeDown { node } => {
+                self.shared.down_at.insert(node, index);
+                let mut cx = self.shared.context(now);
                 // Whatever still waits on that node fails now, even where the
                 // failure detector has not (or not yet) noticed, e.g. a fast restart.
                 self.dealer.node_down(&mut cx, node);
@@ -81,29 +96,76 @@ impl Realm {
                     disclose_caller,
                     forward_timeout,
                 };
-                self.dealer.apply_register(
-                    &mut cx,
-                    index,
-                    by,
-                    &procedure,
-                    match_policy,
-                    invoke,
-                    callee,
-                );
+                self.apply_request(now, by, |realm, cx| {
+                    realm.dealer.apply_register(
+                        cx,
+                        index,
+                        by,
+                        &procedure,
+                        match_policy,
+                        invoke,
+                        callee,
+                    )
+                });
             }
             RegistryCommand::Unregister { by, registration } => {
-                self.dealer.apply_unregister(&mut cx, by, registration)
+                self.apply_request(now, by, |realm, cx| {
+                    realm.dealer.apply_unregister(cx, by, registration)
+                });
             }
             RegistryCommand::Subscribe {
                 by,
                 topic,
                 match_policy,
-            } => self
-                .broker
-                .apply_subscribe(&mut cx, index, by, &topic, match_policy),
+            } => self.apply_request(now, by, |realm, cx| {
+                realm
+                    .broker
+                    .apply_subscribe(cx, index, by, &topic, match_policy)
+            }),
             RegistryCommand::Unsubscribe { by, subscription } => {
-                self.broker.apply_unsubscribe(&mut cx, by, subscription)
+                self.apply_request(now, by, |realm, cx| {
+                    realm.broker.apply_unsubscribe(cx, by, subscription)
+                });
             }
+        }
+    }
+
+    /// Applies a committed copy of `by`'s request: the first copy changes the
+    /// registry through `change` and records its outcome with the session; a
+    /// repeated copy changes nothing. A request of a session the realm does not
+    /// have (it left, or its node was declared down, before this committed) is
+    /// refused without an answer: nobody is there to hear it.
+    fn apply_request(
+        &mut self,
+        now: Instant,
+        by: Requester,
+        change: impl FnOnce(&mut RealmRoles<'_>, &mut Context<'_>) -> Outcome,
+    ) {
+        let outcome = match self.shared.directory.admit(by) {
+            None => return,
+            Some(Admission::Repeat(outcome)) => outcome,
+            Some(Admission::Fresh) => {
+                let mut cx = self.shared.context(now);
+                let mut roles = RealmRoles {
+                    dealer: &mut self.dealer,
+                    broker: &mut self.broker,
+                };
+                let outcome = change(&mut roles, &mut cx);
+                self.shared.directory.record(by, outcome.clone());
+                Some(outcome)
+            }
+        };
+        if let Some(outcome) = outcome {
+            let mut cx = self.shared.context(now);
+            answer_requester(&mut cx, by, &outcome);
+        }
+    }
+
+    /// The session's `SessionJoined` is applied: what it asked for meanwhile goes
+    /// to the cluster now.
+    fn release_held(&mut self, session: SessionId) {
+        if let Some(held) = self.shared.joining.remove(&session) {
+            self.shared.to_commit.extend(held);
         }
     }
 
@@ -141,43 +203,95 @@ impl Realm {
             .shared
             .directory
             .iter()
-            .map(|(id, s)| {
-                (
-                    id,
-                    s.node,
-                    s.authid.clone(),
-                    s.authrole.clone(),
-                    s.authmethod.clone(),
-                )
+            .map(|(id, s)| SessionEntry {
+                id,
+                node: s.node,
+                authid: s.authid.clone(),
+                authrole: s.authrole.clone(),
+                authmethod: s.authmethod.clone(),
+                requests: s.requests.clone(),
             })
             .collect();
         RegistrySnapshot {
+            applied: self.shared.applied,
             registrations,
             subscriptions,
             sessions,
+            down_at: self.shared.down_at.clone(),
         }
     }
 
     /// Replaces the replicated state with a snapshot's (a node catching up, or
-    /// restarting). Local sessions and calls in flight are left as they are.
-    pub fn restore(&mut self, snapshot: RegistrySnapshot) {
+    /// restarting). Installing a snapshot is applying every command it covers at
+    /// once, so it has the same effects on this node's sessions:
+    /// - if the cluster declared this node down after the last command it applied,
+    ///   every local session ends, as when `NodeDown` of itself is applied;
+    /// - otherwise the local sessions the snapshot no longer has end (those whose
+    ///   joining is still to commit stay);
+    /// - requests whose commands the snapshot covers get their answers from it.
+    pub fn restore(&mut self, now: Instant, snapshot: RegistrySnapshot) {
+        let applied_before = self.shared.applied;
         self.dealer
             .restore_registry(Registry::restore(snapshot.registrations));
         self.broker
             .restore_subscriptions(Subscriptions::restore(snapshot.subscriptions));
         let mut directory = Directory::default();
-        for (id, node, authid, authrole, authmethod) in snapshot.sessions {
-            directory.insert(
-                id,
-                SessionSummary {
-                    node,
-                    authid,
-                    authrole,
-                    authmethod,
-                },
-            );
+        for entry in snapshot.sessions {
+            let summary = SessionSummary {
+                node: entry.node,
+                authid: entry.authid,
+                authrole: entry.authrole,
+                authmethod: entry.authmethod,
+                requests: entry.requests,
+            };
+            directory.insert(entry.id, summary);
         }
         self.shared.directory = directory;
+        self.shared.down_at = snapshot.down_at;
+        self.shared.applied = snapshot.applied;
+
+        let joined: Vec<SessionId> = (self.shared.joining.keys().copied())
+            .filter(|session| self.shared.directory.contains(*session))
+            .collect();
+        for session in joined {
+            self.release_held(session);
+        }
+        let me = self.shared.node;
+        if self
+            .shared
+            .down_at
+            .get(&me)
+            .is_some_and(|&at| at > applied_before)
+        {
+            self.disown_local_sessions(now);
+        } else {
+            let removed: Vec<SessionId> = (self.shared.sessions.ids())
+                .filter(|session| {
+                    !self.shared.directory.contains(*session)
+                        && !self.shared.joining.contains_key(session)
+                })
+                .collect();
+            for session in removed {
+                let why = "the cluster ended this session while this node was away";
+                self.shared.out.send(session, goodbye(CLOSE_KILLED, why));
+                self.forget(now, session);
+            }
+        }
+        for (session, seq) in self.shared.pending.keys() {
+            let outcome = self
+                .shared
+                .directory
+                .get(session)
+                .and_then(|summary| summary.requests.outcome(seq))
+                .cloned();
+            if let (Some(outcome), Some(waiting)) =
+                (outcome, self.shared.pending.close(session, seq))
+            {
+                let answer = outcome.to_message(waiting.request_type, waiting.request);
+                self.shared.out.send(session, answer);
+            }
+        }
+        self.settle(now);
     }
 
     /// After an input: applies (single node) or queues (cluster) the registry
@@ -186,13 +300,12 @@ impl Realm {
         while !self.shared.proposals.is_empty() {
             let proposals = std::mem::take(&mut self.shared.proposals);
             for command in proposals {
-                match &mut self.shared.replication {
-                    Replication::Local { applied } => {
-                        *applied += 1;
-                        let index = *applied;
+                match self.shared.replication {
+                    Replication::Local => {
+                        let index = self.shared.applied + 1;
                         self.apply_one(now, index, command);
                     }
-                    Replication::Replicated => self.shared.to_commit.push_back(command),
+                    Replication::Replicated => self.queue_for_commit(command),
                 }
             }
         }
@@ -202,4 +315,30 @@ impl Realm {
             self.broker.publish_meta(&mut cx, event);
         }
     }
+
+    /// Hands a proposal to the cluster, unless its session's `SessionJoined` has
+    /// yet to be applied: then it waits for that, so that proposals may commit in
+    /// any order without a session's request reaching the log before the session.
+    fn queue_for_commit(&mut self, command: RegistryCommand) {
+        match (&command, command.session()) {
+            (RegistryCommand::SessionJoined { session, .. }, _) => {
+                self.shared.joining.insert(*session, Vec::new());
+            }
+            (_, Some(session)) => {
+                if let Some(held) = self.shared.joining.get_mut(&session) {
+                    held.push(command);
+                    return;
+                }
+            }
+            (_, None) => {}
+        }
+        self.shared.to_commit.push_back(command);
+    }
+}
+
+/// The roles a committed request may change, borrowed apart from the rest of
+/// the realm.
+pub(super) struct RealmRoles<'a> {
+    pub(super) dealer: &'a mut crate::dealer::Dealer,
+    pub(super) broker: &'a mut crate::broker::Broker,
 }

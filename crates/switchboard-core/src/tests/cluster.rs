@@ -484,7 +484,10 @@ fn a_node_restored_from_a_snapshot_routes_like_the_others() {
         crate::ClockAnchor::now(),
         2,
     );
-    fresh.restore(rmp_serde::from_slice(&bytes).expect("and deserialize"));
+    fresh.restore(
+        c.now,
+        rmp_serde::from_slice(&bytes).expect("and deserialize"),
+    );
     assert_eq!(fresh.snapshot(), snapshot);
     assert_eq!(
         fresh

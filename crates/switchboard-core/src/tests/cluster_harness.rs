@@ -9,9 +9,10 @@ use std::time::{Duration, Instant};
 use switchboard_proto::Message;
 
 use super::harness::{hello_with, test_clock};
-use crate::cluster::{NodeId, PeerMessage, RegistryCommand};
+use crate::cluster::{NodeId, PeerMessage, ProposalFailure, RegistryCommand};
 use crate::realm::{Realm, SessionId};
 use crate::RealmConfig;
+use switchboard_proto::error_uri::NETWORK_FAILURE;
 
 pub(super) struct Cluster {
     /// Node `i + 1` is `nodes[i]`.
@@ -23,6 +24,9 @@ pub(super) struct Cluster {
     dead: BTreeSet<NodeId>,
     /// Nodes cut off from the majority: their proposals fail.
     pub(super) isolated: BTreeSet<NodeId>,
+    /// When set, proposals wait here (proposing node, command) for the test to
+    /// commit or fail them, instead of committing at once.
+    pub(super) intercepted: Option<Vec<(NodeId, RegistryCommand)>>,
     sent: Vec<(NodeId, SessionId, Message)>,
 }
 
@@ -39,6 +43,7 @@ impl Cluster {
             log: Vec::new(),
             dead: BTreeSet::new(),
             isolated: BTreeSet::new(),
+            intercepted: None,
             sent: Vec::new(),
         }
     }
@@ -132,6 +137,40 @@ impl Cluster {
         self.settle();
     }
 
+    /// Stops `node` as `docker pause` does: it neither applies commits nor
+    /// receives messages, and nobody has noticed yet.
+    pub(super) fn pause(&mut self, node: NodeId) {
+        self.dead.insert(node);
+    }
+
+    /// `node` catches up by installing `from`'s snapshot (serialized and back, as
+    /// Raft ships it).
+    pub(super) fn install_snapshot(&mut self, node: NodeId, from: NodeId) {
+        let bytes = rmp_serde::to_vec(&self.node(from).snapshot()).expect("snapshots serialize");
+        let snapshot = rmp_serde::from_slice(&bytes).expect("and deserialize");
+        let now = self.now;
+        self.node(node).restore(now, snapshot);
+        self.settle();
+    }
+
+    /// Commits the intercepted proposal at `position` (it stays listed).
+    pub(super) fn commit_intercepted(&mut self, position: usize) {
+        let command = self.intercepted.as_ref().expect("intercepting")[position]
+            .1
+            .clone();
+        self.commit(command);
+        self.settle();
+    }
+
+    /// Tells the node that made the intercepted proposal at `position` that it failed.
+    pub(super) fn fail_intercepted(&mut self, position: usize, failure: ProposalFailure) {
+        let (node, command) = self.intercepted.as_ref().expect("intercepting")[position].clone();
+        let now = self.now;
+        self.node(node)
+            .handle_proposal_failed(now, command, failure, NETWORK_FAILURE);
+        self.settle();
+    }
+
     fn commit(&mut self, command: RegistryCommand) {
         self.log.push(command.clone());
         let index = self.log.len() as u64;
@@ -150,12 +189,15 @@ impl Cluster {
                 while let Some(command) = self.node(id).poll_proposal() {
                     moved = true;
                     if self.isolated.contains(&id) {
+                        let failure = ProposalFailure::NotSent("no quorum".into());
                         self.node(id).handle_proposal_failed(
                             now,
-                            &command,
-                            "wamp.error.network_failure",
-                            "no quorum",
+                            command,
+                            failure,
+                            NETWORK_FAILURE,
                         );
+                    } else if let Some(intercepted) = &mut self.intercepted {
+                        intercepted.push((id, command));
                     } else {
                         self.commit(command);
                     }

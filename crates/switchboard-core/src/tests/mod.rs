@@ -10,6 +10,7 @@ mod dealer;
 mod harness;
 mod meta;
 mod patterns;
+mod pauses;
 mod progressive;
 mod realm;
 mod shared;

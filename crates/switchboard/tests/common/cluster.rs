@@ -21,6 +21,8 @@ pub struct Cluster {
     members: String,
     peer_addrs: Vec<String>,
     dir: std::path::PathBuf,
+    /// Flags every node gets besides its cluster ones.
+    extra: Vec<String>,
 }
 
 /// How long a silent node may stay silent before the others call it down.
@@ -28,6 +30,11 @@ pub const FAILURE_TIMEOUT_MS: u64 = 600;
 
 impl Cluster {
     pub fn start(size: usize) -> Cluster {
+        Self::start_with(size, &[])
+    }
+
+    /// A cluster whose nodes all get `extra` flags too.
+    pub fn start_with(size: usize, extra: &[&str]) -> Cluster {
         let peer_addrs: Vec<String> = (0..size)
             .map(|_| format!("127.0.0.1:{}", free_port()))
             .collect();
@@ -47,6 +54,7 @@ impl Cluster {
             members,
             peer_addrs,
             dir,
+            extra: extra.iter().map(|s| s.to_string()).collect(),
         };
         let mut spawned: Vec<Router> = (1..=size).map(|id| cluster.spawn(id)).collect();
         for router in &mut spawned {
@@ -69,7 +77,7 @@ impl Cluster {
     fn spawn(&self, id: usize) -> Router {
         let data = self.dir.join(format!("node-{id}"));
         let (id_text, timeout) = (id.to_string(), FAILURE_TIMEOUT_MS.to_string());
-        Router::spawn(&[
+        let mut args = vec![
             "--node-id",
             &id_text,
             "--members",
@@ -80,7 +88,9 @@ impl Cluster {
             data.to_str().expect("utf-8 temp dir"),
             "--failure-timeout-ms",
             &timeout,
-        ])
+        ];
+        args.extend(self.extra.iter().map(String::as_str));
+        Router::spawn(&args)
     }
 
     pub fn node(&self, id: usize) -> &Router {
@@ -111,6 +121,11 @@ impl Cluster {
             }
         }
         None
+    }
+
+    /// Node `id`'s `/cluster/status`.
+    pub fn status(&self, id: usize) -> serde_json::Value {
+        serde_json::from_str(&self.node(id).http_get("/cluster/status")).unwrap_or_default()
     }
 
     /// Waits (bounded) until `check` holds.
