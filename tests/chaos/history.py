@@ -19,8 +19,9 @@ are read through the meta API on every node, and the history is checked:
 A definite hold of URI u by a session runs from receiving REGISTERED to sending
 UNREGISTER for it. When the session ends without our asking (GOODBYE from the
 router, a closed connection), its holds end no later than the last REGISTERED (or
-RESULT) received on it: the last moment the cluster surely counted it alive and
-holding what it registered (an UNREGISTERED proves less: a node back from a pause
+RESULT) received on it, nor than the start of the last fault on its node before
+it ended: the last moment the cluster surely counted it alive and holding what it
+registered (an UNREGISTERED proves less: a node back from a pause
 may confirm an UNREGISTER of a registration its session lost with the session). (A paused node's sessions are dropped by the other nodes long before
 their clients hear of it, and another session may then rightly take their URIs.)
 Requests outstanding when their session ended are abandoned, not unanswered.
@@ -137,7 +138,21 @@ class Hold:
         ends = [max(self.t_start, s.last_alive)]
         if self.t_unreg_sent is not None:
             ends.append(self.t_unreg_sent)
+        cut = fault_cut(s)
+        if cut is not None:
+            ends.append(cut)
         return min(ends)
+
+
+def fault_cut(s):
+    """When a session that the router ended stopped being sure of its holds: the
+    start of the last fault on its node before it ended. From then on the other
+    nodes may declare the node down and remove its sessions (a lease that ran out
+    while its holder was paused); a REGISTERED its node delivers after coming back
+    is true of the log but promises nothing past that point."""
+    starts = [f["t_start"] for f in H.faults
+              if f["node"] == s.node and s.t_join <= f["t_start"] <= s.t_end]
+    return max(starts) if starts else None
 
 
 class History:

@@ -134,16 +134,26 @@ impl RegistryCommand {
         }
     }
 
+    /// Who asked, for the commands that answer a client's request.
+    pub fn requester(&self) -> Option<Requester> {
+        match self {
+            RegistryCommand::Register { by, .. }
+            | RegistryCommand::Unregister { by, .. }
+            | RegistryCommand::Subscribe { by, .. }
+            | RegistryCommand::Unsubscribe { by, .. } => Some(*by),
+            RegistryCommand::SessionJoined { .. }
+            | RegistryCommand::SessionLeft { .. }
+            | RegistryCommand::NodeDown { .. } => None,
+        }
+    }
+
     /// The session the command is about (`None` for `NodeDown`).
     pub fn session(&self) -> Option<SessionId> {
         match self {
             RegistryCommand::SessionJoined { session, .. }
             | RegistryCommand::SessionLeft { session } => Some(*session),
-            RegistryCommand::Register { by, .. }
-            | RegistryCommand::Unregister { by, .. }
-            | RegistryCommand::Subscribe { by, .. }
-            | RegistryCommand::Unsubscribe { by, .. } => Some(by.session),
             RegistryCommand::NodeDown { .. } => None,
+            request => request.requester().map(|by| by.session),
         }
     }
 }

@@ -11,13 +11,14 @@
 //! reads a clock: every decision is made inside the input call.
 
 mod directory;
+mod proposals;
 mod replication;
 pub(crate) mod requests;
 mod sessions;
 mod welcome;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -31,7 +32,7 @@ use switchboard_proto::{
 
 use crate::broker::Broker;
 use crate::clock::ClockAnchor;
-use crate::cluster::{NodeId, PeerMessage, ProposalFailure, RegistryCommand};
+use crate::cluster::{NodeId, PeerMessage, RegistryCommand};
 use crate::config::RealmConfig;
 use crate::dealer::{Dealer, ProtocolViolation};
 use crate::features::PeerFeatures;
@@ -114,16 +115,6 @@ enum Replication {
     /// Proposals wait in `poll_proposal` for the owner to commit them.
     Replicated,
 }
-
-/// How long a failed proposal waits before it is made again, per failure so far
-/// (up to [`RETRY_DELAY_MAX`]): long enough not to spin while no leader is known,
-/// short enough that a new leader gets it within an election or two.
-const RETRY_DELAY_STEP: Duration = Duration::from_millis(100);
-const RETRY_DELAY_MAX: Duration = Duration::from_secs(1);
-/// How often a session's `SessionJoined` or `SessionLeft` is proposed before the
-/// node gives up (a node cut off for good: the others remove its sessions with
-/// `NodeDown`).
-const MAX_MEMBERSHIP_ATTEMPTS: u32 = 300;
 
 /// The state shared by every role, split from the roles so a role can borrow it
 /// mutably next to itself.
@@ -356,14 +347,7 @@ impl Realm {
     pub fn handle_timeout(&mut self, now: Instant) {
         let mut cx = self.shared.context(now);
         self.dealer.handle_timeout(&mut cx);
-        let (due, later) = std::mem::take(&mut self.shared.retries)
-            .into_iter()
-            .partition(|(at, _)| *at <= now);
-        self.shared.retries = later;
-        let due: Vec<(Instant, RegistryCommand)> = due;
-        self.shared
-            .to_commit
-            .extend(due.into_iter().map(|(_, command)| command));
+        self.retry_due(now);
         self.settle(now);
     }
 
@@ -403,93 +387,6 @@ impl Realm {
         self.shared.unreachable.remove(&node);
     }
 
-    /// A proposal did not commit. A request that no log can hold is answered
-    /// with `uri`; anything that may still commit is proposed again later (every
-    /// copy is the same command, and the replicated state applies it once), so
-    /// its answer comes from the commit. A session's joining and leaving are
-    /// proposed again until they commit.
-    pub fn handle_proposal_failed(
-        &mut self,
-        now: Instant,
-        command: RegistryCommand,
-        failure: ProposalFailure,
-        uri: &str,
-    ) {
-        let failures = match (&command, requests::request_type_of(&command)) {
-            (_, None) => {
-                let Some(session) = command.session() else {
-                    return;
-                };
-                if let (RegistryCommand::SessionJoined { .. }, ProposalFailure::NotSent(why)) =
-                    (&command, &failure)
-                {
-                    self.refuse_held_requests(session, uri, why);
-                }
-                let failures = self.shared.membership_failures.entry(session).or_insert(0);
-                *failures += 1;
-                if *failures > MAX_MEMBERSHIP_ATTEMPTS {
-                    self.shared.membership_failures.remove(&session);
-                    return;
-                }
-                *failures
-            }
-            (
-                RegistryCommand::Register { by, .. }
-                | RegistryCommand::Unregister { by, .. }
-                | RegistryCommand::Subscribe { by, .. }
-                | RegistryCommand::Unsubscribe { by, .. },
-                Some(_),
-            ) => {
-                let by = *by;
-                let Some(waiting) = self.shared.pending.get_mut(by.session, by.seq) else {
-                    return; // Answered already, or its session is gone.
-                };
-                waiting.failures += 1;
-                match failure {
-                    ProposalFailure::NotSent(why) if !waiting.maybe_in_log => {
-                        if let Some(waiting) = self.shared.pending.close(by.session, by.seq) {
-                            let refusal = error(waiting.request_type, waiting.request, uri, why);
-                            self.shared.out.send(by.session, refusal);
-                        }
-                        return;
-                    }
-                    ProposalFailure::NotSent(_) => {}
-                    ProposalFailure::Unknown(_) => waiting.maybe_in_log = true,
-                }
-                waiting.failures
-            }
-            _ => return,
-        };
-        let delay = (RETRY_DELAY_STEP * failures).min(RETRY_DELAY_MAX);
-        self.shared.retries.push((now + delay, command));
-    }
-
-    /// No leader took the session's joining: the requests it made meanwhile,
-    /// which never left this node, are refused now rather than kept waiting for
-    /// a cluster that may be out of reach for long.
-    fn refuse_held_requests(&mut self, session: SessionId, uri: &str, why: &str) {
-        let Some(held) = self.shared.joining.get_mut(&session) else {
-            return;
-        };
-        let (refused, kept): (Vec<_>, Vec<_>) = std::mem::take(held)
-            .into_iter()
-            .partition(|command| requests::request_type_of(command).is_some());
-        *held = kept;
-        for command in refused {
-            let (RegistryCommand::Register { by, .. }
-            | RegistryCommand::Unregister { by, .. }
-            | RegistryCommand::Subscribe { by, .. }
-            | RegistryCommand::Unsubscribe { by, .. }) = command
-            else {
-                continue;
-            };
-            if let Some(waiting) = self.shared.pending.close(by.session, by.seq) {
-                let refusal = error(waiting.request_type, waiting.request, uri, why);
-                self.shared.out.send(by.session, refusal);
-            }
-        }
-    }
-
     /// Says GOODBYE (`wamp.close.system_shutdown`) to every local session and forgets them.
     pub fn shutdown(&mut self, now: Instant) {
         let ids: Vec<SessionId> = self.shared.sessions.ids().collect();
@@ -512,7 +409,7 @@ impl Realm {
     /// When `handle_timeout` must next be called, if ever.
     #[must_use]
     pub fn poll_timeout(&self) -> Option<Instant> {
-        let retry = self.shared.retries.iter().map(|(at, _)| *at).min();
+        let retry = self.next_retry();
         match (self.dealer.next_deadline(), retry) {
             (Some(a), Some(b)) => Some(a.min(b)),
             (a, b) => a.or(b),

@@ -161,14 +161,6 @@ impl Realm {
         }
     }
 
-    /// The session's `SessionJoined` is applied: what it asked for meanwhile goes
-    /// to the cluster now.
-    fn release_held(&mut self, session: SessionId) {
-        if let Some(held) = self.shared.joining.remove(&session) {
-            self.shared.to_commit.extend(held);
-        }
-    }
-
     /// The cluster declared this very node down (it was paused or cut off, and
     /// has come back): its sessions' registrations and subscriptions are gone
     /// everywhere, so the sessions must go too, or their clients would wait on
@@ -314,25 +306,6 @@ impl Realm {
         for event in events {
             self.broker.publish_meta(&mut cx, event);
         }
-    }
-
-    /// Hands a proposal to the cluster, unless its session's `SessionJoined` has
-    /// yet to be applied: then it waits for that, so that proposals may commit in
-    /// any order without a session's request reaching the log before the session.
-    fn queue_for_commit(&mut self, command: RegistryCommand) {
-        match (&command, command.session()) {
-            (RegistryCommand::SessionJoined { session, .. }, _) => {
-                self.shared.joining.insert(*session, Vec::new());
-            }
-            (_, Some(session)) => {
-                if let Some(held) = self.shared.joining.get_mut(&session) {
-                    held.push(command);
-                    return;
-                }
-            }
-            (_, None) => {}
-        }
-        self.shared.to_commit.push_back(command);
     }
 }
 

@@ -19,7 +19,7 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
-use switchboard_proto::{code, Message, Registered, Subscribed, Unregistered, Unsubscribed};
+use switchboard_proto::{Message, Registered, Subscribed, Unregistered, Unsubscribed};
 
 use crate::cluster::{NodeId, Requester};
 use crate::realm::SessionId;
@@ -231,20 +231,10 @@ impl PendingRequests {
     }
 }
 
-/// The request type a registry command answers, if it answers one.
-pub(crate) fn request_type_of(command: &crate::cluster::RegistryCommand) -> Option<u64> {
-    use crate::cluster::RegistryCommand as C;
-    match command {
-        C::Register { .. } => Some(code::REGISTER),
-        C::Unregister { .. } => Some(code::UNREGISTER),
-        C::Subscribe { .. } => Some(code::SUBSCRIBE),
-        C::Unsubscribe { .. } => Some(code::UNSUBSCRIBE),
-        C::SessionJoined { .. } | C::SessionLeft { .. } | C::NodeDown { .. } => None,
-    }
-}
-
 #[cfg(test)]
 mod tests {
+    use switchboard_proto::code;
+
     use super::*;
 
     #[test]
