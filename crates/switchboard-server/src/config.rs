@@ -23,6 +23,8 @@ pub struct ServerConfig {
     pub workers: usize,
     /// Set to run as a node of a cluster; `None` is the single embedded node.
     pub cluster: Option<switchboard_cluster::ClusterConfig>,
+    /// The bearer token membership changes need; `None` refuses them all.
+    pub admin_token: Option<crate::AdminToken>,
 }
 
 impl Default for ServerConfig {
@@ -36,6 +38,7 @@ impl Default for ServerConfig {
             goodbye_timeout: Duration::from_secs(2),
             workers: default_workers(),
             cluster: None,
+            admin_token: None,
         }
     }
 }

@@ -5,6 +5,7 @@
 //! [`realm_actor::RealmActor`] feeds them to the sans-IO `Realm` and delivers
 //! whatever it outputs. Neither decides anything about WAMP itself.
 
+mod admin;
 mod cluster_bridge;
 mod config;
 mod directory;
@@ -18,10 +19,11 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use actix_web::{web, App, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
 use switchboard_cluster::{ClusterNode, MemberChange};
 use switchboard_core::cluster::RegistryCommand;
 
+pub use admin::{AdminToken, AdminTokenTooShort, MIN_ADMIN_TOKEN_LEN};
 pub use config::ServerConfig;
 use directory::RealmDirectory;
 use session::ConnectionCounter;
@@ -233,12 +235,18 @@ async fn change_members(cluster: &Option<Arc<ClusterNode>>, change: MemberChange
 }
 
 /// `POST /cluster/members/{id}` with the new node's peer address as the body:
-/// the node joins (as a learner until it has caught up, then as a voter).
+/// the node joins (as a learner until it has caught up, then as a voter). Needs
+/// the admin token, as every membership change does.
 async fn add_member(
+    request: HttpRequest,
+    config: web::Data<ServerConfig>,
     cluster: web::Data<Option<Arc<ClusterNode>>>,
     id: web::Path<u64>,
     addr: String,
 ) -> HttpResponse {
+    if let Some(refused) = admin::refusal(&request, config.admin_token.as_ref()) {
+        return refused;
+    }
     let addr = addr.trim().to_owned();
     if addr.is_empty() {
         return HttpResponse::BadRequest()
@@ -256,9 +264,14 @@ async fn add_member(
 
 /// `DELETE /cluster/members/{id}`: the node stops being a voter.
 async fn remove_member(
+    request: HttpRequest,
+    config: web::Data<ServerConfig>,
     cluster: web::Data<Option<Arc<ClusterNode>>>,
     id: web::Path<u64>,
 ) -> HttpResponse {
+    if let Some(refused) = admin::refusal(&request, config.admin_token.as_ref()) {
+        return refused;
+    }
     change_members(
         cluster.get_ref(),
         MemberChange::Remove {

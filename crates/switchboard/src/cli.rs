@@ -56,6 +56,10 @@ pub(crate) struct Cli {
     /// Silence after which another node is declared down, in milliseconds.
     #[arg(long, value_name = "MS")]
     pub(crate) failure_timeout_ms: Option<u64>,
+    /// A file holding the bearer token that membership changes need (there is
+    /// no flag for the token itself: command lines are visible to every user).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) admin_token_file: Option<String>,
     /// Raft log entries between two snapshots of the replicated state.
     #[arg(long, value_name = "ENTRIES")]
     pub(crate) snapshot_every: Option<u64>,

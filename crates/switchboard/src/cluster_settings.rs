@@ -9,6 +9,7 @@ use anyhow::bail;
 use serde::Deserialize;
 use switchboard_cluster::config::DEFAULT_SNAPSHOT_EVERY_N_LOGS;
 use switchboard_cluster::{default_raft_config, raft_config, ClusterConfig, LinkTiming};
+use switchboard_server::AdminToken;
 
 /// Cluster membership and timing, as configured.
 #[derive(Debug, Clone, PartialEq)]
@@ -22,6 +23,10 @@ pub(crate) struct ClusterSettings {
     /// Log entries between two snapshots of the replicated state (small values
     /// make tests reach the snapshot path; large ones cost a longer replay).
     pub(crate) snapshot_every: u64,
+    /// The bearer token for membership changes, as given (empty: none).
+    pub(crate) admin_token: String,
+    /// Or a file holding it (a Kubernetes Secret mounted as a file, say).
+    pub(crate) admin_token_file: Option<PathBuf>,
 }
 
 impl Default for ClusterSettings {
@@ -34,6 +39,8 @@ impl Default for ClusterSettings {
             heartbeat_ms: 100,
             failure_timeout_ms: 1500,
             snapshot_every: DEFAULT_SNAPSHOT_EVERY_N_LOGS,
+            admin_token: String::new(),
+            admin_token_file: None,
         }
     }
 }
@@ -49,6 +56,8 @@ pub(crate) struct FileCluster {
     heartbeat_ms: Option<u64>,
     failure_timeout_ms: Option<u64>,
     snapshot_every: Option<u64>,
+    admin_token: Option<String>,
+    admin_token_file: Option<PathBuf>,
 }
 
 /// Parses `1=host:port,2=host:port`.
@@ -91,6 +100,10 @@ impl ClusterSettings {
         set(&mut self.heartbeat_ms, file.heartbeat_ms);
         set(&mut self.failure_timeout_ms, file.failure_timeout_ms);
         set(&mut self.snapshot_every, file.snapshot_every);
+        set(&mut self.admin_token, file.admin_token);
+        if let Some(path) = file.admin_token_file {
+            self.admin_token_file = Some(path);
+        }
         Ok(())
     }
 
@@ -111,12 +124,18 @@ impl ClusterSettings {
             "cluster.heartbeat_ms" => self.heartbeat_ms = number(value)?,
             "cluster.failure_timeout_ms" => self.failure_timeout_ms = number(value)?,
             "cluster.snapshot_every" => self.snapshot_every = number(value)?,
+            "cluster.admin_token" => self.admin_token = value.to_owned(),
+            "cluster.admin_token_file" => {
+                self.admin_token_file =
+                    Some(value.into()).filter(|p: &PathBuf| !p.as_os_str().is_empty())
+            }
             _ => return Err(format!("{key}: unknown setting")),
         }
         Ok(())
     }
 
     pub(crate) fn validate(&self) -> anyhow::Result<()> {
+        self.admin_token()?;
         let Some(id) = self.node_id else {
             return Ok(());
         };
@@ -151,6 +170,24 @@ impl ClusterSettings {
             },
             raft: self.raft_config().ok()?,
         })
+    }
+
+    /// The admin token, from the setting or its file (not both); `None` if
+    /// neither gives one, which leaves membership changes refused.
+    pub(crate) fn admin_token(&self) -> anyhow::Result<Option<AdminToken>> {
+        let text = match (&self.admin_token_file, self.admin_token.trim().is_empty()) {
+            (Some(_), false) => {
+                bail!("cluster.admin_token and cluster.admin_token_file: set one, not both")
+            }
+            (Some(path), true) => std::fs::read_to_string(path).map_err(|e| {
+                anyhow::anyhow!(
+                    "cluster.admin_token_file: cannot read {}: {e}",
+                    path.display()
+                )
+            })?,
+            (None, _) => self.admin_token.clone(),
+        };
+        AdminToken::new(&text).map_err(|e| anyhow::anyhow!("cluster.admin_token: {e}"))
     }
 
     fn raft_config(&self) -> anyhow::Result<openraft::Config> {
@@ -198,6 +235,33 @@ mod tests {
             ClusterSettings::default().to_config().is_none(),
             "no node id: single node"
         );
+    }
+
+    #[test]
+    fn the_admin_token_comes_from_the_setting_or_its_file_never_both() {
+        let mut s = ClusterSettings::default();
+        assert_eq!(s.admin_token().unwrap(), None, "no token: none");
+        s.set_from_text("cluster.admin_token", "0123456789abcdef")
+            .unwrap();
+        assert!(s.admin_token().unwrap().is_some());
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("token");
+        std::fs::write(&file, "fedcba9876543210fedcba\n").unwrap();
+        s.set_from_text("cluster.admin_token_file", file.to_str().unwrap())
+            .unwrap();
+        assert!(s.validate().unwrap_err().to_string().contains("not both"));
+        s.admin_token.clear();
+        assert_eq!(
+            s.admin_token().unwrap(),
+            AdminToken::new("fedcba9876543210fedcba").unwrap()
+        );
+        s.admin_token_file = None;
+        s.admin_token = "short".into();
+        assert!(s
+            .admin_token()
+            .unwrap_err()
+            .to_string()
+            .contains("at least 16"));
     }
 
     #[test]

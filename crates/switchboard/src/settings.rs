@@ -100,6 +100,8 @@ pub(crate) const SETTINGS: &[&str] = &[
     "cluster.heartbeat_ms",
     "cluster.failure_timeout_ms",
     "cluster.snapshot_every",
+    "cluster.admin_token",
+    "cluster.admin_token_file",
 ];
 
 impl Settings {
@@ -293,6 +295,7 @@ impl Settings {
                 "cluster.snapshot_every",
                 cli.snapshot_every.map(|v| v.to_string()),
             ),
+            ("cluster.admin_token_file", cli.admin_token_file.clone()),
         ] {
             if let Some(value) = value {
                 self.cluster.set_from_text(key, &value).map_err(|e| {
@@ -360,6 +363,7 @@ impl Settings {
             ping_timeout: Duration::from_millis(self.ping_timeout_ms),
             workers: self.workers,
             cluster: self.cluster.to_config(),
+            admin_token: self.cluster.admin_token().ok().flatten(),
             ..ServerConfig::default()
         }
     }

@@ -8,7 +8,7 @@ mod common;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use common::cluster::{Cluster, FAILURE_TIMEOUT_MS};
+use common::cluster::{Cluster, ADMIN_TOKEN, FAILURE_TIMEOUT_MS};
 use common::{first, options, REALM};
 use switchboard_client::{Arguments, CallUpdate, Client, Codec, Dict, Value};
 
@@ -703,9 +703,7 @@ async fn a_new_node_joins_through_any_member_and_a_node_can_be_removed() {
     let mut cluster = Cluster::start(3);
     let (id, addr, mut joiner) = cluster.spawn_joiner();
     let started = Instant::now();
-    let added = cluster
-        .node(2)
-        .http("POST", &format!("/cluster/members/{id}"), &addr);
+    let (_, added) = cluster.admin(2, "POST", &format!("/cluster/members/{id}"), &addr);
     assert!(added.contains("\"members\":[1,2,3,4]"), "{added}");
     joiner.wait_ready();
     println!(
@@ -735,6 +733,47 @@ async fn a_new_node_joins_through_any_member_and_a_node_can_be_removed() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     assert_eq!(answer, Some(Value::from("node 1")));
-    let removed = cluster.node(1).http("DELETE", "/cluster/members/3", "");
+    let (_, removed) = cluster.admin(1, "DELETE", "/cluster/members/3", "");
     assert!(removed.contains("\"members\":[1,2,4]"), "{removed}");
+}
+
+#[tokio::test]
+async fn membership_changes_without_the_admin_token_are_refused_and_leave_the_cluster_whole() {
+    let _serial = SERIAL.lock().await;
+    let cluster = Cluster::start(3);
+    let wrong = format!("Bearer {}x", &ADMIN_TOKEN[..ADMIN_TOKEN.len() - 1]);
+    let no_header: Vec<(&str, &str)> = Vec::new();
+    let attempts = [
+        ("DELETE", "/cluster/members/3", no_header.clone()),
+        (
+            "DELETE",
+            "/cluster/members/2",
+            vec![("Authorization", wrong.as_str())],
+        ),
+        (
+            "DELETE",
+            "/cluster/members/2",
+            vec![("Authorization", ADMIN_TOKEN)],
+        ),
+        ("POST", "/cluster/members/4", no_header),
+    ];
+    for (method, path, headers) in attempts {
+        for node in 1..=3 {
+            let (status, body) =
+                cluster
+                    .node(node)
+                    .http_request(method, path, "127.0.0.1:1", &headers);
+            assert_eq!(
+                status, 401,
+                "{method} {path} {headers:?} on node {node}: {body}"
+            );
+        }
+    }
+    for node in 1..=3 {
+        assert_eq!(
+            cluster.status(node)["members"],
+            serde_json::json!([1, 2, 3]),
+            "node {node}"
+        );
+    }
 }

@@ -178,3 +178,19 @@ fn probe_exits_zero_for_a_ready_router_and_non_zero_otherwise() {
     assert!(!probe("/no/such/path"));
     assert!(router.http_get("/cluster/status").contains("single-node"));
 }
+
+#[test]
+fn membership_changes_are_refused_when_no_admin_token_is_configured() {
+    let router = Router::start(&[]);
+    let any = [("Authorization", "Bearer 0123456789abcdef0123")];
+    let (status, body) = router.http_request("DELETE", "/cluster/members/2", "", &any);
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("admin token"), "{body}");
+    let (status, _) = router.http_request("POST", "/cluster/members/2", "h:1", &[]);
+    assert_eq!(status, 403);
+    assert_eq!(
+        router.http_request("GET", "/metrics", "", &[]).0,
+        200,
+        "metrics stay open"
+    );
+}

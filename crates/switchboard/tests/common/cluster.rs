@@ -25,6 +25,9 @@ pub struct Cluster {
     extra: Vec<String>,
 }
 
+/// The admin token every test cluster's nodes read from their token file.
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+
 /// How long a silent node may stay silent before the others call it down.
 pub const FAILURE_TIMEOUT_MS: u64 = 600;
 
@@ -56,6 +59,8 @@ impl Cluster {
             dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
         };
+        std::fs::create_dir_all(&cluster.dir).expect("the cluster's directory");
+        std::fs::write(cluster.token_file(), format!("{ADMIN_TOKEN}\n")).expect("token file");
         let mut spawned: Vec<Router> = (1..=size).map(|id| cluster.spawn(id)).collect();
         for router in &mut spawned {
             router.wait_ready();
@@ -74,8 +79,20 @@ impl Cluster {
         (id, addr, self.spawn(id))
     }
 
+    fn token_file(&self) -> std::path::PathBuf {
+        self.dir.join("admin-token")
+    }
+
+    /// A membership request to node `id` carrying the admin token: (status, body).
+    pub fn admin(&self, id: usize, method: &str, path: &str, body: &str) -> (u16, String) {
+        let bearer = format!("Bearer {ADMIN_TOKEN}");
+        self.node(id)
+            .http_request(method, path, body, &[("Authorization", &bearer)])
+    }
+
     fn spawn(&self, id: usize) -> Router {
         let data = self.dir.join(format!("node-{id}"));
+        let token_file = self.token_file();
         let (id_text, timeout) = (id.to_string(), FAILURE_TIMEOUT_MS.to_string());
         let mut args = vec![
             "--node-id",
@@ -88,6 +105,8 @@ impl Cluster {
             data.to_str().expect("utf-8 temp dir"),
             "--failure-timeout-ms",
             &timeout,
+            "--admin-token-file",
+            token_file.to_str().expect("utf-8 temp dir"),
         ];
         args.extend(self.extra.iter().map(String::as_str));
         Router::spawn(&args)

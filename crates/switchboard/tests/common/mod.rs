@@ -99,6 +99,17 @@ impl Router {
 
     /// A plain HTTP/1.1 request; returns the response body.
     pub fn http(&self, method: &str, path: &str, body: &str) -> String {
+        self.http_request(method, path, body, &[]).1
+    }
+
+    /// A plain HTTP/1.1 request with extra headers; returns the status code and the body.
+    pub fn http_request(
+        &self,
+        method: &str,
+        path: &str,
+        body: &str,
+        headers: &[(&str, &str)],
+    ) -> (u16, String) {
         use std::io::{Read, Write};
         let authority = self
             .url
@@ -109,19 +120,29 @@ impl Router {
             .to_owned();
         let mut stream = std::net::TcpStream::connect(&authority).expect("connect for HTTP");
         stream.set_read_timeout(Some(Duration::from_secs(90))).ok();
+        let extra: String = headers
+            .iter()
+            .map(|(name, value)| format!("{name}: {value}\r\n"))
+            .collect();
         write!(
             stream,
-            "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nContent-Length: {}\r\n\r\n{body}",
+            "{method} {path} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\n{extra}Content-Length: {}\r\n\r\n{body}",
             body.len()
         )
         .expect("send");
         let mut response = String::new();
         let _ = stream.read_to_string(&mut response);
-        response
+        let status = response
+            .split(' ')
+            .nth(1)
+            .and_then(|code| code.parse().ok())
+            .unwrap_or(0);
+        let body = response
             .split("\r\n\r\n")
             .nth(1)
             .unwrap_or_default()
-            .to_owned()
+            .to_owned();
+        (status, body)
     }
 
     pub async fn client(&self, codec: Codec) -> Client {
