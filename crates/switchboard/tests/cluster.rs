@@ -428,17 +428,7 @@ async fn a_paused_node_declared_down_ends_its_sessions_when_it_comes_back_even_m
     tokio::time::sleep(Duration::from_millis(200)).await;
     cluster.node(1).pause();
     let observer = client(&cluster, 2, Codec::Json).await;
-    let mut removed = false;
-    for _ in 0..100 {
-        let lookup = Arguments::list(vec![Value::from("com.example.slow")]);
-        if let Ok(found) = observer.call("wamp.registration.lookup", lookup).await {
-            if first(&found) == Value::Null {
-                removed = true;
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let removed = removed_within_10s(&observer, "com.example.slow").await;
     cluster.node(1).resume();
     assert!(
         removed,
@@ -461,6 +451,21 @@ async fn a_paused_node_declared_down_ends_its_sessions_when_it_comes_back_even_m
             "the {who} got {err}, not a closed session"
         );
     }
+}
+
+/// Whether `procedure` stops being registered, as `observer`'s node sees it,
+/// within ten seconds.
+async fn removed_within_10s(observer: &Client, procedure: &str) -> bool {
+    for _ in 0..100 {
+        let lookup = Arguments::list(vec![Value::from(procedure)]);
+        if let Ok(found) = observer.call("wamp.registration.lookup", lookup).await {
+            if first(&found) == Value::Null {
+                return true;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    false
 }
 
 /// Every exact registration a node knows: (uri, id, callees), sorted.
@@ -512,17 +517,7 @@ async fn a_paused_node_that_catches_up_by_snapshot_ends_the_sessions_the_cluster
     let applied_before = cluster.status(3)["last_applied"].as_u64().unwrap_or(0);
     cluster.node(3).pause();
     let busy = client(&cluster, 1, Codec::Msgpack).await;
-    let mut removed = false;
-    for _ in 0..100 {
-        let lookup = Arguments::list(vec![Value::from("com.example.stranded")]);
-        if let Ok(found) = busy.call("wamp.registration.lookup", lookup).await {
-            if first(&found) == Value::Null {
-                removed = true;
-                break;
-            }
-        }
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
+    let removed = removed_within_10s(&busy, "com.example.stranded").await;
     let mut registered = Vec::new();
     for i in 0..200 {
         let id = busy
