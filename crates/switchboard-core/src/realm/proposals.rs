@@ -22,6 +22,12 @@ use super::{Realm, SessionId};
 const RETRY_DELAY_STEP: Duration = Duration::from_millis(100);
 const RETRY_DELAY_MAX: Duration = Duration::from_secs(1);
 
+/// How many failures in a row with no leader known a request that never left
+/// this node waits out before it is refused: retries after 100, 200, 300 and
+/// 400 ms, about as long as electing a new leader takes, so a REGISTER made
+/// during a leader change gets the new leader rather than an error.
+const NOT_SENT_GRACE: u32 = 4;
+
 /// How often a session's `SessionJoined` or `SessionLeft` is proposed before the
 /// node gives up (a node cut off for good: the others remove its sessions with
 /// `NodeDown`).
@@ -33,11 +39,12 @@ fn retry_delay(failures: u32) -> Duration {
 }
 
 impl Realm {
-    /// A proposal did not commit. A request that no log can hold is answered
-    /// with `uri`; anything that may still commit is proposed again later (every
-    /// copy is the same command, and the replicated state applies it once), so
-    /// its answer comes from the commit. A session's joining and leaving are
-    /// proposed again until they commit.
+    /// A proposal did not commit. A request that no log can hold (no leader was
+    /// known at any attempt) is answered with `uri` once a new leader has had
+    /// time to appear; anything that may still commit is proposed again later
+    /// (every copy is the same command, and the replicated state applies it
+    /// once), so its answer comes from the commit. A session's joining and
+    /// leaving are proposed again until they commit.
     pub fn handle_proposal_failed(
         &mut self,
         now: Instant,
@@ -52,7 +59,9 @@ impl Realm {
                 };
                 waiting.failures += 1;
                 match &failure {
-                    ProposalFailure::NotSent(why) if !waiting.maybe_in_log => {
+                    ProposalFailure::NotSent(why)
+                        if !waiting.maybe_in_log && waiting.failures > NOT_SENT_GRACE =>
+                    {
                         self.refuse(by.session, by.seq, uri, why);
                         return;
                     }
@@ -65,18 +74,21 @@ impl Realm {
                 let Some(session) = command.session() else {
                     return;
                 };
+                let failures = self.shared.membership_failures.entry(session).or_insert(0);
+                *failures += 1;
+                let failures = *failures;
                 if let (RegistryCommand::SessionJoined { .. }, ProposalFailure::NotSent(why)) =
                     (&command, &failure)
                 {
-                    self.refuse_held_requests(session, uri, why);
+                    if failures > NOT_SENT_GRACE {
+                        self.refuse_held_requests(session, uri, why);
+                    }
                 }
-                let failures = self.shared.membership_failures.entry(session).or_insert(0);
-                *failures += 1;
-                if *failures > MAX_MEMBERSHIP_ATTEMPTS {
+                if failures > MAX_MEMBERSHIP_ATTEMPTS {
                     self.shared.membership_failures.remove(&session);
                     return;
                 }
-                *failures
+                failures
             }
         };
         self.shared

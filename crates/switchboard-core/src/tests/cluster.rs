@@ -448,6 +448,13 @@ fn a_node_cut_off_from_the_majority_answers_register_with_an_error() {
     let s = c.join(3, &[], &[]);
     c.isolated.insert(3);
     register(&mut c, 3, s, 5, "p", Dict::new());
+    // It waits about an election's length for a leader, then gives up.
+    c.advance_in_steps(Duration::from_millis(900), Duration::from_millis(100));
+    assert!(
+        c.take(3, s).is_empty(),
+        "no answer while a leader may appear"
+    );
+    c.advance_in_steps(Duration::from_millis(1000), Duration::from_millis(100));
     assert_eq!(
         error_of(c.take_one(3, s)),
         (code::REGISTER, 5, "wamp.error.network_failure".into())

@@ -98,6 +98,15 @@ impl Cluster {
         self.settle();
     }
 
+    /// Moves time on by `total` in steps of `step`, firing what is due at each.
+    pub(super) fn advance_in_steps(&mut self, total: Duration, step: Duration) {
+        let mut moved = Duration::ZERO;
+        while moved < total {
+            self.advance(step);
+            moved += step;
+        }
+    }
+
     /// Kills `node`: the others notice at once, then the "leader" commits its removal.
     pub(super) fn kill(&mut self, node: NodeId) {
         self.kill_unnoticed_by_the_log(node);

@@ -171,14 +171,26 @@ fn a_proposal_that_fails_before_its_commit_is_known_is_retried_and_answered_by_t
     same_everywhere(&mut c, &[1, 2, 3]);
 }
 
+/// Fails the intercepted proposal at `position` with no leader known, then
+/// lets its retry come due; returns the position of the retry.
+fn no_leader_again(c: &mut Cluster, position: usize) -> usize {
+    c.fail_intercepted(position, ProposalFailure::NotSent("no leader".into()));
+    c.advance(Duration::from_secs(1));
+    c.intercepted.as_ref().map_or(0, |i| i.len() - 1)
+}
+
 #[test]
-fn a_request_that_no_log_can_hold_is_refused_at_once_but_one_that_may_commit_is_not() {
+fn a_request_no_log_can_hold_waits_out_an_election_then_is_refused() {
     let mut c = Cluster::new(3);
     let session = c.join(1, &[], &[]);
     c.intercepted = Some(Vec::new());
     register(&mut c, 1, session, 5, "p");
-    register(&mut c, 1, session, 6, "q");
-    c.fail_intercepted(0, ProposalFailure::NotSent("no leader".into()));
+    let mut at = 0;
+    for _ in 0..4 {
+        at = no_leader_again(&mut c, at);
+        assert!(c.take(1, session).is_empty(), "still within the grace");
+    }
+    c.fail_intercepted(at, ProposalFailure::NotSent("no leader".into()));
     assert_eq!(
         error_of(c.take_one(1, session)),
         (
@@ -187,16 +199,38 @@ fn a_request_that_no_log_can_hold_is_refused_at_once_but_one_that_may_commit_is_
             "wamp.error.network_failure".into()
         )
     );
-    // Request 6 may be in a log (a leader took it and then went quiet): when the
-    // next attempt finds no leader, that says nothing about the first copy.
-    c.fail_intercepted(1, ProposalFailure::Unknown("timed out".into()));
-    c.advance(Duration::from_millis(150));
-    c.fail_intercepted(2, ProposalFailure::NotSent("no leader".into()));
+}
+
+#[test]
+fn a_request_made_while_no_leader_is_known_commits_once_one_is() {
+    let mut c = Cluster::new(3);
+    let session = c.join(1, &[], &[]);
+    c.intercepted = Some(Vec::new());
+    register(&mut c, 1, session, 5, "p");
+    let retry = no_leader_again(&mut c, 0);
+    c.commit_intercepted(retry);
+    registered_id(c.take_one(1, session));
+}
+
+#[test]
+fn a_request_that_may_be_in_a_log_is_never_refused_for_want_of_a_leader() {
+    let mut c = Cluster::new(3);
+    let session = c.join(1, &[], &[]);
+    c.intercepted = Some(Vec::new());
+    register(&mut c, 1, session, 6, "q");
+    // A leader took it and went quiet: the proposal's fate is unknown. Every
+    // later attempt finding no leader says nothing about that first copy.
+    c.fail_intercepted(0, ProposalFailure::Unknown("timed out".into()));
+    c.advance(Duration::from_secs(1));
+    let mut at = 1;
+    for _ in 0..8 {
+        at = no_leader_again(&mut c, at);
+    }
     assert!(
         c.take(1, session).is_empty(),
         "request 6 waits for its commit"
     );
-    c.commit_intercepted(1);
+    c.commit_intercepted(0);
     registered_id(c.take_one(1, session));
 }
 
@@ -295,12 +329,17 @@ fn a_node_declared_down_ends_even_the_sessions_whose_joining_it_has_not_seen_com
 }
 
 #[test]
-fn requests_held_behind_a_joining_that_no_leader_took_are_refused_at_once() {
+fn requests_held_behind_a_joining_that_no_leader_took_are_refused_after_the_grace() {
     let mut c = Cluster::new(3);
     c.intercepted = Some(Vec::new());
     let session = c.join(3, &[], &[]);
     register(&mut c, 3, session, 5, "p");
-    c.fail_intercepted(0, ProposalFailure::NotSent("no leader".into()));
+    let mut at = 0;
+    for _ in 0..4 {
+        at = no_leader_again(&mut c, at);
+    }
+    assert!(c.take(3, session).is_empty(), "still within the grace");
+    at = no_leader_again(&mut c, at);
     assert_eq!(
         error_of(c.take_one(3, session)),
         (
@@ -310,9 +349,9 @@ fn requests_held_behind_a_joining_that_no_leader_took_are_refused_at_once() {
         )
     );
     // The joining itself is proposed again and, once it commits, the session works.
-    c.advance(Duration::from_millis(150));
-    c.commit_intercepted(1);
+    c.commit_intercepted(at);
     register(&mut c, 3, session, 6, "p");
-    c.commit_intercepted(2);
+    let register_at = c.intercepted.as_ref().map_or(0, |i| i.len() - 1);
+    c.commit_intercepted(register_at);
     registered_id(c.take_one(3, session));
 }
