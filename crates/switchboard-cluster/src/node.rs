@@ -78,13 +78,18 @@ pub enum ProposeError {
     /// in a log and may still commit.
     #[error("the proposal was not committed: {0}")]
     NotCommitted(String),
+    /// A membership change named a node that is not a voter (as this node sees it).
+    #[error("node {0} is not a voting member")]
+    NotAVoter(NodeId),
 }
 
 impl ProposeError {
     /// What the realm can conclude from it.
     pub fn to_failure(&self) -> ProposalFailure {
         match self {
-            ProposeError::NoLeader => ProposalFailure::NotSent(self.to_string()),
+            ProposeError::NoLeader | ProposeError::NotAVoter(_) => {
+                ProposalFailure::NotSent(self.to_string())
+            }
             ProposeError::NotCommitted(_) => ProposalFailure::Unknown(self.to_string()),
         }
     }
@@ -302,6 +307,17 @@ impl ClusterNode {
 
     /// Adds or removes a voting member, through the leader wherever it is.
     pub async fn change_members(&self, change: MemberChange) -> Result<(), ProposeError> {
+        if let MemberChange::Remove { node } = change {
+            let metrics = self.raft.metrics();
+            let membership = &metrics.borrow().membership_config;
+            if !membership
+                .membership()
+                .voter_ids()
+                .any(|voter| voter == node)
+            {
+                return Err(ProposeError::NotAVoter(node));
+            }
+        }
         let leader = self.raft.metrics().borrow().current_leader;
         match leader {
             Some(leader) if leader == self.id => self.change_members_as_leader(change).await,

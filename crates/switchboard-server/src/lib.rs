@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
 use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
-use switchboard_cluster::{ClusterNode, MemberChange};
+use switchboard_cluster::{ClusterNode, MemberChange, ProposeError};
 use switchboard_core::cluster::RegistryCommand;
 
 pub use admin::{AdminToken, AdminTokenTooShort, MIN_ADMIN_TOKEN_LEN};
@@ -230,6 +230,7 @@ async fn change_members(cluster: &Option<Arc<ClusterNode>>, change: MemberChange
     };
     match node.change_members(change).await {
         Ok(()) => HttpResponse::Ok().json(node.status()),
+        Err(error @ ProposeError::NotAVoter(_)) => HttpResponse::NotFound().body(error.to_string()),
         Err(error) => HttpResponse::ServiceUnavailable().body(error.to_string()),
     }
 }

@@ -764,6 +764,8 @@ async fn membership_changes_without_the_admin_token_are_refused_and_leave_the_cl
             );
         }
     }
+    let (status, body) = cluster.admin(2, "DELETE", "/cluster/members/9", "");
+    assert_eq!(status, 404, "removing a node that is not a member: {body}");
     for node in 1..=3 {
         assert_eq!(
             cluster.status(node)["members"],
