@@ -15,6 +15,9 @@ are read through the meta API on every node, and the history is checked:
                   (`wamp.session.get` of its own id, or absent from `wamp.session.list`)
   unanswered      a request of a session still connected at the end got no answer
   double          a second answer to a request id, or an answer to an id never sent
+  orphaned        what the router keeps for a client that does not hold it: a
+                  registration whose callee got an ERROR (or nothing) for it, or left;
+                  a session still listed although its client saw it end
 
 A definite hold of URI u by a session runs from receiving REGISTERED to sending
 UNREGISTER for it. When the session ends without our asking (GOODBYE from the
@@ -740,22 +743,23 @@ def check(states, errors, checkers, settled, zombie_answers, t_check, cluster_se
             for c in callees:
                 if c not in st["sessions"]:
                     who = session_line(known[c]) if c in known else "not one of ours"
-                    info["callee not a session"].append(f"node {node}: {uri} registration {rid}: callee {c} is not in its wamp.session.list ({who})")
+                    v["orphaned"].append(f"node {node}: {uri} registration {rid}: callee {c} is not in its wamp.session.list ({who})")
 
-    # Not counted: sessions the nodes still list although their client saw them end, and
-    # registrations whose callee is not holding them by its own account.
+    # Orphans: sessions the nodes still list although their client saw them end, and
+    # registrations whose callee is not holding them by its own account (an ERROR,
+    # or no answer, for a REGISTER that committed; or a departed session's leftovers).
     if states:
         st = next(iter(states.values()))
         for sid in sorted(st["sessions"] - checkers - set(live)):
             who = session_line(known[sid]) if sid in known else "not one of ours"
-            info["stale sessions"].append(f"{sid}: {who}")
+            v["orphaned"].append(f"session {sid} is still listed although its client saw it end: {who}")
         for uri, (rid, callees, _) in sorted(st["regs"].items()):
             for c in callees:
                 s = live.get(c)
-                if s is None or uri not in s.holds:
+                if s is None or (uri not in s.holds and uri not in s.unregistering):
                     last = [r for r in H.requests if r.session.sid == c and r.uri == uri]
                     tail = f"last request on it: {last[-1].describe()} -> {answer_text(last[-1].answers) or 'no answer'}" if last else "it never asked for it"
-                    info["leaked"].append(f"{uri} registration {rid}: callee {c} ({session_line(known[c]) if c in known else 'not one of ours'}); {tail}")
+                    v["orphaned"].append(f"{uri} registration {rid} is held by callee {c}, which does not hold it by its own account ({session_line(known[c]) if c in known else 'not one of ours'}); {tail}")
     return v, info, abandoned
 
 
@@ -848,6 +852,7 @@ async def run(deadline):
         "double": len(violations["double"]),
         "double holders": len(violations["double holders"]),
         "divergence": len(violations["divergence"]),
+        "orphaned": len(violations["orphaned"]),
     }
     errors_by_uri = collections.Counter(m[4] for m in first if m[0] == ERROR and m[4] != ALREADY_EXISTS)
     print(f"  {len(H.faults)} faults; {len(H.sessions)} sessions ({sum(1 for s in H.sessions if s.live)} live at the end), "
