@@ -20,6 +20,8 @@ pub(crate) struct Metrics {
     call_seconds: Histogram,
     /// INVOCATIONs sent to a callee on another node.
     pub(crate) forwarded_calls: IntCounter,
+    /// Registry proposals that did not commit, by cause.
+    proposal_failures: IntCounterVec,
     raft_term: IntGauge,
     raft_leader: IntGauge,
     raft_last_log_index: IntGauge,
@@ -68,6 +70,18 @@ impl Metrics {
         registry
             .register(Box::new(forwarded_calls.clone()))
             .expect("registered once");
+        let proposal_failures = IntCounterVec::new(
+            Opts::new(
+                "switchboard_proposal_failures_total",
+                "Registry proposals that did not commit: not_sent (no leader known), \
+                 unknown (may still commit; proposed again)",
+            ),
+            &["cause"],
+        )
+        .expect("a valid metric");
+        registry
+            .register(Box::new(proposal_failures.clone()))
+            .expect("registered once");
         Self {
             sessions: gauge(
                 &registry,
@@ -98,7 +112,14 @@ impl Metrics {
             calls,
             call_seconds,
             forwarded_calls,
+            proposal_failures,
         }
+    }
+
+    /// A registry proposal did not commit; `sent` says whether it may be in a log.
+    pub(crate) fn proposal_failed(&self, sent: bool) {
+        let cause = if sent { "unknown" } else { "not_sent" };
+        self.proposal_failures.with_label_values(&[cause]).inc();
     }
 
     /// A call ended after `seconds`, answered with RESULT (`error` None) or an ERROR URI.

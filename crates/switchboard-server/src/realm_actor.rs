@@ -302,7 +302,11 @@ impl Handler<ProposalFailed> for RealmActor {
     type Result = ();
 
     fn handle(&mut self, failed: ProposalFailed, ctx: &mut Context<Self>) {
-        tracing::warn!(failure = ?failed.failure, "a registry change did not commit");
+        // Counted, not logged at warn: during an outage every waiting request is
+        // proposed again every second, and each failure would be a line.
+        tracing::debug!(failure = ?failed.failure, "a registry change did not commit");
+        self.metrics
+            .proposal_failed(matches!(failed.failure, ProposalFailure::Unknown(_)));
         self.realm.handle_proposal_failed(
             Instant::now(),
             failed.command,

@@ -649,6 +649,15 @@ async fn a_node_without_a_majority_refuses_register_with_a_clear_error() {
         started.elapsed()
     );
     assert_eq!(err.wamp_uri(), Some("wamp.error.network_failure"));
+    // Its joining or the REGISTER itself failed at least five times before the
+    // refusal (the grace), and each failure is counted by cause.
+    let metrics = cluster.node(3).http_get("/metrics");
+    let failures: u64 = metrics
+        .lines()
+        .filter_map(|l| l.strip_prefix("switchboard_proposal_failures_total{cause="))
+        .filter_map(|l| l.rsplit(' ').next()?.trim().parse::<u64>().ok())
+        .sum();
+    assert!(failures >= 5, "the failed attempts are counted:\n{metrics}");
 }
 
 /// A session that leaves while its node has no majority cannot have its
