@@ -118,13 +118,7 @@ impl Broker {
         Outcome::Subscribed(id)
     }
 
-    pub(crate) fn apply_unsubscribe(
-        &mut self,
-        cx: &mut Context<'_>,
-        by: Requester,
-        subscription: u64,
-    ) -> Outcome {
-        let _ = cx;
+    pub(crate) fn apply_unsubscribe(&mut self, by: Requester, subscription: u64) -> Outcome {
         if self.subscriptions.unsubscribe(by.session, subscription) {
             Outcome::Unsubscribed
         } else {

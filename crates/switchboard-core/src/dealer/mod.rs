@@ -270,8 +270,7 @@ pub(crate) fn answer_requester(cx: &mut Context<'_>, by: Requester, outcome: &Ou
     if by.node != cx.node {
         return;
     }
-    if let Some(waiting) = cx.pending.close(by.session, by.seq) {
-        let answer = outcome.to_message(waiting.request_type, waiting.request);
+    if let Some(answer) = cx.pending.answer(by.session, by.seq, outcome) {
         cx.out.send(by.session, answer);
     }
 }

@@ -12,9 +12,8 @@
 use std::time::{Duration, Instant};
 
 use crate::cluster::{ProposalFailure, RegistryCommand};
-use crate::replies::error;
 
-use super::{Realm, SessionId};
+use super::{Outcome, Realm, SessionId};
 
 /// How long a failed proposal waits before it is made again, per failure so far
 /// (up to [`RETRY_DELAY_MAX`]): long enough not to spin while no leader is known,
@@ -98,9 +97,9 @@ impl Realm {
 
     /// Answers request `seq` of `session` with ERROR `uri`, if it still waits.
     fn refuse(&mut self, session: SessionId, seq: u64, uri: &str, why: &str) {
-        if let Some(waiting) = self.shared.pending.close(session, seq) {
-            let refusal = error(waiting.request_type, waiting.request, uri, why);
-            self.shared.out.send(session, refusal);
+        let refusal = Outcome::refused(uri, why);
+        if let Some(answer) = self.shared.pending.answer(session, seq, &refusal) {
+            self.shared.out.send(session, answer);
         }
     }
 

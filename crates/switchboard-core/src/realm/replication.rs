@@ -123,8 +123,8 @@ impl Realm {
                     .apply_subscribe(cx, index, by, &topic, match_policy)
             }),
             RegistryCommand::Unsubscribe { by, subscription } => {
-                self.apply_request(now, by, |realm, cx| {
-                    realm.broker.apply_unsubscribe(cx, by, subscription)
+                self.apply_request(now, by, |realm, _| {
+                    realm.broker.apply_unsubscribe(by, subscription)
                 });
             }
         }
@@ -276,10 +276,8 @@ impl Realm {
                 .get(session)
                 .and_then(|summary| summary.requests.outcome(seq))
                 .cloned();
-            if let (Some(outcome), Some(waiting)) =
-                (outcome, self.shared.pending.close(session, seq))
-            {
-                let answer = outcome.to_message(waiting.request_type, waiting.request);
+            let answer = outcome.and_then(|o| self.shared.pending.answer(session, seq, &o));
+            if let Some(answer) = answer {
                 self.shared.out.send(session, answer);
             }
         }

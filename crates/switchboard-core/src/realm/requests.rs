@@ -202,6 +202,19 @@ impl PendingRequests {
         self.waiting.remove(&(session, seq))
     }
 
+    /// Ends the wait of request `seq` of `session` with `outcome`: the message
+    /// that answers it, or `None` if nobody waits for it any more (answered
+    /// already, or its session is gone). The one way a registry request is answered.
+    pub(crate) fn answer(
+        &mut self,
+        session: SessionId,
+        seq: u64,
+        outcome: &Outcome,
+    ) -> Option<Message> {
+        let waiting = self.close(session, seq)?;
+        Some(outcome.to_message(waiting.request_type, waiting.request))
+    }
+
     /// The wait of request `seq` of `session`, to note a failed proposal.
     pub(crate) fn get_mut(&mut self, session: SessionId, seq: u64) -> Option<&mut Waiting> {
         self.waiting.get_mut(&(session, seq))
