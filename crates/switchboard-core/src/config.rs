@@ -1,16 +1,20 @@
 //! What a realm allows, as configured by the operator.
 
+use std::sync::Arc;
 use std::time::Duration;
 
 use switchboard_proto::uri::UriCheck;
+
+use crate::auth::RealmSecurity;
 
 /// One realm's settings.
 #[derive(Debug, Clone, PartialEq)]
 pub struct RealmConfig {
     /// The realm's URI, as clients name it in HELLO.
     pub name: String,
-    /// Whether the realm admits sessions that do not authenticate.
-    pub allow_anonymous: bool,
+    /// Who may join, how they prove it, and what each role may do. Shared: the
+    /// connections' handshakes read it too.
+    pub security: Arc<RealmSecurity>,
     /// Which URI alphabet REGISTER, CALL, SUBSCRIBE and PUBLISH must use.
     pub uri_check: UriCheck,
     /// Timeout for calls that set none (`None`: calls without `timeout` never time out,
@@ -32,7 +36,7 @@ impl RealmConfig {
     pub fn anonymous(name: impl Into<String>) -> Self {
         Self {
             name: name.into(),
-            allow_anonymous: true,
+            security: Arc::new(RealmSecurity::open()),
             uri_check: UriCheck::Loose,
             default_call_timeout: None,
             max_call_timeout: None,

@@ -8,6 +8,7 @@
 //! carries messages between the two.
 #![warn(missing_docs, unreachable_pub)]
 
+pub mod auth;
 pub mod broker;
 mod clock;
 pub mod cluster;
@@ -16,6 +17,7 @@ pub mod dealer;
 mod features;
 pub mod matching;
 mod meta;
+pub mod permissions;
 pub mod realm;
 mod replies;
 pub mod session_gate;
@@ -23,7 +25,7 @@ pub mod session_gate;
 pub use clock::ClockAnchor;
 pub use config::RealmConfig;
 pub use features::PeerFeatures;
-pub use realm::{JoinError, Outgoing, Realm, SessionId};
+pub use realm::{Outgoing, Realm, SessionId};
 pub use session_gate::{GateAction, SessionGate};
 
 #[cfg(test)]

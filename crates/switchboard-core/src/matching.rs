@@ -220,9 +220,15 @@ impl<T> UriIndex<T> {
 
     /// Values of prefix patterns that `uri` starts with, longest first.
     fn prefixes_of<'a, 'u>(&'a self, uri: &'u str) -> impl Iterator<Item = &'a T> + use<'a, 'u, T> {
-        let longest = self.longest_prefix.min(uri.len());
-        let candidates = if self.prefix.is_empty() { 0 } else { longest };
-        (1..=candidates)
+        // From the whole URI down to the empty prefix, which matches every URI
+        // (permissions use it; a registration cannot have an empty URI).
+        let candidates = self.longest_prefix.min(uri.len());
+        let lookups = if self.prefix.is_empty() {
+            0
+        } else {
+            candidates + 1
+        };
+        (0..lookups)
             .rev()
             .filter(move |&end| uri.is_char_boundary(end))
             .filter_map(move |end| self.prefix.get(&uri[..end]))

@@ -7,18 +7,30 @@
 //! the router sends pass [`SessionGate::handle_outbound`], which is how the gate
 //! learns that a WELCOME opened the session or an ABORT ended it.
 
+use std::sync::Arc;
+
 use switchboard_proto::error_uri::{GOODBYE_AND_OUT, NO_SUCH_REALM, PROTOCOL_VIOLATION};
 use switchboard_proto::{DecodeError, Hello, Message};
 
+use crate::auth::{
+    AuthenticatorReply, AuthenticatorRequest, Fresh, Handshake, Identity, RealmSecurity, Refusal,
+    Step,
+};
 use crate::realm::SessionId;
 use crate::replies::{abort, goodbye};
 
 /// Where the connection's session stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug)]
 enum Phase {
     /// Transport open, no session: only HELLO is legal.
     AwaitingHello,
-    /// HELLO went to the realm; the client must wait for WELCOME or ABORT.
+    /// HELLO named a realm; the transport looks it up and starts the handshake.
+    Resolving,
+    /// CHALLENGE sent: only AUTHENTICATE is legal.
+    Challenged(Box<Handshake>),
+    /// The dynamic authenticator was asked; the client must wait.
+    Asking(Box<Handshake>),
+    /// The identity is decided and went to the realm; WELCOME comes next.
     Joining,
     /// WELCOME sent.
     Established(SessionId),
@@ -32,8 +44,21 @@ enum Phase {
 #[derive(Debug, Clone, PartialEq)]
 #[must_use]
 pub enum GateAction {
-    /// Ask the realm named in HELLO to admit a new session.
-    Join(Hello),
+    /// Find the realm HELLO names, then call [`SessionGate::start_handshake`]
+    /// with its security (or [`SessionGate::realm_not_found`]).
+    Resolve(Hello),
+    /// Send this message (a CHALLENGE) and keep reading.
+    Send(Message),
+    /// Call the dynamic authenticator, then pass its reply to
+    /// [`SessionGate::authenticator_answered`].
+    Ask(AuthenticatorRequest),
+    /// Ask the realm to admit a session with this identity.
+    Join {
+        /// The client's HELLO.
+        hello: Hello,
+        /// Who the handshake decided it is.
+        identity: Identity,
+    },
     /// Hand the message to the realm for `session`.
     Route(SessionId, Message),
     /// The client said GOODBYE: remove `session` from its realm and send `reply`.
@@ -44,6 +69,9 @@ pub enum GateAction {
         /// The router's GOODBYE.
         reply: Message,
     },
+    /// Authentication failed: log and count `failure`, then send its ABORT
+    /// (after a delay if the address keeps failing) and close the transport.
+    Refuse(AuthFailure),
     /// Send `abort`, remove `leave` from its realm if set, and close the transport.
     Abort {
         /// The ABORT to send.
@@ -58,6 +86,19 @@ pub enum GateAction {
     },
     /// Nothing to do.
     Ignore,
+}
+
+/// A failed handshake, with what its log line and metric need.
+#[derive(Debug, Clone, PartialEq)]
+pub struct AuthFailure {
+    /// The ABORT to send.
+    pub abort: Message,
+    /// Its reason URI.
+    pub reason: String,
+    /// The method tried.
+    pub method: &'static str,
+    /// The authid the client gave, if any.
+    pub authid: Option<String>,
 }
 
 /// What the transport must do after writing an outbound message.
@@ -97,18 +138,35 @@ impl SessionGate {
 
     /// Whether the transport should be closed.
     pub fn is_closed(&self) -> bool {
-        self.phase == Phase::Closed
+        matches!(self.phase, Phase::Closed)
+    }
+
+    /// Whether a session is being opened (HELLO received, no WELCOME or ABORT
+    /// yet): the span a handshake timeout bounds.
+    pub fn is_opening(&self) -> bool {
+        matches!(
+            self.phase,
+            Phase::Resolving | Phase::Challenged(_) | Phase::Asking(_) | Phase::Joining
+        )
     }
 
     /// Decides what a decoded inbound message means in the current phase.
     pub fn handle_inbound(&mut self, message: Message) -> GateAction {
-        match (self.phase, message) {
+        let phase = std::mem::replace(&mut self.phase, Phase::Closed);
+        match (phase, message) {
             (Phase::Closed, _) => GateAction::Ignore,
             // A client may give up at any point; nothing is owed to it in reply.
-            (_, Message::Abort(_)) => self.close(),
+            (phase, Message::Abort(_)) => {
+                self.phase = phase;
+                self.close()
+            }
             (Phase::AwaitingHello, Message::Hello(hello)) => {
-                self.phase = Phase::Joining;
-                GateAction::Join(hello)
+                self.phase = Phase::Resolving;
+                GateAction::Resolve(hello)
+            }
+            (Phase::Challenged(mut handshake), Message::Authenticate(authenticate)) => {
+                let step = handshake.authenticate(&authenticate);
+                self.take_step(handshake, step)
             }
             (Phase::Established(session), Message::Goodbye(_)) => {
                 self.phase = Phase::AwaitingHello;
@@ -118,19 +176,99 @@ impl SessionGate {
                 }
             }
             (Phase::Established(session), message) if client_may_send(&message) => {
+                self.phase = Phase::Established(session);
                 GateAction::Route(session, message)
             }
             (Phase::RouterClosing, Message::Goodbye(_)) => self.close(),
-            (Phase::RouterClosing, _) => GateAction::Ignore,
-            (phase, message) => self.violation(format!(
-                "{} is not allowed {}",
-                message.name(),
-                match phase {
+            (Phase::RouterClosing, _) => {
+                self.phase = Phase::RouterClosing;
+                GateAction::Ignore
+            }
+            (phase, message) => {
+                let when = match &phase {
                     Phase::AwaitingHello => "before HELLO",
-                    Phase::Joining => "before WELCOME",
+                    Phase::Challenged(_) => "while AUTHENTICATE is expected",
+                    Phase::Resolving | Phase::Asking(_) | Phase::Joining => "before WELCOME",
                     _ => "from a client",
+                };
+                self.phase = phase;
+                self.violation(format!("{} is not allowed {when}", message.name()))
+            }
+        }
+    }
+
+    /// The realm HELLO named exists and has `security`: start authenticating.
+    /// `peer` is the client's address as a dynamic authenticator sees it.
+    pub fn start_handshake(
+        &mut self,
+        security: Arc<RealmSecurity>,
+        hello: Hello,
+        peer: Option<String>,
+        fresh: Fresh,
+    ) -> GateAction {
+        if !matches!(self.phase, Phase::Resolving) {
+            return GateAction::Ignore;
+        }
+        let (handshake, step) = Handshake::start(security, hello, peer, fresh);
+        self.take_step(Box::new(handshake), step)
+    }
+
+    /// The dynamic authenticator answered (or could not be called).
+    pub fn authenticator_answered(&mut self, reply: AuthenticatorReply) -> GateAction {
+        match std::mem::replace(&mut self.phase, Phase::Closed) {
+            Phase::Asking(mut handshake) => {
+                let step = handshake.answer(reply);
+                self.take_step(handshake, step)
+            }
+            // The client left, or the connection was closed, in the meantime.
+            other => {
+                self.phase = other;
+                GateAction::Ignore
+            }
+        }
+    }
+
+    /// The handshake took too long: ABORT it (a no-op once the session is open).
+    pub fn handshake_timed_out(&mut self) -> GateAction {
+        if !self.is_opening() {
+            return GateAction::Ignore;
+        }
+        self.phase = Phase::Closed;
+        let refusal = Refusal::failed("the session was not opened in time");
+        GateAction::Refuse(AuthFailure {
+            abort: refusal.to_abort(),
+            reason: refusal.reason,
+            method: "timeout",
+            authid: None,
+        })
+    }
+
+    fn take_step(&mut self, handshake: Box<Handshake>, step: Step) -> GateAction {
+        match step {
+            Step::Challenge(challenge) => {
+                self.phase = Phase::Challenged(handshake);
+                GateAction::Send(challenge)
+            }
+            Step::Ask(request) => {
+                self.phase = Phase::Asking(handshake);
+                GateAction::Ask(request)
+            }
+            Step::Admit(identity) => {
+                self.phase = Phase::Joining;
+                GateAction::Join {
+                    hello: handshake.into_hello(),
+                    identity,
                 }
-            )),
+            }
+            Step::Refuse(refusal) => {
+                self.phase = Phase::Closed;
+                GateAction::Refuse(AuthFailure {
+                    abort: refusal.to_abort(),
+                    reason: refusal.reason,
+                    method: handshake.method().as_str(),
+                    authid: handshake.requested_authid().map(str::to_owned),
+                })
+            }
         }
     }
 
@@ -164,7 +302,7 @@ impl SessionGate {
 
     /// Notes what the router sends, and says whether the transport must close after.
     pub fn handle_outbound(&mut self, message: &Message) -> AfterSend {
-        match (self.phase, message) {
+        match (&self.phase, message) {
             (Phase::Joining, Message::Welcome(welcome)) => {
                 self.phase = Phase::Established(welcome.session);
                 AfterSend::Continue
@@ -222,9 +360,73 @@ mod tests {
 
     use super::*;
 
+    fn fresh() -> Fresh {
+        Fresh {
+            random: [1; 32],
+            session: 5,
+            now: std::time::SystemTime::UNIX_EPOCH,
+        }
+    }
+
+    fn open_realm() -> Arc<RealmSecurity> {
+        Arc::new(RealmSecurity::open())
+    }
+
+    /// A realm that accepts only tickets, with `joe`/`secret!!!`.
+    fn ticket_realm() -> Arc<RealmSecurity> {
+        let joe = crate::auth::Principal {
+            authid: "joe".into(),
+            role: "user".into(),
+            ticket: Some(crate::auth::Ticket::parse("secret!!!").unwrap()),
+            wampcra: None,
+            authorized_keys: vec![],
+        };
+        Arc::new(RealmSecurity {
+            methods: vec![crate::auth::AuthMethod::Ticket],
+            principals: crate::auth::Principals::new(vec![joe]).unwrap(),
+            ..RealmSecurity::open()
+        })
+    }
+
+    fn ticket_hello() -> Hello {
+        let mut details = switchboard_proto::Dict::new();
+        details.insert("authmethods".into(), vec!["ticket".into()].into());
+        details.insert("authid".into(), "joe".into());
+        Hello {
+            realm: "r".into(),
+            details,
+        }
+    }
+
+    fn authenticate(signature: &str) -> Message {
+        Message::Authenticate(switchboard_proto::Authenticate {
+            signature: signature.into(),
+            extra: Default::default(),
+        })
+    }
+
+    /// A gate whose HELLO was answered with a ticket CHALLENGE.
+    fn challenged() -> SessionGate {
+        let mut gate = SessionGate::default();
+        let GateAction::Resolve(hello) = gate.handle_inbound(Message::Hello(ticket_hello())) else {
+            panic!("expected Resolve");
+        };
+        let action = gate.start_handshake(ticket_realm(), hello, None, fresh());
+        assert!(
+            matches!(action, GateAction::Send(Message::Challenge(_))),
+            "{action:?}"
+        );
+        gate
+    }
+
     fn established(session: SessionId) -> SessionGate {
         let mut gate = SessionGate::default();
-        let _ = gate.handle_inbound(Message::Hello(Hello::default()));
+        let GateAction::Resolve(hello) = gate.handle_inbound(Message::Hello(Hello::default()))
+        else {
+            panic!("expected Resolve");
+        };
+        let action = gate.start_handshake(open_realm(), hello, None, fresh());
+        assert!(matches!(action, GateAction::Join { .. }), "{action:?}");
         let welcome = Message::Welcome(Welcome {
             session,
             ..Default::default()
@@ -247,11 +449,68 @@ mod tests {
     }
 
     #[test]
+    fn a_correct_authenticate_joins_with_the_identity_and_a_wrong_one_is_refused() {
+        let mut gate = challenged();
+        let GateAction::Join { identity, .. } = gate.handle_inbound(authenticate("secret!!!"))
+        else {
+            panic!("expected Join");
+        };
+        assert_eq!(identity.authid.as_deref(), Some("joe"));
+        let mut gate = challenged();
+        let GateAction::Refuse(failure) = gate.handle_inbound(authenticate("nope")) else {
+            panic!("expected Refuse");
+        };
+        assert_eq!(failure.reason, "wamp.error.authentication_denied");
+        assert_eq!(
+            (failure.method, failure.authid.as_deref()),
+            ("ticket", Some("joe"))
+        );
+        assert!(gate.is_closed());
+    }
+
+    #[test]
+    fn authenticate_before_a_challenge_is_a_protocol_violation() {
+        let mut gate = SessionGate::default();
+        assert!(is_violation(&gate.handle_inbound(authenticate("x"))));
+        let mut gate = established(3);
+        assert!(is_violation(&gate.handle_inbound(authenticate("x"))));
+    }
+
+    #[test]
+    fn a_second_hello_or_any_other_message_during_the_handshake_is_a_protocol_violation() {
+        let mut gate = challenged();
+        assert!(is_violation(
+            &gate.handle_inbound(Message::Hello(ticket_hello()))
+        ));
+        let mut gate = challenged();
+        assert!(is_violation(
+            &gate.handle_inbound(Message::Call(Call::default()))
+        ));
+    }
+
+    #[test]
+    fn a_handshake_that_outlives_its_budget_is_refused_but_an_open_session_is_not() {
+        let mut gate = challenged();
+        assert!(gate.is_opening());
+        assert!(matches!(gate.handshake_timed_out(), GateAction::Refuse(_)));
+        let mut gate = established(4);
+        assert_eq!(gate.handshake_timed_out(), GateAction::Ignore);
+    }
+
+    #[test]
+    fn an_authenticator_answer_after_the_client_left_is_ignored() {
+        let mut gate = SessionGate::default();
+        let _ = gate.handle_transport_closed();
+        let reply = AuthenticatorReply::Result(vec![], Default::default());
+        assert_eq!(gate.authenticator_answered(reply), GateAction::Ignore);
+    }
+
+    #[test]
     fn messages_before_welcome_are_a_protocol_violation() {
         let mut gate = SessionGate::default();
         assert!(matches!(
             gate.handle_inbound(Message::Hello(Hello::default())),
-            GateAction::Join(_)
+            GateAction::Resolve(_)
         ));
         assert!(is_violation(
             &gate.handle_inbound(Message::Call(Call::default()))
@@ -297,7 +556,7 @@ mod tests {
         assert_eq!(reply.reason, GOODBYE_AND_OUT);
         assert!(matches!(
             gate.handle_inbound(Message::Hello(Hello::default())),
-            GateAction::Join(_)
+            GateAction::Resolve(_)
         ));
     }
 

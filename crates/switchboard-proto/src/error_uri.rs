@@ -17,6 +17,16 @@ pub const PROTOCOL_VIOLATION: &str = "wamp.error.protocol_violation";
 pub const NOT_AUTHORIZED: &str = "wamp.error.not_authorized";
 pub const NO_SUCH_REALM: &str = "wamp.error.no_such_realm";
 pub const NO_MATCHING_AUTH_METHOD: &str = "wamp.error.no_matching_auth_method";
+/// The credentials were checked and are wrong (the spec draft's finer
+/// `authentication_failed`).
+pub const AUTHENTICATION_DENIED: &str = "wamp.error.authentication_denied";
+/// Authentication could not be carried out (an authenticator failed, a message
+/// was malformed): the spec's "fail secure" reason.
+pub const AUTHENTICATION_FAILED: &str = "wamp.error.authentication_failed";
+/// No principal has the authid the client gave.
+pub const NO_SUCH_PRINCIPAL: &str = "wamp.error.no_such_principal";
+/// The role assigned to a session does not exist on the realm.
+pub const NO_SUCH_ROLE: &str = "wamp.error.no_such_role";
 pub const NO_SUCH_SESSION: &str = "wamp.error.no_such_session";
 pub const FEATURE_NOT_SUPPORTED: &str = "wamp.error.feature_not_supported";
 /// The router lost (or could not reach) part of itself: a peer node, a majority.

@@ -33,6 +33,12 @@ impl IdGenerator {
         }
     }
 
+    /// Takes `id` if it is free (a session id promised during authentication);
+    /// `false` if it is in use.
+    pub fn reserve(&mut self, id: Id) -> bool {
+        (1..=MAX_ID).contains(&id) && self.in_use.insert(id)
+    }
+
     /// A random id that is not tracked (for publications, which are never released).
     pub fn fresh() -> Id {
         rand::thread_rng().gen_range(1..=MAX_ID)

@@ -16,7 +16,7 @@ pub mod uri;
 mod value;
 
 pub use codec::{decode, encode, Codec, DecodeError, EncodeError};
-pub use id::{Id, IdGenerator, SessionScopeIds};
+pub use id::{Id, IdGenerator, SessionScopeIds, MAX_ID};
 pub use message::*;
 pub use payload::{Arguments, Payload};
 pub use value::{Dict, Value};

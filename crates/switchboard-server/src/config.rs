@@ -19,6 +19,9 @@ pub struct ServerConfig {
     pub ping_timeout: Duration,
     /// How long to wait for a client's GOODBYE after the router said GOODBYE.
     pub goodbye_timeout: Duration,
+    /// How long a session may take from HELLO to WELCOME (authentication
+    /// included) before it is refused.
+    pub handshake_timeout: Duration,
     /// Threads running WebSocket sessions (each realm has a thread of its own).
     pub workers: usize,
     /// Set to run as a node of a cluster; `None` is the single embedded node.
@@ -36,6 +39,7 @@ impl Default for ServerConfig {
             ping_interval: Duration::from_secs(30),
             ping_timeout: Duration::from_secs(90),
             goodbye_timeout: Duration::from_secs(2),
+            handshake_timeout: Duration::from_secs(10),
             workers: default_workers(),
             cluster: None,
             admin_token: None,

@@ -6,15 +6,18 @@ use std::sync::Arc;
 
 use actix::{Actor, Addr, Arbiter};
 use switchboard_cluster::ClusterNode;
+use switchboard_core::auth::RealmSecurity;
 use switchboard_core::cluster::NodeId;
 use switchboard_core::RealmConfig;
 
 use crate::metrics::Metrics;
 use crate::realm_actor::{AttachCluster, RealmActor, Shutdown};
 
-/// Realm name -> its actor.
+/// Realm name -> its actor and its security.
 pub(crate) struct RealmDirectory {
     by_name: HashMap<String, Addr<RealmActor>>,
+    /// What the connections' handshakes need, read without asking the realm.
+    security: HashMap<String, Arc<RealmSecurity>>,
     /// Each realm runs on its own arbiter (thread), away from the transports.
     _arbiters: Vec<Arbiter>,
 }
@@ -27,8 +30,10 @@ impl RealmDirectory {
         metrics: &Arc<Metrics>,
     ) -> Self {
         let mut by_name = HashMap::new();
+        let mut security = HashMap::new();
         let mut arbiters = Vec::new();
         for config in realms {
+            security.insert(config.name.clone(), config.security.clone());
             let arbiter = Arbiter::new();
             let config = config.clone();
             let name = config.name.clone();
@@ -41,6 +46,7 @@ impl RealmDirectory {
         }
         Self {
             by_name,
+            security,
             _arbiters: arbiters,
         }
     }
@@ -59,6 +65,11 @@ impl RealmDirectory {
 
     pub(crate) fn get(&self, realm: &str) -> Option<&Addr<RealmActor>> {
         self.by_name.get(realm)
+    }
+
+    /// The realm's actor and security, if the router has it.
+    pub(crate) fn lookup(&self, realm: &str) -> Option<(&Addr<RealmActor>, &Arc<RealmSecurity>)> {
+        Some((self.by_name.get(realm)?, self.security.get(realm)?))
     }
 
     pub(crate) async fn shutdown_all(&self) {

@@ -6,9 +6,11 @@
 //! whatever it outputs. Neither decides anything about WAMP itself.
 
 mod admin;
+mod authenticator;
 mod cluster_bridge;
 mod config;
 mod directory;
+mod gatekeeper;
 mod metrics;
 mod realm_actor;
 mod session;
@@ -114,6 +116,10 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
     let node_id = config.cluster.as_ref().map(|c| c.node_id);
     let metrics = Arc::new(metrics::Metrics::new());
     let realms = Arc::new(RealmDirectory::start(&config.realms, node_id, &metrics));
+    let gatekeeper = Arc::new(gatekeeper::Gatekeeper::new(
+        metrics.clone(),
+        start_authenticators(&config.realms, &realms),
+    ));
     let cluster = match &config.cluster {
         Some(cluster_config) => Some(join_cluster(cluster_config.clone(), &realms, &config).await?),
         None => None,
@@ -130,6 +136,7 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
             .app_data(web::Data::new(app_connections.clone()))
             .app_data(web::Data::new(cluster.clone()))
             .app_data(web::Data::from(metrics.clone()))
+            .app_data(web::Data::from(gatekeeper.clone()))
             .route(&app_config.path, web::get().to(websocket::upgrade))
             .route(
                 "/health/live",
@@ -159,6 +166,38 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
         connections,
         server,
     })
+}
+
+/// Starts the router's own session in each realm where a dynamic
+/// authenticator is registered (once per realm, however many realms use it).
+fn start_authenticators(
+    realms: &[switchboard_core::RealmConfig],
+    directory: &RealmDirectory,
+) -> std::collections::HashMap<String, actix::Addr<authenticator::AuthenticatorClient>> {
+    use actix::Actor;
+    let mut clients = std::collections::HashMap::new();
+    for config in realms {
+        let Some(authenticator) = &config.security.authenticator else {
+            continue;
+        };
+        let name = &authenticator.realm;
+        if clients.contains_key(name) {
+            continue;
+        }
+        match directory.get(name) {
+            Some(realm) => {
+                let client =
+                    authenticator::AuthenticatorClient::new(name.clone(), realm.clone()).start();
+                clients.insert(name.clone(), client);
+            }
+            None => tracing::error!(
+                realm = %config.name,
+                authenticator_realm = %name,
+                "the authenticator's realm is not served here: dynamic authentication will fail"
+            ),
+        }
+    }
+    clients
 }
 
 /// Starts this node's part of the cluster and connects the realms to it.

@@ -22,6 +22,10 @@ pub(crate) struct Metrics {
     pub(crate) forwarded_calls: IntCounter,
     /// Registry proposals that did not commit, by cause.
     proposal_failures: IntCounterVec,
+    /// Handshakes that ended in WELCOME, by method.
+    authentications: IntCounterVec,
+    /// Handshakes that ended in ABORT, by method and reason.
+    auth_failures: IntCounterVec,
     raft_term: IntGauge,
     raft_leader: IntGauge,
     raft_last_log_index: IntGauge,
@@ -82,6 +86,30 @@ impl Metrics {
         registry
             .register(Box::new(proposal_failures.clone()))
             .expect("registered once");
+        let authentications = IntCounterVec::new(
+            Opts::new(
+                "switchboard_authentications_total",
+                "Sessions admitted, by authmethod",
+            ),
+            &["method"],
+        )
+        .expect("a valid metric");
+        registry
+            .register(Box::new(authentications.clone()))
+            .expect("registered once");
+        let auth_failures = IntCounterVec::new(
+            Opts::new(
+                "switchboard_auth_failures_total",
+                "Handshakes refused, by authmethod and reason (denied, no_such_principal, \
+                 no_matching_auth_method, no_such_role, failed, protocol_violation, timeout, \
+                 authenticator: an error the dynamic authenticator raised)",
+            ),
+            &["method", "reason"],
+        )
+        .expect("a valid metric");
+        registry
+            .register(Box::new(auth_failures.clone()))
+            .expect("registered once");
         Self {
             sessions: gauge(
                 &registry,
@@ -113,7 +141,33 @@ impl Metrics {
             call_seconds,
             forwarded_calls,
             proposal_failures,
+            authentications,
+            auth_failures,
         }
+    }
+
+    /// A handshake admitted a session.
+    pub(crate) fn authenticated(&self, method: &str) {
+        self.authentications.with_label_values(&[method]).inc();
+    }
+
+    /// A handshake was refused with ABORT `reason`. The label is one of a fixed
+    /// set, so a dynamic authenticator's own URIs cannot grow the series.
+    pub(crate) fn auth_failed(&self, method: &str, reason: &str) {
+        use switchboard_proto::error_uri as uri;
+        let reason = match reason {
+            uri::AUTHENTICATION_DENIED => "denied",
+            uri::NO_SUCH_PRINCIPAL => "no_such_principal",
+            uri::NO_MATCHING_AUTH_METHOD => "no_matching_auth_method",
+            uri::NO_SUCH_ROLE => "no_such_role",
+            uri::AUTHENTICATION_FAILED if method == "timeout" => "timeout",
+            uri::AUTHENTICATION_FAILED => "failed",
+            uri::PROTOCOL_VIOLATION => "protocol_violation",
+            _ => "authenticator",
+        };
+        self.auth_failures
+            .with_label_values(&[method, reason])
+            .inc();
     }
 
     /// A registry proposal did not commit; `sent` says whether it may be in a log.

@@ -8,6 +8,7 @@ use actix::{
     Actor, Addr, AsyncContext, Context, Handler, Message as ActixMessage, Recipient, SpawnHandle,
 };
 use switchboard_cluster::ClusterNode;
+use switchboard_core::auth::Identity;
 use switchboard_core::cluster::{
     NodeId, PeerMessage, ProposalFailure, RegistryCommand, RegistrySnapshot,
 };
@@ -22,12 +23,14 @@ use crate::metrics::Metrics;
 #[rtype(result = "()")]
 pub(crate) struct Deliver(pub(crate) Message);
 
-/// A transport asks to open a session with this HELLO; WELCOME or ABORT comes
-/// back through `session` as a [`Deliver`], in order with everything after it.
+/// A transport asks to open an authenticated session; WELCOME comes back
+/// through `session` as a [`Deliver`], in order with everything after it.
 #[derive(ActixMessage)]
 #[rtype(result = "()")]
 pub(crate) struct Join {
     pub(crate) hello: Hello,
+    /// Who the session's handshake decided it is.
+    pub(crate) identity: Identity,
     pub(crate) session: Recipient<Deliver>,
 }
 
@@ -225,14 +228,12 @@ impl Handler<Join> for RealmActor {
     type Result = ();
 
     fn handle(&mut self, join: Join, ctx: &mut Context<Self>) {
-        match self.realm.handle_join(Instant::now(), &join.hello) {
-            Ok(id) => {
-                tracing::debug!(session = id, "session joined");
-                self.sessions.insert(id, join.session);
-                self.metrics.sessions.inc();
-            }
-            Err(refused) => join.session.do_send(Deliver(refused.to_abort())),
-        }
+        let id = self
+            .realm
+            .handle_join(Instant::now(), &join.hello, join.identity);
+        tracing::debug!(session = id, "session joined");
+        self.sessions.insert(id, join.session);
+        self.metrics.sessions.inc();
         self.flush(ctx);
     }
 }

@@ -5,21 +5,25 @@
 //! let the gate see the message, encode, write. Keepalive pings and the frame
 //! size limit are transport concerns and live here too.
 
+use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use actix::{Actor, ActorContext, Addr, AsyncContext, Handler, StreamHandler};
 use actix_http::ws::Item;
 use actix_web_actors::ws::{self, CloseCode, CloseReason, ProtocolError};
 use bytes::{Bytes, BytesMut};
-use switchboard_core::session_gate::AfterSend;
+use switchboard_core::auth::{AuthenticatorReply, Fresh};
+use switchboard_core::session_gate::{AfterSend, AuthFailure};
 use switchboard_core::{GateAction, SessionGate};
 use switchboard_proto::error_uri::{PAYLOAD_SIZE_EXCEEDED, PROTOCOL_VIOLATION};
 use switchboard_proto::{decode, encode, Codec, Message};
 
+use crate::authenticator::{Answered, Ask};
 use crate::config::ServerConfig;
 use crate::directory::RealmDirectory;
+use crate::gatekeeper::Gatekeeper;
 use crate::realm_actor::{Deliver, Inbound, Join, Leave, RealmActor};
 
 /// Counts open WebSocket sessions, so shutdown can wait for them to close.
@@ -52,6 +56,9 @@ pub(crate) struct WsSession {
     /// A fragmented message being reassembled.
     fragments: Option<BytesMut>,
     connections: ConnectionCounter,
+    gatekeeper: Arc<Gatekeeper>,
+    /// The client's address, for logs, the failure throttle and authenticators.
+    peer: Option<SocketAddr>,
 }
 
 impl WsSession {
@@ -60,6 +67,8 @@ impl WsSession {
         config: Arc<ServerConfig>,
         realms: Arc<RealmDirectory>,
         connections: ConnectionCounter,
+        gatekeeper: Arc<Gatekeeper>,
+        peer: Option<SocketAddr>,
     ) -> Self {
         Self {
             codec,
@@ -70,6 +79,8 @@ impl WsSession {
             last_heard: Instant::now(),
             fragments: None,
             connections,
+            gatekeeper,
+            peer,
         }
     }
 
@@ -86,19 +97,53 @@ impl WsSession {
 
     fn perform(&mut self, action: GateAction, ctx: &mut ws::WebsocketContext<Self>) {
         match action {
-            GateAction::Join(hello) => match self.realms.get(&hello.realm) {
-                Some(realm) => {
-                    realm.do_send(Join {
-                        hello,
-                        session: ctx.address().recipient(),
-                    });
-                    self.realm = Some(realm.clone());
-                }
+            GateAction::Resolve(hello) => {
+                ctx.run_later(self.config.handshake_timeout, |session, ctx| {
+                    let action = session.gate.handshake_timed_out();
+                    session.perform(action, ctx);
+                });
+                let next = match self.realms.lookup(&hello.realm) {
+                    Some((realm, security)) => {
+                        self.realm = Some(realm.clone());
+                        let peer = self.peer.map(|p| match p {
+                            SocketAddr::V4(_) => format!("tcp4:{p}"),
+                            SocketAddr::V6(_) => format!("tcp6:{p}"),
+                        });
+                        let fresh = Fresh::draw(&mut rand::thread_rng(), SystemTime::now());
+                        self.gate
+                            .start_handshake(security.clone(), hello, peer, fresh)
+                    }
+                    None => self.gate.realm_not_found(&hello.realm),
+                };
+                self.perform(next, ctx);
+            }
+            GateAction::Send(message) => self.write(&message, ctx),
+            GateAction::Ask(request) => match self.gatekeeper.authenticator(&request.realm) {
+                Some(client) => client.do_send(Ask {
+                    request,
+                    reply_to: ctx.address().recipient(),
+                }),
                 None => {
-                    let refused = self.gate.realm_not_found(&hello.realm);
-                    self.perform(refused, ctx);
+                    let reply = AuthenticatorReply::Error {
+                        uri: switchboard_proto::error_uri::NO_SUCH_PROCEDURE.to_owned(),
+                        message: format!("no authenticator session in realm {:?}", request.realm),
+                    };
+                    let next = self.gate.authenticator_answered(reply);
+                    self.perform(next, ctx);
                 }
             },
+            GateAction::Join { hello, identity } => {
+                self.gatekeeper
+                    .admitted(identity.authmethod.as_str(), self.peer);
+                if let Some(realm) = &self.realm {
+                    realm.do_send(Join {
+                        hello,
+                        identity,
+                        session: ctx.address().recipient(),
+                    });
+                }
+            }
+            GateAction::Refuse(failure) => self.refuse(failure, ctx),
             GateAction::Route(session, message) => {
                 if let Some(realm) = &self.realm {
                     realm.do_send(Inbound { session, message });
@@ -122,6 +167,22 @@ impl WsSession {
                 self.close(ctx, CloseCode::Normal);
             }
             GateAction::Ignore => {}
+        }
+    }
+
+    /// Sends a failed handshake's ABORT, held back while its address keeps
+    /// failing, then closes.
+    fn refuse(&mut self, failure: AuthFailure, ctx: &mut ws::WebsocketContext<Self>) {
+        self.realm = None;
+        let delay = self.gatekeeper.refused(&failure, self.peer);
+        if delay.is_zero() {
+            self.write(&failure.abort, ctx);
+            self.close(ctx, CloseCode::Normal);
+        } else {
+            ctx.run_later(delay, move |session, ctx| {
+                session.write(&failure.abort, ctx);
+                session.close(ctx, CloseCode::Normal);
+            });
         }
     }
 
@@ -240,6 +301,15 @@ impl StreamHandler<Result<ws::Message, ProtocolError>> for WsSession {
                 self.perform(action, ctx);
             }
         }
+    }
+}
+
+impl Handler<Answered> for WsSession {
+    type Result = ();
+
+    fn handle(&mut self, Answered(reply): Answered, ctx: &mut Self::Context) {
+        let action = self.gate.authenticator_answered(reply);
+        self.perform(action, ctx);
     }
 }
 

@@ -7,6 +7,7 @@ use switchboard_proto::Codec;
 
 use crate::config::ServerConfig;
 use crate::directory::RealmDirectory;
+use crate::gatekeeper::Gatekeeper;
 use crate::session::{ConnectionCounter, WsSession};
 
 /// Picks the codec: the first WAMP subprotocol in the client's list that we speak.
@@ -26,6 +27,7 @@ pub(crate) async fn upgrade(
     config: web::Data<ServerConfig>,
     realms: web::Data<RealmDirectory>,
     connections: web::Data<ConnectionCounter>,
+    gatekeeper: web::Data<Gatekeeper>,
 ) -> actix_web::Result<HttpResponse> {
     let Some(codec) = negotiate(&req) else {
         let offered: Vec<&str> = Codec::ALL.iter().map(|c| c.subprotocol()).collect();
@@ -39,6 +41,8 @@ pub(crate) async fn upgrade(
         config.clone().into_inner(),
         realms.clone().into_inner(),
         connections.get_ref().clone(),
+        gatekeeper.into_inner(),
+        req.peer_addr(),
     );
     let protocols = [codec.subprotocol()];
     ws::WsResponseBuilder::new(session, &req, stream)

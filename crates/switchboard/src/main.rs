@@ -5,6 +5,7 @@ mod cli;
 mod cluster_settings;
 mod logging;
 mod probe;
+mod realm_settings;
 mod settings;
 
 use std::io::Write;

@@ -12,6 +12,7 @@ use switchboard_server::ServerConfig;
 
 use crate::cli::{env_name, Cli};
 use crate::cluster_settings::{ClusterSettings, FileCluster};
+use crate::realm_settings::FileRealm;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -167,32 +168,6 @@ struct FileLog {
     format: Option<LogFormat>,
 }
 
-#[derive(Debug, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct FileRealm {
-    name: String,
-    #[serde(default = "yes")]
-    anonymous: bool,
-    #[serde(default)]
-    uri_check: FileUriCheck,
-    default_call_timeout_ms: Option<u64>,
-    max_call_timeout_ms: Option<u64>,
-    #[serde(default = "yes")]
-    disclose_caller: bool,
-}
-
-fn yes() -> bool {
-    true
-}
-
-#[derive(Debug, Default, Deserialize)]
-#[serde(rename_all = "lowercase")]
-enum FileUriCheck {
-    #[default]
-    Loose,
-    Strict,
-}
-
 impl Settings {
     /// Defaults, then `--config` (or `SWITCHBOARD_CONFIG`), then the environment, then flags.
     pub(crate) fn load(
@@ -238,26 +213,12 @@ impl Settings {
             self.cluster.apply_file(cluster)?;
         }
         if let Some(realms) = file.realm {
+            let base = path.parent().unwrap_or(Path::new("."));
             self.realms = realms
                 .into_iter()
-                .map(|r| RealmConfig {
-                    uri_check: match r.uri_check {
-                        FileUriCheck::Loose => UriCheck::Loose,
-                        FileUriCheck::Strict => UriCheck::Strict,
-                    },
-                    allow_anonymous: r.anonymous,
-                    default_call_timeout: r
-                        .default_call_timeout_ms
-                        .filter(|&ms| ms > 0)
-                        .map(Duration::from_millis),
-                    max_call_timeout: r
-                        .max_call_timeout_ms
-                        .filter(|&ms| ms > 0)
-                        .map(Duration::from_millis),
-                    disclose_caller: r.disclose_caller,
-                    ..RealmConfig::anonymous(r.name)
-                })
-                .collect();
+                .enumerate()
+                .map(|(i, realm)| realm.into_config(&format!("realm[{i}]"), base))
+                .collect::<anyhow::Result<_>>()?;
         }
         Ok(())
     }
@@ -339,6 +300,7 @@ impl Settings {
         if self.realms.is_empty() {
             bail!("realm: at least one realm must be configured");
         }
+        crate::realm_settings::check_authenticators(&self.realms)?;
         for (i, realm) in self.realms.iter().enumerate() {
             if !UriCheck::Loose.is_valid(&realm.name, Components::NonEmpty) {
                 bail!("realm[{i}].name: {:?} is not a valid URI", realm.name);
@@ -378,6 +340,7 @@ fn set<T>(slot: &mut T, value: Option<T>) {
 #[cfg(test)]
 mod tests {
     use clap::Parser;
+    use switchboard_core::auth::RealmSecurity;
 
     use super::*;
 
@@ -422,7 +385,7 @@ mod tests {
         let s = load(&[], &[]).unwrap();
         assert_eq!((s.port, s.path.as_str()), (18080, "/ws"));
         assert_eq!(s.realm_names(), vec!["com.example.realm"]);
-        assert!(s.realms[0].allow_anonymous);
+        assert_eq!(*s.realms[0].security, RealmSecurity::open());
     }
 
     #[test]
@@ -462,11 +425,14 @@ mod tests {
         let s = load(&["--config", f.arg()], &[]).unwrap();
         let expected = RealmConfig {
             name: "a.b".into(),
-            allow_anonymous: false,
             uri_check: UriCheck::Strict,
             default_call_timeout: Some(Duration::from_secs(30)),
             max_call_timeout: Some(Duration::from_secs(60)),
             disclose_caller: false,
+            security: std::sync::Arc::new(RealmSecurity {
+                methods: vec![],
+                ..RealmSecurity::open()
+            }),
         };
         assert_eq!(s.realms, vec![expected]);
     }

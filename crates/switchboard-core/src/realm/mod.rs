@@ -22,14 +22,13 @@ use std::time::Instant;
 
 use rand::rngs::StdRng;
 use rand::SeedableRng;
-use switchboard_proto::error_uri::{
-    CLOSE_SYSTEM_SHUTDOWN, NO_MATCHING_AUTH_METHOD, PROTOCOL_VIOLATION,
-};
+use switchboard_proto::error_uri::{CLOSE_SYSTEM_SHUTDOWN, NOT_AUTHORIZED, PROTOCOL_VIOLATION};
 use switchboard_proto::uri::is_reserved;
 use switchboard_proto::{
     code, Call, CallResult, Dict, Hello, IdGenerator, Message, SessionScopeIds,
 };
 
+use crate::auth::Identity;
 use crate::broker::Broker;
 use crate::clock::ClockAnchor;
 use crate::cluster::{NodeId, PeerMessage, RegistryCommand};
@@ -37,6 +36,7 @@ use crate::config::RealmConfig;
 use crate::dealer::{Dealer, ProtocolViolation};
 use crate::features::PeerFeatures;
 use crate::meta::{self, MetaEvent, MetaReply, MetaScope};
+use crate::permissions::Action;
 use crate::replies::{abort, error, goodbye};
 use requests::PendingRequests;
 
@@ -54,23 +54,6 @@ pub struct Outgoing {
     pub to: SessionId,
     /// The message.
     pub message: Message,
-}
-
-/// Why a HELLO was refused.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-pub enum JoinError {
-    /// The client offered only methods this realm does not accept.
-    #[error("none of the offered authmethods {0:?} is accepted by this realm")]
-    NoMatchingAuthMethod(Vec<String>),
-}
-
-impl JoinError {
-    /// The ABORT that tells the client.
-    pub fn to_abort(&self) -> Message {
-        match self {
-            JoinError::NoMatchingAuthMethod(_) => abort(NO_MATCHING_AUTH_METHOD, self.to_string()),
-        }
-    }
 }
 
 /// Queued outgoing messages; the only way roles talk to sessions.
@@ -252,14 +235,23 @@ impl Realm {
         &self.broker
     }
 
-    /// Admits a session (queuing its WELCOME) or says why not.
-    pub fn handle_join(&mut self, now: Instant, hello: &Hello) -> Result<SessionId, JoinError> {
-        let authmethod = welcome::choose_authmethod(&self.shared.config, &hello.details)?;
-        let id = self.shared.session_ids.next_id();
+    /// Admits a session whose identity its handshake decided, and queues its
+    /// WELCOME. The session gets the id its handshake promised, if still free.
+    pub fn handle_join(&mut self, now: Instant, hello: &Hello, identity: Identity) -> SessionId {
+        let ids = &mut self.shared.session_ids;
+        let id = match identity.session {
+            Some(promised) if ids.reserve(promised) => promised,
+            _ => ids.next_id(),
+        };
         let record = SessionRecord {
-            authid: welcome::anonymous_authid(id),
-            authrole: "anonymous".to_owned(),
-            authmethod,
+            authid: identity
+                .authid
+                .unwrap_or_else(|| welcome::anonymous_authid(id)),
+            authrole: identity.authrole,
+            authmethod: identity.authmethod.as_str(),
+            authprovider: identity.authprovider.as_str(),
+            authextra: identity.authextra,
+            is_router: identity.authprovider == crate::auth::AuthProvider::Router,
             features: PeerFeatures::from_hello_details(&hello.details),
             invocation_ids: SessionScopeIds::default(),
         };
@@ -274,7 +266,7 @@ impl Realm {
         self.shared.sessions.insert(id, record);
         self.shared.out.send(id, welcome);
         self.settle(now);
-        Ok(id)
+        id
     }
 
     /// Routes one message from an established session. The gate has already
@@ -282,6 +274,13 @@ impl Realm {
     pub fn handle_message(&mut self, now: Instant, from: SessionId, message: Message) {
         if !self.shared.sessions.contains(from) {
             return; // The session left while this message was in flight.
+        }
+        if let Some(denial) = self.denial(from, &message) {
+            if let Some(reply) = denial {
+                self.shared.out.send(from, reply);
+            }
+            self.settle(now);
+            return;
         }
         let mut cx = self.shared.context(now);
         let outcome = match message {
@@ -334,6 +333,54 @@ impl Realm {
             self.forget(now, from);
         }
         self.settle(now);
+    }
+
+    /// `None` if `from` may do what `message` asks; otherwise the answer to a
+    /// refusal: ERROR `not_authorized`, or nothing for a PUBLISH that asked for
+    /// no acknowledgement (the spec sends nothing back for those).
+    fn denial(&self, from: SessionId, message: &Message) -> Option<Option<Message>> {
+        let (action, uri, request_type, request, answer) = match message {
+            Message::Call(m) => (Action::Call, &m.procedure, code::CALL, m.request, true),
+            Message::Register(m) => (
+                Action::Register,
+                &m.procedure,
+                code::REGISTER,
+                m.request,
+                true,
+            ),
+            Message::Subscribe(m) => (
+                Action::Subscribe,
+                &m.topic,
+                code::SUBSCRIBE,
+                m.request,
+                true,
+            ),
+            Message::Publish(m) => (
+                Action::Publish,
+                &m.topic,
+                code::PUBLISH,
+                m.request,
+                m.options.get("acknowledge").and_then(|v| v.as_bool()) == Some(true),
+            ),
+            _ => return None,
+        };
+        let record = self.shared.sessions.get(from)?;
+        let permissions = &self.shared.config.security.permissions;
+        if record.is_router || permissions.allows(&record.authrole, action, uri) {
+            return None;
+        }
+        Some(answer.then(|| {
+            error(
+                request_type,
+                request,
+                NOT_AUTHORIZED,
+                format!(
+                    "role {:?} may not {} {uri:?}",
+                    record.authrole,
+                    format!("{action:?}").to_lowercase()
+                ),
+            )
+        }))
     }
 
     /// The session ended (GOODBYE, ABORT or a lost transport): drop everything it owned.

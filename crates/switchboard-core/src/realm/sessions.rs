@@ -16,6 +16,12 @@ pub(crate) struct SessionRecord {
     pub(crate) authrole: String,
     /// How the session authenticated.
     pub(crate) authmethod: &'static str,
+    /// Who vouched for the identity (WELCOME's `authprovider`).
+    pub(crate) authprovider: &'static str,
+    /// WELCOME's `authextra`.
+    pub(crate) authextra: switchboard_proto::Dict,
+    /// One of the router's own sessions: the realm's permissions do not apply.
+    pub(crate) is_router: bool,
     /// What the client announced in HELLO.
     pub(crate) features: PeerFeatures,
     /// Request ids of the INVOCATIONs and INTERRUPTs sent to this session (the

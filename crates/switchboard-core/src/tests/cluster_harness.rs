@@ -61,10 +61,11 @@ impl Cluster {
     /// Joins a session on `node` announcing these features.
     pub(super) fn join(&mut self, node: NodeId, callee: &[&str], caller: &[&str]) -> SessionId {
         let now = self.now;
-        let id = self
-            .node(node)
-            .handle_join(now, &hello_with(callee, caller))
-            .expect("join");
+        let id = self.node(node).handle_join(
+            now,
+            &hello_with(callee, caller),
+            crate::auth::Identity::anonymous("anonymous"),
+        );
         self.settle();
         let welcome = self.take(node, id);
         assert!(

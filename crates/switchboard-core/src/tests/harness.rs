@@ -6,6 +6,7 @@ use switchboard_proto::{
 };
 
 use super::wamp::{invocation, opts};
+use crate::auth::Identity;
 use crate::realm::{Outgoing, Realm, SessionId};
 use crate::{ClockAnchor, RealmConfig};
 
@@ -81,10 +82,16 @@ impl Harness {
         caller_features: &[&str],
     ) -> SessionId {
         let hello = hello_with(callee_features, caller_features);
-        let id = self
-            .realm
-            .handle_join(self.now, &hello)
-            .expect("anonymous join");
+        self.admit(&hello, Identity::anonymous("anonymous"))
+    }
+
+    /// Joins a session with the identity a handshake decided.
+    pub(super) fn join_as(&mut self, identity: Identity) -> SessionId {
+        self.admit(&hello_with(&[], &[]), identity)
+    }
+
+    fn admit(&mut self, hello: &Hello, identity: Identity) -> SessionId {
+        let id = self.realm.handle_join(self.now, hello, identity);
         let welcome = self.take(id);
         assert!(matches!(welcome.as_slice(), [Message::Welcome(w)] if w.session == id));
         id

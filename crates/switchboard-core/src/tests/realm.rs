@@ -4,14 +4,17 @@ use switchboard_proto::error_uri::CLOSE_SYSTEM_SHUTDOWN;
 use switchboard_proto::{Dict, Hello, Message, Value};
 
 use super::harness::Harness;
-use crate::{ClockAnchor, JoinError, Realm, RealmConfig};
+use crate::auth::{AuthMethod, AuthProvider, Identity};
+use crate::{ClockAnchor, Realm, RealmConfig};
 
 #[test]
 fn welcome_announces_the_dealer_role_and_anonymous_auth() {
     let mut realm = Realm::new(RealmConfig::anonymous("r"), ClockAnchor::now());
-    let id = realm
-        .handle_join(std::time::Instant::now(), &Hello::default())
-        .unwrap();
+    let id = realm.handle_join(
+        std::time::Instant::now(),
+        &Hello::default(),
+        Identity::anonymous("anonymous"),
+    );
     let Some(out) = realm.poll_outgoing() else {
         panic!("expected WELCOME")
     };
@@ -61,24 +64,43 @@ fn welcome_announces_the_dealer_role_and_anonymous_auth() {
 }
 
 #[test]
-fn join_offering_only_unknown_authmethods_is_refused() {
+fn a_session_gets_the_id_its_handshake_promised_when_it_is_free() {
     let mut realm = Realm::new(RealmConfig::anonymous("r"), ClockAnchor::now());
-    let mut details = Dict::new();
-    details.insert("authmethods".into(), Value::List(vec!["ticket".into()]));
-    let err = realm
-        .handle_join(
-            std::time::Instant::now(),
-            &Hello {
-                realm: "r".into(),
-                details,
-            },
-        )
-        .unwrap_err();
-    assert!(matches!(err, JoinError::NoMatchingAuthMethod(_)));
-    assert!(
-        matches!(err.to_abort(), Message::Abort(a) if a.reason == "wamp.error.no_matching_auth_method")
+    let now = std::time::Instant::now();
+    let promised = Identity {
+        session: Some(4242),
+        ..Identity::anonymous("anonymous")
+    };
+    assert_eq!(
+        realm.handle_join(now, &Hello::default(), promised.clone()),
+        4242
     );
-    assert_eq!(realm.session_count(), 0);
+    assert_ne!(realm.handle_join(now, &Hello::default(), promised), 4242);
+}
+
+#[test]
+fn welcome_reports_the_identity_the_handshake_decided() {
+    let mut realm = Realm::new(RealmConfig::anonymous("r"), ClockAnchor::now());
+    let mut extra = Dict::new();
+    extra.insert("tier".into(), Value::from("gold"));
+    let identity = Identity {
+        authid: Some("joe".into()),
+        authrole: "frontend".into(),
+        authmethod: AuthMethod::Ticket,
+        authprovider: AuthProvider::Dynamic,
+        authextra: extra.clone(),
+        session: None,
+    };
+    realm.handle_join(std::time::Instant::now(), &Hello::default(), identity);
+    let Some(Message::Welcome(welcome)) = realm.poll_outgoing().map(|o| o.message) else {
+        panic!("expected WELCOME")
+    };
+    let d = &welcome.details;
+    assert_eq!(d.get("authid"), Some(&Value::from("joe")));
+    assert_eq!(d.get("authrole"), Some(&Value::from("frontend")));
+    assert_eq!(d.get("authmethod"), Some(&Value::from("ticket")));
+    assert_eq!(d.get("authprovider"), Some(&Value::from("dynamic")));
+    assert_eq!(d.get("authextra"), Some(&Value::Dict(extra)));
 }
 
 #[test]
