@@ -27,6 +27,7 @@ pub mod log_store;
 pub mod network;
 pub mod node;
 pub mod peer;
+pub mod peer_tls;
 pub mod replica;
 pub mod state_machine;
 pub mod types;
@@ -38,7 +39,8 @@ pub use log_store::LogStore;
 pub use node::{
     ClusterConfig, ClusterEvents, ClusterNode, ClusterStatus, MemberChange, ProposeError,
 };
-pub use peer::LinkTiming;
+pub use peer::{LinkSecurity, LinkTiming};
+pub use peer_tls::{node_name, PeerTls, PeerTlsError};
 pub use replica::{ClusterCommand, CommitSink};
 pub use state_machine::StateMachineStore;
 pub use types::{Command, CommandResponse, NodeId, ReplicatedState, TypeConfig};

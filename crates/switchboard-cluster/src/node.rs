@@ -18,7 +18,7 @@ use switchboard_core::cluster::{NodeId, PeerMessage, ProposalFailure, RegistryCo
 use tokio::net::TcpListener;
 
 use crate::network::Network;
-use crate::peer::{Frame, Inbound, LinkTiming, Peers, RaftReply, RaftRpc};
+use crate::peer::{Frame, Inbound, LinkSecurity, LinkTiming, Peers, RaftReply, RaftRpc};
 use crate::replica::{ClusterCommand, CommitSink, SwitchboardState};
 use crate::types::{Command, TypeConfig};
 use crate::{open_storage, ClusterError, StateMachineStore};
@@ -38,6 +38,8 @@ pub struct ClusterConfig {
     pub timing: LinkTiming,
     /// Raft's own timing.
     pub raft: openraft::Config,
+    /// Mutual TLS on the links, and the config digest every peer is told.
+    pub security: LinkSecurity,
 }
 
 /// What the node's realms learn from the cluster (implemented by the server).
@@ -130,7 +132,7 @@ impl ClusterNode {
         if !restored.is_empty() {
             sink.restored(&restored);
         }
-        let peers = Peers::new(config.node_id, config.timing);
+        let peers = Peers::new(config.node_id, config.timing, config.security.clone());
         let listener = TcpListener::bind(&config.peer_listen).await?;
         peers.listen(listener);
         for (&node, addr) in &config.members {
@@ -392,6 +394,8 @@ impl ClusterNode {
             snapshot: m.snapshot.map(|l| l.index),
             members: m.membership_config.membership().voter_ids().collect(),
             state: format!("{:?}", m.state),
+            config_mismatch: self.peers.mismatched(),
+            peers_up: self.peers.up(),
         }
     }
 
@@ -428,6 +432,10 @@ pub struct ClusterStatus {
     pub members: BTreeSet<NodeId>,
     /// Leader, Follower, Candidate, ...
     pub state: String,
+    /// Peers whose realm security config differs from this node's.
+    pub config_mismatch: Vec<NodeId>,
+    /// Peers heard from within the failure timeout.
+    pub peers_up: Vec<NodeId>,
 }
 
 /// Handles frames that are not replies.

@@ -25,6 +25,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
+use crate::peer_tls::{certifies, LinkStream, PeerTls};
 use crate::types::{Command, NodeId, TypeConfig};
 
 /// A Raft RPC.
@@ -46,9 +47,11 @@ pub(crate) enum RaftReply {
 /// Everything that crosses a link.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Frame {
-    /// The first frame on a connection: who is calling.
+    /// The first frame each end sends: who it is, and the digest of its realm
+    /// security config (which must be the same on every node).
     Hello {
         node: NodeId,
+        security: String,
     },
     /// Sent when there is nothing else to say, so silence means trouble.
     Heartbeat,
@@ -101,6 +104,9 @@ pub(crate) trait Inbound: Send + Sync + 'static {
     fn node_up(&self, node: NodeId);
 }
 
+/// How long a new connection may take to finish TLS and say Hello.
+const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
+
 /// How many frames wait for a peer whose connection is not (yet, or for the
 /// moment) open; beyond that the oldest go.
 const MAX_QUEUED: usize = 100_000;
@@ -127,10 +133,22 @@ pub struct LinkTiming {
     pub failure_timeout: Duration,
 }
 
+/// Who may speak on the links, and what each node says about its config.
+#[derive(Debug, Clone, Default)]
+pub struct LinkSecurity {
+    /// Mutual TLS; `None` for plain TCP (a private network only).
+    pub tls: Option<PeerTls>,
+    /// A digest of this node's realm security config, compared with every peer's.
+    pub config_digest: String,
+}
+
 /// All of a node's links.
 pub(crate) struct Peers {
     me: NodeId,
     timing: LinkTiming,
+    security: LinkSecurity,
+    /// Peers whose security config digest differs from this node's.
+    mismatched: Mutex<std::collections::BTreeSet<NodeId>>,
     links: Mutex<HashMap<NodeId, Link>>,
     /// Request id -> whoever waits for the reply frame.
     waiting: Mutex<HashMap<u64, oneshot::Sender<Frame>>>,
@@ -153,10 +171,12 @@ fn encode(frame: &Frame) -> Option<bytes::Bytes> {
 }
 
 impl Peers {
-    pub(crate) fn new(me: NodeId, timing: LinkTiming) -> Arc<Self> {
+    pub(crate) fn new(me: NodeId, timing: LinkTiming, security: LinkSecurity) -> Arc<Self> {
         Arc::new(Self {
             me,
             timing,
+            security,
+            mismatched: Mutex::new(std::collections::BTreeSet::new()),
             links: Mutex::new(HashMap::new()),
             waiting: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
@@ -192,6 +212,22 @@ impl Peers {
         self.links
             .lock()
             .is_ok_and(|links| links.get(&node).is_some_and(|l| l.up))
+    }
+
+    /// The peers currently considered alive.
+    pub(crate) fn up(&self) -> Vec<NodeId> {
+        self.links
+            .lock()
+            .map(|links| {
+                let mut up: Vec<NodeId> = links
+                    .iter()
+                    .filter(|(_, l)| l.up)
+                    .map(|(&id, _)| id)
+                    .collect();
+                up.sort_unstable();
+                up
+            })
+            .unwrap_or_default()
     }
 
     /// Whether a connection to `node` is open right now.
@@ -261,24 +297,100 @@ impl Peers {
                     accepted = listener.accept() => accepted,
                     _ = peers.until_closed() => return,
                 };
-                let Ok((stream, _)) = accepted else { continue };
+                let Ok((stream, from)) = accepted else {
+                    continue;
+                };
                 let peers = peers.clone();
                 tokio::spawn(async move {
                     let _ = stream.set_nodelay(true);
-                    let mut framed = Framed::new(stream, LengthDelimitedCodec::new());
-                    let hello = tokio::time::timeout(Duration::from_secs(5), framed.next()).await;
-                    let node = match hello {
-                        Ok(Some(Ok(bytes))) => match rmp_serde::from_slice::<Frame>(&bytes) {
-                            Ok(Frame::Hello { node }) => node,
-                            _ => return,
-                        },
-                        _ => return,
+                    let Some(tls) = peers.security.tls.clone() else {
+                        peers
+                            .accepted(Framed::new(stream, LengthDelimitedCodec::new()), None)
+                            .await;
+                        return;
                     };
-                    peers.heard_from(node);
-                    peers.run(node, framed).await;
+                    match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.accept(stream)).await {
+                        Ok(Ok((stream, cert))) => {
+                            let framed = Framed::new(stream, LengthDelimitedCodec::new());
+                            peers.accepted(framed, Some(cert)).await;
+                        }
+                        Ok(Err(error)) => {
+                            tracing::warn!(%from, %error, "refused a peer connection: TLS handshake failed");
+                        }
+                        Err(_) => {
+                            tracing::warn!(%from, "refused a peer connection: no TLS handshake in time")
+                        }
+                    }
                 });
             }
         });
+    }
+
+    /// Reads the caller's Hello on an accepted connection, checks it against
+    /// the certificate the caller presented (if TLS is on), answers with this
+    /// node's Hello, and serves the link.
+    async fn accepted<S: LinkStream>(
+        self: &Arc<Self>,
+        mut framed: Framed<S, LengthDelimitedCodec>,
+        cert: Option<rustls::pki_types::CertificateDer<'static>>,
+    ) {
+        let hello = tokio::time::timeout(HANDSHAKE_TIMEOUT, framed.next()).await;
+        let (node, security) = match hello {
+            Ok(Some(Ok(bytes))) => match rmp_serde::from_slice::<Frame>(&bytes) {
+                Ok(Frame::Hello { node, security }) => (node, security),
+                _ => return,
+            },
+            _ => return,
+        };
+        if cert.as_ref().is_some_and(|cert| !certifies(cert, node)) {
+            tracing::warn!(
+                node,
+                "refused a peer: its certificate does not name the node it claims to be"
+            );
+            return;
+        }
+        self.check_config(node, &security);
+        let Some(hello) = encode(&self.hello()) else {
+            return;
+        };
+        if framed.send(hello).await.is_ok() {
+            self.heard_from(node);
+            self.run(node, framed).await;
+        }
+    }
+
+    fn hello(&self) -> Frame {
+        Frame::Hello {
+            node: self.me,
+            security: self.security.config_digest.clone(),
+        }
+    }
+
+    /// Says loudly when a peer's realm security config is not this node's:
+    /// the same session would be allowed different things on different nodes.
+    fn check_config(&self, node: NodeId, theirs: &str) {
+        let ours = &self.security.config_digest;
+        let Ok(mut mismatched) = self.mismatched.lock() else {
+            return;
+        };
+        if theirs == ours {
+            mismatched.remove(&node);
+        } else if mismatched.insert(node) {
+            tracing::error!(
+                node,
+                ours = %ours,
+                theirs = %theirs,
+                "node {node}'s realm security config (principals, roles, methods) differs from this node's: every node must run the same realm config"
+            );
+        }
+    }
+
+    /// Peers whose realm security config differs from this node's.
+    pub(crate) fn mismatched(&self) -> Vec<NodeId> {
+        self.mismatched
+            .lock()
+            .map(|m| m.iter().copied().collect())
+            .unwrap_or_default()
     }
 
     /// Keeps a connection to `node` at `addr` open (dialled by the lower id).
@@ -293,12 +405,30 @@ impl Peers {
             while !*peers.closed.borrow() {
                 if let Ok(stream) = TcpStream::connect(&addr).await {
                     let _ = stream.set_nodelay(true);
-                    let mut framed = Framed::new(stream, LengthDelimitedCodec::new());
-                    if let Some(hello) = encode(&Frame::Hello { node: peers.me }) {
-                        if framed.send(hello).await.is_ok() {
-                            backoff = Duration::from_millis(50);
-                            peers.run(node, framed).await;
+                    let served = match peers.security.tls.clone() {
+                        None => {
+                            peers
+                                .dialled(node, Framed::new(stream, LengthDelimitedCodec::new()))
+                                .await
                         }
+                        Some(tls) => {
+                            match tokio::time::timeout(HANDSHAKE_TIMEOUT, tls.connect(node, stream))
+                                .await
+                            {
+                                Ok(Ok(stream)) => {
+                                    let framed = Framed::new(stream, LengthDelimitedCodec::new());
+                                    peers.dialled(node, framed).await
+                                }
+                                Ok(Err(error)) => {
+                                    tracing::warn!(node, %addr, %error, "TLS handshake with a peer failed");
+                                    false
+                                }
+                                Err(_) => false,
+                            }
+                        }
+                    };
+                    if served {
+                        backoff = Duration::from_millis(50);
                     }
                 }
                 tokio::time::sleep(backoff).await;
@@ -307,8 +437,29 @@ impl Peers {
         });
     }
 
+    /// Says Hello on a dialled connection and serves the link; `false` if the
+    /// Hello could not even be sent.
+    async fn dialled<S: LinkStream>(
+        self: &Arc<Self>,
+        node: NodeId,
+        mut framed: Framed<S, LengthDelimitedCodec>,
+    ) -> bool {
+        let Some(hello) = encode(&self.hello()) else {
+            return false;
+        };
+        if framed.send(hello).await.is_err() {
+            return false;
+        }
+        self.run(node, framed).await;
+        true
+    }
+
     /// Serves one connection to `node` until it fails.
-    async fn run(self: &Arc<Self>, node: NodeId, framed: Framed<TcpStream, LengthDelimitedCodec>) {
+    async fn run<S: LinkStream>(
+        self: &Arc<Self>,
+        node: NodeId,
+        framed: Framed<S, LengthDelimitedCodec>,
+    ) {
         let (mut sink, mut stream) = framed.split();
         let (tx, mut rx) = mpsc::unbounded_channel::<Frame>();
         if let Ok(mut links) = self.links.lock() {
@@ -401,6 +552,10 @@ impl Peers {
             }
             return;
         }
+        if let Frame::Hello { security, .. } = &frame {
+            self.check_config(from, security);
+            return;
+        }
         let Some(inbound) = self.inbound() else {
             return;
         };
@@ -470,7 +625,7 @@ mod tests {
     async fn a_peer_that_accepts_tcp_but_never_speaks_is_not_up() {
         let frozen = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
         let addr = frozen.local_addr().expect("addr").to_string();
-        let peers = Peers::new(1, timing());
+        let peers = Peers::new(1, timing(), LinkSecurity::default());
         peers.dial(2, addr);
         let deadline = Instant::now() + Duration::from_millis(300);
         while Instant::now() < deadline {
@@ -488,7 +643,10 @@ mod tests {
     async fn a_peer_is_up_once_it_sends_a_frame() {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
-        let (dialler, acceptor) = (Peers::new(1, timing()), Peers::new(2, timing()));
+        let (dialler, acceptor) = (
+            Peers::new(1, timing(), LinkSecurity::default()),
+            Peers::new(2, timing(), LinkSecurity::default()),
+        );
         acceptor.listen(listener);
         dialler.dial(2, addr);
         let deadline = Instant::now() + Duration::from_secs(5);
@@ -496,6 +654,116 @@ mod tests {
             assert!(Instant::now() < deadline, "the peers never saw each other");
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
+        dialler.close();
+        acceptor.close();
+    }
+
+    /// A development CA and certificates naming each node in `named`.
+    struct TestPki {
+        ca: rcgen::Certificate,
+        ca_key: rcgen::KeyPair,
+    }
+
+    impl TestPki {
+        fn new() -> Self {
+            let mut params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+            params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+            let ca_key = rcgen::KeyPair::generate().unwrap();
+            let ca = params.self_signed(&ca_key).unwrap();
+            Self { ca, ca_key }
+        }
+
+        /// TLS for a node whose certificate names `name`, trusting `trust`'s CA.
+        fn tls(&self, name: &str, trust: &TestPki) -> PeerTls {
+            let key = rcgen::KeyPair::generate().unwrap();
+            let params = rcgen::CertificateParams::new(vec![name.to_owned()]).unwrap();
+            let cert = params.signed_by(&key, &self.ca, &self.ca_key).unwrap();
+            PeerTls::new(
+                vec![trust.ca.der().clone()],
+                vec![cert.der().clone()],
+                rustls::pki_types::PrivateKeyDer::try_from(key.serialize_der()).unwrap(),
+            )
+            .unwrap()
+        }
+    }
+
+    fn secured(tls: PeerTls) -> LinkSecurity {
+        LinkSecurity {
+            tls: Some(tls),
+            config_digest: "same".into(),
+        }
+    }
+
+    /// Dials from node 1 to node 2 and says whether they came to see each other.
+    async fn link_up(one: LinkSecurity, two: LinkSecurity) -> bool {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let (dialler, acceptor) = (Peers::new(1, timing(), one), Peers::new(2, timing(), two));
+        acceptor.listen(listener);
+        dialler.dial(2, addr);
+        let deadline = Instant::now() + Duration::from_millis(1500);
+        let mut up = false;
+        while Instant::now() < deadline && !up {
+            up = dialler.is_up(2) && acceptor.is_up(1);
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        dialler.close();
+        acceptor.close();
+        up
+    }
+
+    #[tokio::test]
+    async fn nodes_with_certificates_of_the_cluster_ca_link_up() {
+        let pki = TestPki::new();
+        let one = secured(pki.tls(&crate::peer_tls::node_name(1), &pki));
+        let two = secured(pki.tls(&crate::peer_tls::node_name(2), &pki));
+        assert!(link_up(one, two).await);
+    }
+
+    #[tokio::test]
+    async fn a_node_without_a_certificate_of_the_cluster_ca_cannot_link() {
+        let pki = TestPki::new();
+        let rogue_ca = TestPki::new();
+        let two = secured(pki.tls(&crate::peer_tls::node_name(2), &pki));
+        // Its own CA, which node 2 does not trust (it trusts node 2's CA itself).
+        let rogue = secured(rogue_ca.tls(&crate::peer_tls::node_name(1), &pki));
+        assert!(!link_up(rogue, two.clone()).await);
+        // No TLS at all.
+        assert!(!link_up(LinkSecurity::default(), two).await);
+    }
+
+    #[tokio::test]
+    async fn a_node_cannot_claim_another_nodes_id() {
+        let pki = TestPki::new();
+        // A valid cluster certificate, but for node 3, dialling as node 1.
+        let impostor = secured(pki.tls(&crate::peer_tls::node_name(3), &pki));
+        let two = secured(pki.tls(&crate::peer_tls::node_name(2), &pki));
+        assert!(!link_up(impostor, two).await);
+    }
+
+    #[tokio::test]
+    async fn a_peer_with_another_security_config_is_reported() {
+        let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr").to_string();
+        let digest = |d: &str| LinkSecurity {
+            tls: None,
+            config_digest: d.into(),
+        };
+        let (dialler, acceptor) = (
+            Peers::new(1, timing(), digest("a")),
+            Peers::new(2, timing(), digest("b")),
+        );
+        acceptor.listen(listener);
+        dialler.dial(2, addr);
+        let deadline = Instant::now() + Duration::from_secs(5);
+        while dialler.mismatched().is_empty() || acceptor.mismatched().is_empty() {
+            assert!(Instant::now() < deadline, "the mismatch was never noticed");
+            tokio::time::sleep(Duration::from_millis(10)).await;
+        }
+        assert_eq!(
+            (dialler.mismatched(), acceptor.mismatched()),
+            (vec![2], vec![1])
+        );
         dialler.close();
         acceptor.close();
     }

@@ -88,6 +88,7 @@ async fn three_nodes_agree_on_one_log_and_drop_a_silent_node() {
             data_dir: dirs[(id - 1) as usize].path().to_owned(),
             timing,
             raft: default_raft_config(),
+            security: Default::default(),
         };
         nodes.push(ClusterNode::start(config, recorder.clone()).await.unwrap());
         recorders.push(recorder);

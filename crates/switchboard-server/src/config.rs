@@ -28,6 +28,8 @@ pub struct ServerConfig {
     pub cluster: Option<switchboard_cluster::ClusterConfig>,
     /// The bearer token membership changes need; `None` refuses them all.
     pub admin_token: Option<crate::AdminToken>,
+    /// TLS for the client listener: with it, only wss is served.
+    pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
 
 impl Default for ServerConfig {
@@ -43,6 +45,7 @@ impl Default for ServerConfig {
             workers: default_workers(),
             cluster: None,
             admin_token: None,
+            tls: None,
         }
     }
 }

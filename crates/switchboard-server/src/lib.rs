@@ -151,14 +151,18 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
     .workers(config.workers)
     // No Nagle: WAMP messages are small frames, often pipelined; with Nagle a
     // frame waits for the ACK of the one before it.
-    .tcp_nodelay(true)
-    .listen(listener)?
-    .disable_signals()
-    // RFC 6455: once the close handshake is done the server closes TCP at once.
-    // actix-web would otherwise wait up to a second for the client to close first.
-    .client_disconnect_timeout(Duration::ZERO)
-    .shutdown_timeout(config.goodbye_timeout.as_secs().max(1))
-    .run();
+    .tcp_nodelay(true);
+    let server = match &config.tls {
+        Some(tls) => server.listen_rustls_0_23(listener, (**tls).clone())?,
+        None => server.listen(listener)?,
+    };
+    let server = server
+        .disable_signals()
+        // RFC 6455: once the close handshake is done the server closes TCP at once.
+        // actix-web would otherwise wait up to a second for the client to close first.
+        .client_disconnect_timeout(Duration::ZERO)
+        .shutdown_timeout(config.goodbye_timeout.as_secs().max(1))
+        .run();
     Ok(RunningServer {
         local_addr,
         handle: server.handle(),

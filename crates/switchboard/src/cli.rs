@@ -63,6 +63,21 @@ pub(crate) struct Cli {
     /// Raft log entries between two snapshots of the replicated state.
     #[arg(long, value_name = "ENTRIES")]
     pub(crate) snapshot_every: Option<u64>,
+    /// PEM certificate chain: the client listener then speaks TLS only (wss).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) tls_cert: Option<PathBuf>,
+    /// PEM private key of --tls-cert.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) tls_key: Option<PathBuf>,
+    /// PEM certificate of the cluster CA: peer links use mutual TLS.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) cluster_tls_ca: Option<String>,
+    /// This node's PEM certificate for peer links (named switchboard-node-<id>).
+    #[arg(long, value_name = "PATH")]
+    pub(crate) cluster_tls_cert: Option<String>,
+    /// PEM private key of --cluster-tls-cert.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) cluster_tls_key: Option<String>,
     /// Log filter, in `RUST_LOG` syntax.
     #[arg(long, value_name = "FILTER")]
     pub(crate) log_filter: Option<String>,
@@ -87,6 +102,10 @@ pub(crate) fn env_name(key: &str) -> String {
     let last = key.rsplit('.').next().unwrap_or(key);
     let name = if key.starts_with("log.") {
         format!("log_{last}")
+    } else if key.starts_with("server.tls.") {
+        format!("tls_{last}")
+    } else if key.starts_with("cluster.tls.") {
+        format!("cluster_tls_{last}")
     } else {
         last.to_owned()
     };
@@ -103,4 +122,23 @@ pub(crate) enum Command {
         /// The URL, `http://host:port/path`.
         url: String,
     },
+    /// Write a development CA and certificates signed by it: `server.pem` for
+    /// the client listener, `node-<id>.pem` for each cluster node.
+    Certs {
+        /// Directory to write to.
+        #[arg(long, value_name = "DIR")]
+        out: PathBuf,
+        /// Node ids to make peer-link certificates for: `1,2,3`.
+        #[arg(long, value_delimiter = ',', value_name = "IDS")]
+        nodes: Vec<u64>,
+        /// Extra host names or addresses the certificates are valid for.
+        #[arg(long = "host", value_name = "NAME")]
+        hosts: Vec<String>,
+        /// Replace certificates already in DIR.
+        #[arg(long)]
+        force: bool,
+    },
+    /// Read a ticket from stdin and print the argon2id hash to put in the
+    /// config instead of the ticket.
+    HashTicket,
 }

@@ -2,14 +2,23 @@
 //! node; with one, it is a member of the cluster described by `members`.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::bail;
 use serde::Deserialize;
 use switchboard_cluster::config::DEFAULT_SNAPSHOT_EVERY_N_LOGS;
-use switchboard_cluster::{default_raft_config, raft_config, ClusterConfig, LinkTiming};
+use switchboard_cluster::{
+    default_raft_config, raft_config, ClusterConfig, LinkSecurity, LinkTiming,
+};
 use switchboard_server::AdminToken;
+
+use crate::tls_settings::PeerTlsFiles;
+
+/// An empty value clears a path setting.
+pub(crate) fn path(value: &str) -> Option<PathBuf> {
+    Some(PathBuf::from(value.trim())).filter(|p| !p.as_os_str().is_empty())
+}
 
 /// Cluster membership and timing, as configured.
 #[derive(Debug, Clone, PartialEq)]
@@ -27,6 +36,8 @@ pub(crate) struct ClusterSettings {
     pub(crate) admin_token: String,
     /// Or a file holding it (a Kubernetes Secret mounted as a file, say).
     pub(crate) admin_token_file: Option<PathBuf>,
+    /// Mutual TLS on peer links.
+    pub(crate) tls: PeerTlsFiles,
 }
 
 impl Default for ClusterSettings {
@@ -41,6 +52,7 @@ impl Default for ClusterSettings {
             snapshot_every: DEFAULT_SNAPSHOT_EVERY_N_LOGS,
             admin_token: String::new(),
             admin_token_file: None,
+            tls: PeerTlsFiles::default(),
         }
     }
 }
@@ -58,6 +70,16 @@ pub(crate) struct FileCluster {
     snapshot_every: Option<u64>,
     admin_token: Option<String>,
     admin_token_file: Option<PathBuf>,
+    tls: Option<FileClusterTls>,
+}
+
+/// The `[cluster.tls]` table.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct FileClusterTls {
+    ca: Option<PathBuf>,
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
 }
 
 /// Parses `1=host:port,2=host:port`.
@@ -85,7 +107,19 @@ fn set<T>(slot: &mut T, value: Option<T>) {
 }
 
 impl ClusterSettings {
-    pub(crate) fn apply_file(&mut self, file: FileCluster) -> anyhow::Result<()> {
+    /// Applies the `[cluster]` table; relative paths are taken from `base`,
+    /// the config file's directory.
+    pub(crate) fn apply_file(&mut self, file: FileCluster, base: &Path) -> anyhow::Result<()> {
+        if let Some(tls) = file.tls {
+            let resolve = |p: Option<PathBuf>, old: &mut Option<PathBuf>| {
+                if let Some(p) = p {
+                    *old = Some(base.join(p));
+                }
+            };
+            resolve(tls.ca, &mut self.tls.ca);
+            resolve(tls.cert, &mut self.tls.cert);
+            resolve(tls.key, &mut self.tls.key);
+        }
         if let Some(id) = file.node_id {
             self.node_id = Some(id);
         }
@@ -125,6 +159,9 @@ impl ClusterSettings {
             "cluster.failure_timeout_ms" => self.failure_timeout_ms = number(value)?,
             "cluster.snapshot_every" => self.snapshot_every = number(value)?,
             "cluster.admin_token" => self.admin_token = value.to_owned(),
+            "cluster.tls.ca" => self.tls.ca = path(value),
+            "cluster.tls.cert" => self.tls.cert = path(value),
+            "cluster.tls.key" => self.tls.key = path(value),
             "cluster.admin_token_file" => {
                 self.admin_token_file =
                     Some(value.into()).filter(|p: &PathBuf| !p.as_os_str().is_empty())
@@ -154,7 +191,7 @@ impl ClusterSettings {
     }
 
     /// The cluster configuration, or `None` for a single node.
-    pub(crate) fn to_config(&self) -> Option<ClusterConfig> {
+    pub(crate) fn to_config(&self, security: LinkSecurity) -> Option<ClusterConfig> {
         let node_id = self.node_id?;
         Some(ClusterConfig {
             node_id,
@@ -169,6 +206,7 @@ impl ClusterSettings {
                 failure_timeout: Duration::from_millis(self.failure_timeout_ms),
             },
             raft: self.raft_config().ok()?,
+            security,
         })
     }
 
@@ -232,7 +270,9 @@ mod tests {
             .to_string()
             .starts_with("cluster.members"));
         assert!(
-            ClusterSettings::default().to_config().is_none(),
+            ClusterSettings::default()
+                .to_config(LinkSecurity::default())
+                .is_none(),
             "no node id: single node"
         );
     }
@@ -272,7 +312,7 @@ mod tests {
             ..Default::default()
         };
         s.set_from_text("cluster.snapshot_every", "20").unwrap();
-        let config = s.to_config().unwrap();
+        let config = s.to_config(LinkSecurity::default()).unwrap();
         assert_eq!(
             config.raft.snapshot_policy,
             openraft::SnapshotPolicy::LogsSinceLast(20)

@@ -1,12 +1,14 @@
 //! `switchboard`: the WAMP router binary. Parses settings, sets up logging, and
 //! hands a bound listener to `switchboard_server::serve`.
 
+mod certs;
 mod cli;
 mod cluster_settings;
 mod logging;
 mod probe;
 mod realm_settings;
 mod settings;
+mod tls_settings;
 
 use std::io::Write;
 use std::net::TcpListener;
@@ -16,12 +18,22 @@ use clap::Parser;
 
 fn main() -> anyhow::Result<()> {
     let cli = cli::Cli::parse();
-    if let Some(cli::Command::Probe { url }) = &cli.command {
-        return probe::run(url);
+    match &cli.command {
+        Some(cli::Command::Probe { url }) => return probe::run(url),
+        Some(cli::Command::Certs {
+            out,
+            nodes,
+            hosts,
+            force,
+        }) => return certs::generate(out, nodes, hosts, *force),
+        Some(cli::Command::HashTicket) => return hash_ticket(),
+        None => {}
     }
     let settings = settings::Settings::load(&cli, std::env::vars())?;
     logging::init(&settings.log)?;
 
+    let config = settings.server_config()?;
+    let scheme = if config.tls.is_some() { "wss" } else { "ws" };
     let listener = TcpListener::bind((settings.host.as_str(), settings.port))
         .with_context(|| format!("cannot listen on {}:{}", settings.host, settings.port))?;
     let addr = listener.local_addr()?;
@@ -34,13 +46,28 @@ fn main() -> anyhow::Result<()> {
     // The one line on stdout, once clients can be served (in a cluster, once this
     // node has joined): scripts and tests read the real port from it.
     let ready = move || {
-        println!("switchboard listening on ws://{addr}{path}");
+        println!("switchboard listening on {scheme}://{addr}{path}");
         let _ = std::io::stdout().flush();
         tracing::info!(%addr, %path, ?realms, "router ready");
     };
-    switchboard_server::serve(settings.server_config(), listener, shutdown_signal(), ready)
+    switchboard_server::serve(config, listener, shutdown_signal(), ready)
         .context("server failed")?;
     tracing::info!("router stopped");
+    Ok(())
+}
+
+/// `switchboard hash-ticket`: one line of stdin in, a PHC string out.
+fn hash_ticket() -> anyhow::Result<()> {
+    let mut ticket = String::new();
+    std::io::stdin()
+        .read_line(&mut ticket)
+        .context("cannot read the ticket from stdin")?;
+    let ticket = ticket.trim_end_matches(['\n', '\r']);
+    if ticket.is_empty() {
+        anyhow::bail!("no ticket on stdin");
+    }
+    let hash = switchboard_core::auth::hash_ticket(ticket, &mut rand::rngs::OsRng);
+    println!("{hash}");
     Ok(())
 }
 

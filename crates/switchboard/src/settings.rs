@@ -1,18 +1,21 @@
 //! Settings, layered: built-in defaults, then the TOML file, then `SWITCHBOARD_*`
 //! environment variables, then flags. Every error names the key it is about.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{bail, Context};
 use serde::Deserialize;
+use sha2::{Digest, Sha256};
+use switchboard_cluster::LinkSecurity;
 use switchboard_core::RealmConfig;
 use switchboard_proto::uri::{Components, UriCheck};
 use switchboard_server::ServerConfig;
 
 use crate::cli::{env_name, Cli};
-use crate::cluster_settings::{ClusterSettings, FileCluster};
+use crate::cluster_settings::{path, ClusterSettings, FileCluster};
 use crate::realm_settings::FileRealm;
+use crate::tls_settings::ListenerTls;
 
 /// Log output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, clap::ValueEnum)]
@@ -43,6 +46,11 @@ pub(crate) struct Settings {
     pub(crate) realms: Vec<RealmConfig>,
     pub(crate) log: LogSettings,
     pub(crate) cluster: ClusterSettings,
+    /// TLS on the client listener.
+    pub(crate) tls: ListenerTls,
+    /// Where the realms came from, as text: its digest is what every node of a
+    /// cluster compares, so a node with other principals or roles stands out.
+    pub(crate) realm_source: String,
 }
 
 impl Default for Settings {
@@ -63,6 +71,8 @@ impl Default for Settings {
                 format: LogFormat::Text,
             },
             cluster: ClusterSettings::default(),
+            tls: ListenerTls::default(),
+            realm_source: "realms: com.example.realm".to_owned(),
         }
     }
 }
@@ -91,6 +101,8 @@ pub(crate) const SETTINGS: &[&str] = &[
     "server.ping_interval_ms",
     "server.ping_timeout_ms",
     "server.workers",
+    "server.tls.cert",
+    "server.tls.key",
     "realms",
     "log.filter",
     "log.format",
@@ -103,6 +115,9 @@ pub(crate) const SETTINGS: &[&str] = &[
     "cluster.snapshot_every",
     "cluster.admin_token",
     "cluster.admin_token_file",
+    "cluster.tls.ca",
+    "cluster.tls.cert",
+    "cluster.tls.key",
 ];
 
 impl Settings {
@@ -116,9 +131,12 @@ impl Settings {
             "server.ping_interval_ms" => self.ping_interval_ms = parse(key, v)?,
             "server.ping_timeout_ms" => self.ping_timeout_ms = parse(key, v)?,
             "server.workers" => self.workers = parse(key, v)?,
+            "server.tls.cert" => self.tls.cert = path(v),
+            "server.tls.key" => self.tls.key = path(v),
             "realms" => {
                 let names = v.split(',').map(str::trim).filter(|n| !n.is_empty());
                 self.realms = names.map(RealmConfig::anonymous).collect();
+                self.realm_source = format!("realms: {v}");
             }
             "log.filter" => self.log.filter = v.to_owned(),
             "log.format" => {
@@ -151,7 +169,15 @@ struct FileConfig {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct FileServerTls {
+    cert: Option<PathBuf>,
+    key: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct FileServer {
+    tls: Option<FileServerTls>,
     host: Option<String>,
     port: Option<u16>,
     path: Option<String>,
@@ -196,7 +222,12 @@ impl Settings {
             .with_context(|| format!("cannot read config file {}", path.display()))?;
         let file: FileConfig = toml::from_str(&text)
             .with_context(|| format!("invalid config file {}", path.display()))?;
+        let base = path.parent().unwrap_or(Path::new("."));
         if let Some(server) = file.server {
+            if let Some(tls) = server.tls {
+                self.tls.cert = tls.cert.map(|p| base.join(p)).or(self.tls.cert.take());
+                self.tls.key = tls.key.map(|p| base.join(p)).or(self.tls.key.take());
+            }
             set(&mut self.host, server.host);
             set(&mut self.port, server.port);
             set(&mut self.path, server.path);
@@ -210,10 +241,10 @@ impl Settings {
             set(&mut self.log.format, log.format);
         }
         if let Some(cluster) = file.cluster {
-            self.cluster.apply_file(cluster)?;
+            self.cluster.apply_file(cluster, base)?;
         }
         if let Some(realms) = file.realm {
-            let base = path.parent().unwrap_or(Path::new("."));
+            self.realm_source = realm_source(&text, base)?;
             self.realms = realms
                 .into_iter()
                 .enumerate()
@@ -241,6 +272,12 @@ impl Settings {
         set(&mut self.ping_interval_ms, cli.ping_interval_ms);
         set(&mut self.ping_timeout_ms, cli.ping_timeout_ms);
         set(&mut self.workers, cli.workers);
+        if let Some(cert) = &cli.tls_cert {
+            self.tls.cert = Some(cert.clone());
+        }
+        if let Some(key) = &cli.tls_key {
+            self.tls.key = Some(key.clone());
+        }
         set(&mut self.log.filter, cli.log_filter.clone());
         set(&mut self.log.format, cli.log_format);
         for (key, value) in [
@@ -257,18 +294,24 @@ impl Settings {
                 cli.snapshot_every.map(|v| v.to_string()),
             ),
             ("cluster.admin_token_file", cli.admin_token_file.clone()),
+            ("cluster.tls.ca", cli.cluster_tls_ca.clone()),
+            ("cluster.tls.cert", cli.cluster_tls_cert.clone()),
+            ("cluster.tls.key", cli.cluster_tls_key.clone()),
         ] {
             if let Some(value) = value {
                 self.cluster.set_from_text(key, &value).map_err(|e| {
                     anyhow::anyhow!(
                         "--{} ({e})",
-                        key.trim_start_matches("cluster.").replace('_', "-")
+                        key.trim_start_matches("cluster.")
+                            .replace("tls.", "cluster-tls-")
+                            .replace('_', "-")
                     )
                 })?;
             }
         }
         if !cli.realms.is_empty() {
             self.realms = cli.realms.iter().map(RealmConfig::anonymous).collect();
+            self.realm_source = format!("realms: {}", cli.realms.join(","));
         }
         Ok(())
     }
@@ -297,6 +340,8 @@ impl Settings {
             );
         }
         self.cluster.validate()?;
+        self.tls.load()?;
+        self.cluster.tls.load()?;
         if self.realms.is_empty() {
             bail!("realm: at least one realm must be configured");
         }
@@ -316,19 +361,50 @@ impl Settings {
         self.realms.iter().map(|r| r.name.as_str()).collect()
     }
 
-    pub(crate) fn server_config(&self) -> ServerConfig {
-        ServerConfig {
+    /// The server's configuration, with the TLS material loaded.
+    pub(crate) fn server_config(&self) -> anyhow::Result<ServerConfig> {
+        let digest = Sha256::digest(self.realm_source.as_bytes());
+        let security = LinkSecurity {
+            tls: self.cluster.tls.load()?,
+            config_digest: hex::encode(&digest[..8]),
+        };
+        Ok(ServerConfig {
             path: self.path.clone(),
             realms: self.realms.clone(),
             max_message_size: self.max_message_size,
             ping_interval: Duration::from_millis(self.ping_interval_ms),
             ping_timeout: Duration::from_millis(self.ping_timeout_ms),
             workers: self.workers,
-            cluster: self.cluster.to_config(),
+            cluster: self.cluster.to_config(security),
             admin_token: self.cluster.admin_token().ok().flatten(),
+            tls: self.tls.load()?,
             ..ServerConfig::default()
+        })
+    }
+}
+
+/// The text the realm digest is taken of: the file's `[[realm]]` tables in a
+/// canonical form (so formatting and comments do not count), then every
+/// principals file they name.
+fn realm_source(text: &str, base: &Path) -> anyhow::Result<String> {
+    let value: toml::Table = toml::from_str(text)?;
+    let realms = value
+        .get("realm")
+        .cloned()
+        .unwrap_or(toml::Value::Array(vec![]));
+    let mut source = toml::to_string(&toml::Table::from_iter([(
+        "realm".to_owned(),
+        realms.clone(),
+    )]))?;
+    for realm in realms.as_array().into_iter().flatten() {
+        if let Some(file) = realm.get("principals_file").and_then(|f| f.as_str()) {
+            let path = base.join(file);
+            let text = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            source.push_str(&text);
         }
     }
+    Ok(source)
 }
 
 fn set<T>(slot: &mut T, value: Option<T>) {
@@ -412,7 +488,7 @@ mod tests {
             (from_file.workers, from_env.workers, from_flag.workers),
             (3, 4, 5)
         );
-        assert_eq!(from_flag.server_config().workers, 5);
+        assert_eq!(from_flag.server_config().unwrap().workers, 5);
         assert!(load(&[], &[]).unwrap().workers >= 1);
     }
 
@@ -491,5 +567,58 @@ mod tests {
         assert_eq!(env_name("server.port"), "SWITCHBOARD_PORT");
         assert_eq!(env_name("log.format"), "SWITCHBOARD_LOG_FORMAT");
         assert_eq!(env_name("realms"), "SWITCHBOARD_REALMS");
+    }
+
+    #[test]
+    fn tls_settings_need_their_pairs_and_have_their_own_environment_names() {
+        assert_eq!(env_name("server.tls.cert"), "SWITCHBOARD_TLS_CERT");
+        assert_eq!(env_name("cluster.tls.ca"), "SWITCHBOARD_CLUSTER_TLS_CA");
+        let err = load(&["--tls-cert", "/nonexistent.pem"], &[])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("server.tls.key"), "{err}");
+        let err = load(&[], &[("SWITCHBOARD_CLUSTER_TLS_CA", "/ca.pem")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("cluster.tls"), "{err}");
+        let err = format!(
+            "{:#}",
+            load(
+                &[
+                    "--tls-cert",
+                    "/nonexistent.pem",
+                    "--tls-key",
+                    "/nonexistent.pem"
+                ],
+                &[]
+            )
+            .unwrap_err()
+        );
+        assert!(err.starts_with("server.tls.cert"), "{err}");
+    }
+
+    #[test]
+    fn tls_files_in_the_config_are_read_from_the_config_files_directory() {
+        let dir = tempfile::tempdir().unwrap();
+        crate::certs::generate(dir.path(), &[1], &[], false).unwrap();
+        let config = dir.path().join("switchboard.toml");
+        std::fs::write(
+            &config,
+            "[server.tls]\ncert = \"server.pem\"\nkey = \"server-key.pem\"\n",
+        )
+        .unwrap();
+        let s = load(&["--config", config.to_str().unwrap()], &[]).unwrap();
+        assert!(s.server_config().unwrap().tls.is_some());
+    }
+
+    #[test]
+    fn the_realm_digest_changes_with_any_principal_but_not_with_formatting() {
+        let base = Path::new(".");
+        let a = "[[realm]]\nname = \"r\"\nauthmethods = [\"ticket\"]\n";
+        let b = "# a comment\n[[realm]]\nname    = \"r\"\nauthmethods = [ \"ticket\" ]\n";
+        let c = "[[realm]]\nname = \"r\"\nauthmethods = [\"wampcra\"]\n";
+        let digest = |t: &str| realm_source(t, base).unwrap();
+        assert_eq!(digest(a), digest(b));
+        assert_ne!(digest(a), digest(c));
     }
 }

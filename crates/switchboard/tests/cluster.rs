@@ -783,3 +783,41 @@ async fn membership_changes_without_the_admin_token_are_refused_and_leave_the_cl
         );
     }
 }
+
+#[tokio::test]
+async fn peer_links_with_mutual_tls_serve_calls_and_refuse_a_node_without_the_cluster_certificate()
+{
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::start_tls(3);
+    let _callee = named(&cluster, 1, "com.example.over_tls", Dict::new(), "node 1").await;
+    let caller = client(&cluster, 3, Codec::Json).await;
+    let result = caller
+        .call("com.example.over_tls", Arguments::none())
+        .await
+        .expect("a call across TLS peer links");
+    assert_eq!(first(&result), Value::from("node 1"));
+
+    // Node 3 comes back with a certificate of another CA: it may not link.
+    cluster.kill(3);
+    let rogue_certs = cluster.dir().join("rogue-certs");
+    common::cluster::make_certs(&rogue_certs, "3");
+    let mut rogue = cluster.spawn_with_certs(3, &rogue_certs);
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    for node in [1, 2] {
+        let up = &cluster.status(node)["peers_up"];
+        assert!(
+            !up.as_array().unwrap().contains(&serde_json::json!(3)),
+            "node {node} linked with a node outside the cluster CA: {up}"
+        );
+    }
+    rogue.kill();
+
+    // The real node 3 links again.
+    cluster.restart(3);
+    Cluster::eventually("node 3 linked again over TLS", || {
+        cluster.status(1)["peers_up"]
+            .as_array()
+            .is_some_and(|up| up.contains(&serde_json::json!(3)))
+    })
+    .await;
+}

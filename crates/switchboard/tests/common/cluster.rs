@@ -15,6 +15,23 @@ pub fn free_port() -> u16 {
         .port()
 }
 
+/// Runs `switchboard certs` to write a development CA and certificates for
+/// `nodes` (`1,2,3`) into `out`.
+pub fn make_certs(out: &std::path::Path, nodes: &str) {
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_switchboard"))
+        .args([
+            "certs",
+            "--out",
+            out.to_str().expect("utf-8 temp dir"),
+            "--nodes",
+            nodes,
+        ])
+        .stdout(std::process::Stdio::null())
+        .status()
+        .expect("switchboard certs runs");
+    assert!(status.success(), "switchboard certs failed");
+}
+
 /// The cluster's processes; node `i + 1` is `nodes[i]` (`None` while killed).
 pub struct Cluster {
     pub nodes: Vec<Option<Router>>,
@@ -23,6 +40,8 @@ pub struct Cluster {
     dir: std::path::PathBuf,
     /// Flags every node gets besides its cluster ones.
     extra: Vec<String>,
+    /// Whether peer links use mutual TLS, with certificates in `dir`.
+    tls: bool,
 }
 
 /// The admin token every test cluster's nodes read from their token file.
@@ -38,6 +57,15 @@ impl Cluster {
 
     /// A cluster whose nodes all get `extra` flags too.
     pub fn start_with(size: usize, extra: &[&str]) -> Cluster {
+        Self::launch(size, extra, false)
+    }
+
+    /// A cluster whose peer links use mutual TLS with a development CA.
+    pub fn start_tls(size: usize) -> Cluster {
+        Self::launch(size, &[], true)
+    }
+
+    fn launch(size: usize, extra: &[&str], tls: bool) -> Cluster {
         let peer_addrs: Vec<String> = (0..size)
             .map(|_| format!("127.0.0.1:{}", free_port()))
             .collect();
@@ -58,8 +86,13 @@ impl Cluster {
             peer_addrs,
             dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
+            tls,
         };
         std::fs::create_dir_all(&cluster.dir).expect("the cluster's directory");
+        if tls {
+            let nodes: Vec<String> = (1..=size + 1).map(|n| n.to_string()).collect();
+            make_certs(&cluster.dir.join("certs"), &nodes.join(","));
+        }
         std::fs::write(cluster.token_file(), format!("{ADMIN_TOKEN}\n")).expect("token file");
         let mut spawned: Vec<Router> = (1..=size).map(|id| cluster.spawn(id)).collect();
         for router in &mut spawned {
@@ -91,6 +124,12 @@ impl Cluster {
     }
 
     fn spawn(&self, id: usize) -> Router {
+        self.spawn_with_certs(id, &self.dir.join("certs"))
+    }
+
+    /// Starts node `id` with its peer certificate from `certs` (made by
+    /// [`make_certs`]); the CA there is the one it trusts.
+    pub fn spawn_with_certs(&self, id: usize, certs: &std::path::Path) -> Router {
         let data = self.dir.join(format!("node-{id}"));
         let token_file = self.token_file();
         let (id_text, timeout) = (id.to_string(), FAILURE_TIMEOUT_MS.to_string());
@@ -108,8 +147,32 @@ impl Cluster {
             "--admin-token-file",
             token_file.to_str().expect("utf-8 temp dir"),
         ];
+        let tls_files = [
+            certs.join("ca.pem"),
+            certs.join(format!("node-{id}.pem")),
+            certs.join(format!("node-{id}-key.pem")),
+        ];
+        let tls_paths: Vec<&str> = tls_files
+            .iter()
+            .map(|p| p.to_str().expect("utf-8 temp dir"))
+            .collect();
+        if self.tls {
+            args.extend([
+                "--cluster-tls-ca",
+                tls_paths[0],
+                "--cluster-tls-cert",
+                tls_paths[1],
+                "--cluster-tls-key",
+                tls_paths[2],
+            ]);
+        }
         args.extend(self.extra.iter().map(String::as_str));
         Router::spawn(&args)
+    }
+
+    /// The cluster's directory (certificates live in `certs/` under it).
+    pub fn dir(&self) -> &std::path::Path {
+        &self.dir
     }
 
     pub fn node(&self, id: usize) -> &Router {
