@@ -3,7 +3,8 @@
 The binary under test is ``$SWITCHBOARD_BIN`` (default
 ``target/debug/switchboard`` relative to the repository root). Every router
 is started on 127.0.0.1 with an ephemeral port; the fixture waits for the
-``switchboard listening on ws://...`` line on stdout and yields the URL.
+``switchboard listening on ws://...`` line (``wss://...`` when the router
+serves TLS) on stdout and yields the URL.
 The router's stderr is captured to a file and attached to the report of
 any failing test.
 """
@@ -26,7 +27,7 @@ DEFAULT_BIN = REPO_ROOT / "target" / "debug" / "switchboard"
 
 READY_TIMEOUT = 20.0  # seconds to wait for the "listening on" line
 STOP_TIMEOUT = 10.0  # seconds to wait for exit after SIGTERM
-LISTENING_RE = re.compile(r"listening on (ws://\S+)")
+LISTENING_RE = re.compile(r"listening on (wss?://\S+)")
 
 
 def router_binary() -> Path:
@@ -45,7 +46,13 @@ def router_binary() -> Path:
 class Router:
     """A running router process and where to reach it."""
 
-    def __init__(self, args: list[str], log_path: Path, env: dict[str, str] | None = None):
+    def __init__(
+        self,
+        args: list[str],
+        log_path: Path,
+        env: dict[str, str] | None = None,
+        cwd: Path | None = None,
+    ):
         self.args = args
         self.log_path = log_path
         self.url: str | None = None
@@ -56,7 +63,7 @@ class Router:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.PIPE,
             stderr=self._log_file,
-            cwd=REPO_ROOT,
+            cwd=cwd or REPO_ROOT,
             env=env,
         )
         self._lines: queue.Queue[str | None] = queue.Queue()
@@ -78,7 +85,7 @@ class Router:
             remaining = deadline - time.monotonic()
             if remaining <= 0:
                 raise RuntimeError(
-                    f"router did not print 'listening on ws://...' within {timeout:.0f} s"
+                    f"router did not print 'listening on ws://...' (or wss://) within {timeout:.0f} s"
                     f"\nstdout so far: {self.stdout_lines!r}\nstderr:\n{self.log_text()}"
                 )
             try:
@@ -131,15 +138,18 @@ class Router:
 
 @pytest.fixture
 def router_factory(request, tmp_path):
-    """Start routers with extra CLI flags: ``router = router_factory("--max-message-size", "65536")``."""
+    """Start routers with extra CLI flags: ``router = router_factory("--max-message-size", "65536")``.
+
+    ``cwd=`` runs the router in another directory than the repository root.
+    """
     binary = router_binary()
     routers: list[Router] = []
     request.node._switchboard_routers = routers
 
-    def start(*extra_args: str) -> Router:
+    def start(*extra_args: str, cwd: Path | None = None) -> Router:
         log_path = tmp_path / f"switchboard-{len(routers)}.stderr.log"
         args = [str(binary), "--host", "127.0.0.1", "--port", "0", *extra_args]
-        router = Router(args, log_path)
+        router = Router(args, log_path, cwd=cwd)
         routers.append(router)
         router.wait_ready()
         return router

@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import json
 import re
+import subprocess
 
 import pytest
 from autobahn.wamp.exception import ApplicationError
@@ -40,6 +41,7 @@ from auth_helpers import (
     ticket_connect,
     wampcra,
 )
+from conftest import router_binary
 from raw import ABORT, HELLO, HELLO_DETAILS, WELCOME, expect_abort, raw_session
 from wamp import close_session, open_session, within
 
@@ -177,6 +179,37 @@ async def test_ticket_pbkdf2_phc_hash_in_config_accepts_the_ticket_and_refuses_o
     for wrong in ("correct horse battery stapl", HASHED_TICKET + " ", pbkdf2_phc(HASHED_TICKET)):
         reason = await auth_refusal(secure_router.url, serializer, SECURE, ["ticket"], "hashed", ticket(wrong))
         assert reason == AUTHENTICATION_DENIED, f"ticket {wrong!r}"
+
+
+async def test_ticket_hashed_by_switchboard_hash_ticket_is_accepted(router_factory, tmp_path, serializer):
+    run = subprocess.run(
+        [str(router_binary()), "hash-ticket"],
+        input=b"minted ticket\n",
+        capture_output=True,
+        timeout=30,
+    )
+    assert run.returncode == 0, run.stderr.decode(errors="replace")
+    phc = run.stdout.decode().strip()
+    assert phc.startswith("$argon2id$") and "minted" not in phc, phc
+    router = start_with_config(
+        router_factory,
+        tmp_path,
+        f"""
+[[realm]]
+name = "{SECURE}"
+authmethods = ["ticket"]
+
+[[realm.principal]]
+authid = "minted"
+role = "frontend"
+ticket = {q(phc)}
+{roles_toml()}
+""",
+    )
+    async with ticket_connect(router.url, serializer, "minted", "minted ticket") as session:
+        assert_welcome(details_of(session), "minted", "frontend", "ticket")
+    reason = await auth_refusal(router.url, serializer, SECURE, ["ticket"], "minted", ticket("minted ticket\n"))
+    assert reason == AUTHENTICATION_DENIED
 
 
 async def test_ticket_with_autobahn_component_authentication_config(secure_router, serializer):

@@ -135,8 +135,12 @@ pub(crate) enum Command {
         #[arg(long = "host", value_name = "NAME")]
         hosts: Vec<String>,
         /// Replace certificates already in DIR.
-        #[arg(long)]
+        #[arg(long, conflicts_with = "if_missing")]
         force: bool,
+        /// Do nothing (and succeed) if DIR already holds a CA: for a
+        /// container that runs at every start.
+        #[arg(long)]
+        if_missing: bool,
     },
     /// Read a ticket from stdin and print the argon2id hash to put in the
     /// config instead of the ticket.

@@ -25,7 +25,14 @@ fn main() -> anyhow::Result<()> {
             nodes,
             hosts,
             force,
-        }) => return certs::generate(out, nodes, hosts, *force),
+            if_missing,
+        }) => {
+            if *if_missing && out.join("ca.pem").exists() {
+                println!("{} already holds a CA; left as it is", out.display());
+                return Ok(());
+            }
+            return certs::generate(out, nodes, hosts, *force);
+        }
         Some(cli::Command::HashTicket) => return hash_ticket(),
         None => {}
     }
