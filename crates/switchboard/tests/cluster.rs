@@ -821,3 +821,79 @@ async fn peer_links_with_mutual_tls_serve_calls_and_refuse_a_node_without_the_cl
     })
     .await;
 }
+
+#[tokio::test]
+async fn a_dynamic_authenticator_registered_on_one_node_admits_sessions_on_another() {
+    let _serial = SERIAL.lock().await;
+    let config = std::env::temp_dir().join(format!(
+        "switchboard-authenticator-{}.toml",
+        std::process::id()
+    ));
+    std::fs::write(
+        &config,
+        r#"
+[[realm]]
+name = "com.example.realm"
+
+[[realm]]
+name = "com.example.secure"
+authmethods = ["ticket"]
+authenticator = "com.example.authenticate"
+authenticator_realm = "com.example.realm"
+
+[[realm.role]]
+name = "user"
+permissions = [{ uri = "com.example.", match = "prefix", allow = ["call"] }]
+"#,
+    )
+    .unwrap();
+    let cluster = Cluster::start_with(3, &["--config", config.to_str().unwrap()]);
+    let backend = client(&cluster, 1, Codec::Json).await;
+    backend
+        .register(
+            "com.example.authenticate",
+            Dict::new(),
+            |invocation| async move {
+                let args = invocation.arguments.args_values().unwrap_or_default();
+                let ticket = args
+                    .get(2)
+                    .and_then(|d| d.as_dict())
+                    .and_then(|d| d.get("ticket"))
+                    .and_then(|t| t.as_str())
+                    .map(str::to_owned);
+                match ticket.as_deref() {
+                    Some("letmein") => Ok(Arguments::list(vec![Value::from("user")])),
+                    _ => Err(switchboard_client::WampError::new(
+                        "com.example.invalid_ticket",
+                        Arguments::none(),
+                    )),
+                }
+            },
+        )
+        .await
+        .expect("registered");
+
+    let login = |ticket: &'static str| {
+        let url = cluster.node(3).url.clone();
+        async move {
+            let mut raw = common::Raw::connect(&url, "wamp.2.json").await;
+            raw.send_text(
+                r#"[1, "com.example.secure", {"roles": {"caller": {}}, "authmethods": ["ticket"], "authid": "dora"}]"#,
+            )
+            .await;
+            let challenge = raw.recv_json().await.expect("CHALLENGE");
+            assert_eq!(challenge[0], 4, "{challenge}");
+            raw.send_text(&format!(r#"[5, "{ticket}", {{}}]"#)).await;
+            raw.recv_json().await.expect("WELCOME or ABORT")
+        }
+    };
+    // The router's own session on node 3 calls the authenticator on node 1.
+    let welcome = login("letmein").await;
+    assert_eq!(welcome[0], 2, "{welcome}");
+    assert_eq!(welcome[2]["authrole"], "user");
+    assert_eq!(welcome[2]["authprovider"], "dynamic");
+    let refused = login("guess").await;
+    assert_eq!(refused[0], 3, "{refused}");
+    assert_eq!(refused[2], "com.example.invalid_ticket");
+    let _ = std::fs::remove_file(&config);
+}
