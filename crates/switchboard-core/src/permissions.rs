@@ -83,6 +83,17 @@ pub struct Permission {
     pub allow: Actions,
 }
 
+impl Permission {
+    /// A rule allowing `allow` on `uri` matched by `policy`.
+    pub fn new(uri: impl Into<String>, policy: MatchPolicy, allow: &[Action]) -> Self {
+        Self {
+            uri: uri.into(),
+            policy,
+            allow: allow.iter().copied().collect(),
+        }
+    }
+}
+
 /// A role's rules, indexed for lookup.
 #[derive(Debug, Default)]
 pub struct Role {
@@ -158,20 +169,14 @@ impl Permissions {
 mod tests {
     use super::*;
 
-    fn rule(uri: &str, policy: MatchPolicy, allow: &[Action]) -> Permission {
-        Permission {
-            uri: uri.into(),
-            policy,
-            allow: allow.iter().copied().collect(),
-        }
-    }
+    use Permission as P;
 
     fn backend() -> Role {
         Role::new(vec![
-            rule("com.example.", MatchPolicy::Prefix, &Action::ALL),
-            rule("com.example.secret", MatchPolicy::Exact, &[]),
-            rule("com.example.ro.", MatchPolicy::Prefix, &[Action::Call]),
-            rule("com..status", MatchPolicy::Wildcard, &[Action::Subscribe]),
+            P::new("com.example.", MatchPolicy::Prefix, &Action::ALL),
+            P::new("com.example.secret", MatchPolicy::Exact, &[]),
+            P::new("com.example.ro.", MatchPolicy::Prefix, &[Action::Call]),
+            P::new("com..status", MatchPolicy::Wildcard, &[Action::Subscribe]),
         ])
     }
 
@@ -210,7 +215,7 @@ mod tests {
 
     #[test]
     fn an_empty_prefix_grants_everything_including_the_meta_api() {
-        let role = Role::new(vec![rule("", MatchPolicy::Prefix, &[Action::Call])]);
+        let role = Role::new(vec![P::new("", MatchPolicy::Prefix, &[Action::Call])]);
         assert!(role.allows(Action::Call, "wamp.session.count"));
         assert!(!role.allows(Action::Register, "a.b"));
     }

@@ -13,13 +13,7 @@ use crate::matching::MatchPolicy;
 use crate::permissions::{Action, Permission, Permissions, Role};
 use crate::RealmConfig;
 
-fn rule(uri: &str, policy: MatchPolicy, allow: &[Action]) -> Permission {
-    Permission {
-        uri: uri.into(),
-        policy,
-        allow: allow.iter().copied().collect(),
-    }
-}
+use Permission as P;
 
 /// `backend` may do everything under `com.example.` but touch `com.example.secret`;
 /// `frontend` may only call and subscribe; `reader` may call `wamp.session.count`.
@@ -28,13 +22,13 @@ fn secured() -> Harness {
     roles.insert(
         "backend".to_owned(),
         Role::new(vec![
-            rule("com.example.", MatchPolicy::Prefix, &Action::ALL),
-            rule("com.example.secret", MatchPolicy::Exact, &[]),
+            P::new("com.example.", MatchPolicy::Prefix, &Action::ALL),
+            P::new("com.example.secret", MatchPolicy::Exact, &[]),
         ]),
     );
     roles.insert(
         "frontend".to_owned(),
-        Role::new(vec![rule(
+        Role::new(vec![P::new(
             "com.example.",
             MatchPolicy::Prefix,
             &[Action::Call, Action::Subscribe],
@@ -42,7 +36,7 @@ fn secured() -> Harness {
     );
     roles.insert(
         "reader".to_owned(),
-        Role::new(vec![rule(
+        Role::new(vec![P::new(
             "wamp.session.count",
             MatchPolicy::Exact,
             &[Action::Call],
