@@ -104,6 +104,48 @@ pub(crate) trait Inbound: Send + Sync + 'static {
     fn node_up(&self, node: NodeId);
 }
 
+/// Says whether to log an event that may repeat many times a second: at most
+/// once per interval, counting the ones left out.
+struct RateLimitedLog {
+    interval: Duration,
+    state: Mutex<(Option<Instant>, u64)>,
+}
+
+impl RateLimitedLog {
+    fn new(interval: Duration) -> Self {
+        Self {
+            interval,
+            state: Mutex::new((None, 0)),
+        }
+    }
+
+    /// Whether this occurrence should be logged.
+    fn note(&self) -> bool {
+        let Ok(mut state) = self.state.lock() else {
+            return false;
+        };
+        let now = Instant::now();
+        match state.0 {
+            Some(last) if now.duration_since(last) < self.interval => {
+                state.1 += 1;
+                false
+            }
+            _ => {
+                state.0 = Some(now);
+                true
+            }
+        }
+    }
+
+    /// How many were left out since the last logged one (and resets it).
+    fn take_suppressed(&self) -> u64 {
+        self.state
+            .lock()
+            .map(|mut s| std::mem::take(&mut s.1))
+            .unwrap_or(0)
+    }
+}
+
 /// How long a new connection may take to finish TLS and say Hello.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -149,6 +191,9 @@ pub(crate) struct Peers {
     security: LinkSecurity,
     /// Peers whose security config digest differs from this node's.
     mismatched: Mutex<std::collections::BTreeSet<NodeId>>,
+    /// TLS handshakes that failed, logged at most once per interval: a node
+    /// outside the cluster CA redials twice a second, and so could a scanner.
+    tls_failures: RateLimitedLog,
     links: Mutex<HashMap<NodeId, Link>>,
     /// Request id -> whoever waits for the reply frame.
     waiting: Mutex<HashMap<u64, oneshot::Sender<Frame>>>,
@@ -177,6 +222,7 @@ impl Peers {
             timing,
             security,
             mismatched: Mutex::new(std::collections::BTreeSet::new()),
+            tls_failures: RateLimitedLog::new(Duration::from_secs(10)),
             links: Mutex::new(HashMap::new()),
             waiting: Mutex::new(HashMap::new()),
             next_id: AtomicU64::new(1),
@@ -315,10 +361,14 @@ impl Peers {
                             peers.accepted(framed, Some(cert)).await;
                         }
                         Ok(Err(error)) => {
-                            tracing::warn!(%from, %error, "refused a peer connection: TLS handshake failed");
+                            if peers.tls_failures.note() {
+                                tracing::warn!(%from, %error, suppressed = peers.tls_failures.take_suppressed(), "refused a peer connection: TLS handshake failed");
+                            }
                         }
                         Err(_) => {
-                            tracing::warn!(%from, "refused a peer connection: no TLS handshake in time")
+                            if peers.tls_failures.note() {
+                                tracing::warn!(%from, suppressed = peers.tls_failures.take_suppressed(), "refused a peer connection: no TLS handshake in time");
+                            }
                         }
                     }
                 });
@@ -420,7 +470,9 @@ impl Peers {
                                     peers.dialled(node, framed).await
                                 }
                                 Ok(Err(error)) => {
-                                    tracing::warn!(node, %addr, %error, "TLS handshake with a peer failed");
+                                    if peers.tls_failures.note() {
+                                        tracing::warn!(node, %addr, %error, suppressed = peers.tls_failures.take_suppressed(), "TLS handshake with a peer failed");
+                                    }
                                     false
                                 }
                                 Err(_) => false,
@@ -656,6 +708,16 @@ mod tests {
         }
         dialler.close();
         acceptor.close();
+    }
+
+    #[test]
+    fn a_repeating_failure_is_logged_once_per_interval_with_a_count_of_the_rest() {
+        let log = RateLimitedLog::new(Duration::from_secs(60));
+        assert!(log.note());
+        assert!(!log.note());
+        assert!(!log.note());
+        assert_eq!(log.take_suppressed(), 2);
+        assert_eq!(log.take_suppressed(), 0);
     }
 
     /// A development CA and certificates naming each node in `named`.

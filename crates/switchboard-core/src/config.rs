@@ -6,6 +6,7 @@ use std::time::Duration;
 use switchboard_proto::uri::UriCheck;
 
 use crate::auth::RealmSecurity;
+use crate::outbound::OutboundLimits;
 
 /// One realm's settings.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,6 +26,8 @@ pub struct RealmConfig {
     /// Disclose every caller to callees (`caller`, `caller_authid`, `caller_authrole`),
     /// whether or not the caller asked with `disclose_me`.
     pub disclose_caller: bool,
+    /// How much may wait for one of the realm's sessions that does not read.
+    pub outbound: OutboundLimits,
 }
 
 impl RealmConfig {
@@ -41,6 +44,7 @@ impl RealmConfig {
             default_call_timeout: None,
             max_call_timeout: None,
             disclose_caller: true,
+            outbound: OutboundLimits::default(),
         }
     }
 

@@ -17,9 +17,10 @@ pub mod dealer;
 mod features;
 pub mod matching;
 mod meta;
+pub mod outbound;
 pub mod permissions;
 pub mod realm;
-mod replies;
+pub mod replies;
 pub mod session_gate;
 
 pub use clock::ClockAnchor;

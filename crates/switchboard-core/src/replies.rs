@@ -5,12 +5,7 @@
 use switchboard_proto::{Abort, Arguments, Dict, Error, Goodbye, Message, Value};
 
 /// `ERROR` for request `request` of type `request_type`, with `message` as `args[0]`.
-pub(crate) fn error(
-    request_type: u64,
-    request: u64,
-    uri: &str,
-    message: impl Into<String>,
-) -> Message {
+pub fn error(request_type: u64, request: u64, uri: &str, message: impl Into<String>) -> Message {
     Message::Error(Error {
         request_type,
         request,
@@ -27,7 +22,7 @@ fn message_details(message: impl Into<String>) -> Dict {
 }
 
 /// `ABORT` with `reason` and `details.message`.
-pub(crate) fn abort(reason: &str, message: impl Into<String>) -> Message {
+pub fn abort(reason: &str, message: impl Into<String>) -> Message {
     Message::Abort(Abort {
         details: message_details(message),
         reason: reason.to_owned(),
@@ -35,7 +30,7 @@ pub(crate) fn abort(reason: &str, message: impl Into<String>) -> Message {
 }
 
 /// `GOODBYE` with `reason` and `details.message`.
-pub(crate) fn goodbye(reason: &str, message: impl Into<String>) -> Message {
+pub fn goodbye(reason: &str, message: impl Into<String>) -> Message {
     Message::Goodbye(Goodbye {
         details: message_details(message),
         reason: reason.to_owned(),

@@ -9,7 +9,7 @@
 
 use std::sync::Arc;
 
-use switchboard_proto::error_uri::{GOODBYE_AND_OUT, NO_SUCH_REALM, PROTOCOL_VIOLATION};
+use switchboard_proto::error_uri::{GOODBYE_AND_OUT, NO_SUCH_REALM, PROTOCOL_VIOLATION, TIMEOUT};
 use switchboard_proto::{DecodeError, Hello, Message};
 
 use crate::auth::{
@@ -226,6 +226,15 @@ impl SessionGate {
                 GateAction::Ignore
             }
         }
+    }
+
+    /// The connection's HELLO budget ran out: if no HELLO came, ABORT and close
+    /// (a connection that says nothing must not hold resources for good).
+    pub fn hello_overdue(&mut self) -> GateAction {
+        if !matches!(self.phase, Phase::AwaitingHello) {
+            return GateAction::Ignore;
+        }
+        self.abort_with(TIMEOUT, "no HELLO in time")
     }
 
     /// The handshake took too long: ABORT it (a no-op once the session is open).
@@ -495,6 +504,18 @@ mod tests {
         assert!(matches!(gate.handshake_timed_out(), GateAction::Refuse(_)));
         let mut gate = established(4);
         assert_eq!(gate.handshake_timed_out(), GateAction::Ignore);
+    }
+
+    #[test]
+    fn a_connection_without_hello_in_time_is_aborted_but_one_that_said_hello_is_not() {
+        let mut gate = SessionGate::default();
+        assert!(matches!(
+            gate.hello_overdue(),
+            GateAction::Abort { abort: Message::Abort(a), leave: None } if a.reason == TIMEOUT
+        ));
+        assert!(gate.is_closed());
+        let mut gate = established(2);
+        assert_eq!(gate.hello_overdue(), GateAction::Ignore);
     }
 
     #[test]

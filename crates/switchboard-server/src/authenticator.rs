@@ -7,6 +7,7 @@
 //! like any other.
 
 use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Duration;
 
 use actix::{Actor, Addr, AsyncContext, Context, Handler, Message as ActixMessage, Recipient};
@@ -14,6 +15,7 @@ use switchboard_core::auth::{AuthenticatorReply, AuthenticatorRequest, Identity}
 use switchboard_proto::error_uri::NETWORK_FAILURE;
 use switchboard_proto::{code, Arguments, Call, Dict, Hello, Message, Value};
 
+use crate::outbound::OutboundGauge;
 use crate::realm_actor::{Deliver, Inbound, Join, RealmActor};
 
 /// How long an authenticator may take before the handshake fails.
@@ -45,6 +47,9 @@ pub(crate) struct AuthenticatorClient {
     queued: Vec<Ask>,
     /// Calls in flight, by request id.
     in_flight: HashMap<u64, Recipient<Answered>>,
+    /// What the realm has handed this session and it has not taken yet (no
+    /// socket: a message is done once this actor handles it).
+    gauge: Arc<OutboundGauge>,
 }
 
 impl AuthenticatorClient {
@@ -56,6 +61,7 @@ impl AuthenticatorClient {
             next_request: 0,
             queued: Vec::new(),
             in_flight: HashMap::new(),
+            gauge: Arc::new(OutboundGauge::new(None)),
         }
     }
 
@@ -71,6 +77,7 @@ impl AuthenticatorClient {
             },
             identity: Identity::router("switchboard.authenticator"),
             session: ctx.address().recipient(),
+            gauge: self.gauge.clone(),
         });
     }
 
@@ -136,6 +143,7 @@ impl Handler<Deliver> for AuthenticatorClient {
     type Result = ();
 
     fn handle(&mut self, Deliver(message): Deliver, ctx: &mut Context<Self>) {
+        self.gauge.taken(&message);
         match message {
             Message::Welcome(welcome) => {
                 self.session = Some(welcome.session);

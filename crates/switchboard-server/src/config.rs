@@ -19,15 +19,17 @@ pub struct ServerConfig {
     pub ping_timeout: Duration,
     /// How long to wait for a client's GOODBYE after the router said GOODBYE.
     pub goodbye_timeout: Duration,
-    /// How long a session may take from HELLO to WELCOME (authentication
-    /// included) before it is refused.
-    pub handshake_timeout: Duration,
     /// Threads running WebSocket sessions (each realm has a thread of its own).
     pub workers: usize,
     /// Set to run as a node of a cluster; `None` is the single embedded node.
     pub cluster: Option<switchboard_cluster::ClusterConfig>,
     /// The bearer token membership changes need; `None` refuses them all.
     pub admin_token: Option<crate::AdminToken>,
+    /// Most WebSocket connections open at once; upgrades beyond get HTTP 503.
+    pub max_connections: Option<usize>,
+    /// How long a connection may take to send HELLO, and then again to finish
+    /// authenticating and get WELCOME.
+    pub hello_timeout: Duration,
     /// TLS for the client listener: with it, only wss is served.
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
 }
@@ -41,11 +43,12 @@ impl Default for ServerConfig {
             ping_interval: Duration::from_secs(30),
             ping_timeout: Duration::from_secs(90),
             goodbye_timeout: Duration::from_secs(2),
-            handshake_timeout: Duration::from_secs(10),
             workers: default_workers(),
             cluster: None,
             admin_token: None,
             tls: None,
+            max_connections: Some(10_000),
+            hello_timeout: Duration::from_secs(10),
         }
     }
 }

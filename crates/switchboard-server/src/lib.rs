@@ -12,6 +12,7 @@ mod config;
 mod directory;
 mod gatekeeper;
 mod metrics;
+mod outbound;
 mod realm_actor;
 mod session;
 mod websocket;
@@ -149,6 +150,13 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
             .route("/cluster/members/{id}", web::delete().to(remove_member))
     })
     .workers(config.workers)
+    // A duplicate of each connection's socket, so a realm can cut a session
+    // that stopped reading even while its actor is frozen (see outbound.rs).
+    .on_connect(|conn, extensions| {
+        if let Some(connection) = outbound::Connection::of(conn) {
+            extensions.insert(connection);
+        }
+    })
     // No Nagle: WAMP messages are small frames, often pipelined; with Nagle a
     // frame waits for the ACK of the one before it.
     .tcp_nodelay(true);

@@ -26,6 +26,14 @@ pub(crate) struct Metrics {
     authentications: IntCounterVec,
     /// Handshakes that ended in ABORT, by method and reason.
     auth_failures: IntCounterVec,
+    /// EVENTs dropped for sessions over their soft outbound limit.
+    events_dropped: IntCounter,
+    /// INVOCATIONs refused for callees over their soft outbound limit.
+    invocations_refused: IntCounter,
+    /// Sessions closed for not reading, by reason (overflow, stalled).
+    slow_sessions_closed: IntCounterVec,
+    /// When a dropped event was last logged (one line per interval at most).
+    drop_logged: std::sync::Mutex<Option<std::time::Instant>>,
     raft_term: IntGauge,
     raft_leader: IntGauge,
     raft_last_log_index: IntGauge,
@@ -110,6 +118,34 @@ impl Metrics {
         registry
             .register(Box::new(auth_failures.clone()))
             .expect("registered once");
+        let events_dropped = IntCounter::new(
+            "switchboard_events_dropped_total",
+            "EVENTs not sent to a session whose outbound queue was over its soft limit",
+        )
+        .expect("a valid metric");
+        registry
+            .register(Box::new(events_dropped.clone()))
+            .expect("registered once");
+        let invocations_refused = IntCounter::new(
+            "switchboard_invocations_refused_total",
+            "INVOCATIONs not sent to a callee whose outbound queue was over its soft limit \
+             (the call failed with wamp.error.unavailable)",
+        )
+        .expect("a valid metric");
+        registry
+            .register(Box::new(invocations_refused.clone()))
+            .expect("registered once");
+        let slow_sessions_closed = IntCounterVec::new(
+            Opts::new(
+                "switchboard_slow_sessions_closed_total",
+                "Sessions closed for not reading their socket: overflow (hard limit) or stalled",
+            ),
+            &["reason"],
+        )
+        .expect("a valid metric");
+        registry
+            .register(Box::new(slow_sessions_closed.clone()))
+            .expect("registered once");
         Self {
             sessions: gauge(
                 &registry,
@@ -143,7 +179,37 @@ impl Metrics {
             proposal_failures,
             authentications,
             auth_failures,
+            events_dropped,
+            invocations_refused,
+            slow_sessions_closed,
+            drop_logged: std::sync::Mutex::new(None),
         }
+    }
+
+    /// An EVENT for `session` was dropped; logged at most every 10 s.
+    pub(crate) fn event_dropped(&self, session: u64) {
+        self.events_dropped.inc();
+        let now = std::time::Instant::now();
+        if let Ok(mut last) = self.drop_logged.lock() {
+            if last.is_none_or(|t| now.duration_since(t) >= std::time::Duration::from_secs(10)) {
+                *last = Some(now);
+                tracing::warn!(
+                    session,
+                    dropped_so_far = self.events_dropped.get(),
+                    "dropping events for a session that does not keep up (its outbound queue is over the soft limit)"
+                );
+            }
+        }
+    }
+
+    /// An INVOCATION was refused for an overloaded callee.
+    pub(crate) fn invocation_refused(&self) {
+        self.invocations_refused.inc();
+    }
+
+    /// A session was closed for not reading.
+    pub(crate) fn slow_session_closed(&self, reason: &str) {
+        self.slow_sessions_closed.with_label_values(&[reason]).inc();
     }
 
     /// A handshake admitted a session.

@@ -12,11 +12,13 @@ use switchboard_core::auth::Identity;
 use switchboard_core::cluster::{
     NodeId, PeerMessage, ProposalFailure, RegistryCommand, RegistrySnapshot,
 };
+use switchboard_core::outbound::Verdict;
 use switchboard_core::{ClockAnchor, Realm, RealmConfig, SessionId};
-use switchboard_proto::error_uri::NETWORK_FAILURE;
+use switchboard_proto::error_uri::{NETWORK_FAILURE, SLOW_CONSUMER, UNAVAILABLE};
 use switchboard_proto::{Hello, Message};
 
 use crate::metrics::Metrics;
+use crate::outbound::OutboundGauge;
 
 /// A message for a session's transport to write.
 #[derive(ActixMessage)]
@@ -32,6 +34,8 @@ pub(crate) struct Join {
     /// Who the session's handshake decided it is.
     pub(crate) identity: Identity,
     pub(crate) session: Recipient<Deliver>,
+    /// What waits to be written to the session's socket.
+    pub(crate) gauge: Arc<OutboundGauge>,
 }
 
 /// A message from an established session.
@@ -101,6 +105,24 @@ struct Cluster {
     node: Arc<ClusterNode>,
 }
 
+/// A session of this node, as the realm actor reaches it.
+struct LocalSession {
+    recipient: Recipient<Deliver>,
+    gauge: Arc<OutboundGauge>,
+}
+
+/// Why a session was cut.
+#[derive(Debug, Clone, Copy)]
+enum Cut {
+    /// Its queue passed the hard limit.
+    Overflow,
+    /// Bytes waited past the stall timeout with none written.
+    Stalled,
+}
+
+/// How often sessions are checked for stalled writes.
+const STALL_CHECK: std::time::Duration = std::time::Duration::from_secs(1);
+
 /// One realm's actor.
 pub(crate) struct RealmActor {
     realm: Realm,
@@ -109,8 +131,8 @@ pub(crate) struct RealmActor {
     started: HashMap<(SessionId, u64), Instant>,
     /// Set when the realm is part of a cluster.
     cluster: Option<Cluster>,
-    /// Where to deliver each session's messages.
-    sessions: HashMap<SessionId, Recipient<Deliver>>,
+    /// Where to deliver each session's messages, and what waits for each.
+    sessions: HashMap<SessionId, LocalSession>,
     /// The one timer, armed for the realm's next deadline.
     timer: Option<(Instant, SpawnHandle)>,
 }
@@ -157,13 +179,44 @@ impl RealmActor {
         // node declared down answers a session's call and says GOODBYE to it in
         // one step, and that GOODBYE must not be lost (found by the chaos suite).
         let mut released = Vec::new();
-        while let Some(out) = self.realm.poll_outgoing() {
-            self.measure(out.to, &out.message);
-            if let Some(recipient) = self.sessions.get(&out.to) {
-                recipient.do_send(Deliver(out.message));
-                if !self.realm.is_member(out.to) {
-                    released.push(out.to);
+        let limits = self.realm.config().outbound;
+        loop {
+            let mut refused = Vec::new();
+            let mut cut = Vec::new();
+            while let Some(out) = self.realm.poll_outgoing() {
+                self.measure(out.to, &out.message);
+                let Some(session) = self.sessions.get(&out.to) else {
+                    continue;
+                };
+                match limits.judge(&out.message, session.gauge.queued()) {
+                    Verdict::Send => {
+                        session.gauge.handed_over(&out.message);
+                        session.recipient.do_send(Deliver(out.message));
+                        if !self.realm.is_member(out.to) {
+                            released.push(out.to);
+                        }
+                    }
+                    Verdict::DropEvent => self.metrics.event_dropped(out.to),
+                    Verdict::RefuseInvocation => {
+                        if let Message::Invocation(invocation) = &out.message {
+                            refused.push((out.to, invocation.request));
+                        }
+                    }
+                    Verdict::Close => cut.push(out.to),
                 }
+            }
+            if refused.is_empty() && cut.is_empty() {
+                break;
+            }
+            // The realm answers the callers of refused invocations, and forgets
+            // cut sessions; what that sends goes round the loop once more.
+            for (callee, request) in refused {
+                self.metrics.invocation_refused();
+                self.realm
+                    .handle_message(Instant::now(), callee, callee_overloaded(request));
+            }
+            for session in cut {
+                self.cut(session, Cut::Overflow);
             }
         }
         for session in released {
@@ -171,6 +224,54 @@ impl RealmActor {
                 self.session_gone(session);
             }
         }
+    }
+
+    /// Closes a session that does not read: its socket is shut down (its actor
+    /// may be frozen, see outbound.rs) and the realm forgets it.
+    fn cut(&mut self, session: SessionId, why: Cut) {
+        let Some(local) = self.sessions.remove(&session) else {
+            return;
+        };
+        tracing::warn!(
+            session,
+            queued = local.gauge.queued(),
+            reason = ?why,
+            "closing a session that does not read its socket ({SLOW_CONSUMER})"
+        );
+        self.metrics.slow_session_closed(match why {
+            Cut::Overflow => "overflow",
+            Cut::Stalled => "stalled",
+        });
+        local.gauge.cut();
+        local
+            .recipient
+            .do_send(Deliver(switchboard_core::replies::abort(
+                SLOW_CONSUMER,
+                "the session's outbound queue passed its limit or stalled",
+            )));
+        self.session_gone(session);
+        self.realm.handle_leave(Instant::now(), session);
+    }
+
+    /// Cuts the sessions whose bytes have waited too long with none written.
+    fn check_stalls(&mut self, ctx: &mut Context<Self>) {
+        let limits = self.realm.config().outbound;
+        let stalled: Vec<SessionId> = self
+            .sessions
+            .iter()
+            .filter(|(_, s)| {
+                let (waiting, since_progress) = s.gauge.waiting();
+                limits.stalled(waiting, since_progress)
+            })
+            .map(|(&id, _)| id)
+            .collect();
+        if stalled.is_empty() {
+            return;
+        }
+        for session in stalled {
+            self.cut(session, Cut::Stalled);
+        }
+        self.flush(ctx);
     }
 
     /// Counts a call's final answer (and how long it took).
@@ -222,6 +323,31 @@ impl RealmActor {
 
 impl Actor for RealmActor {
     type Context = Context<Self>;
+
+    fn started(&mut self, ctx: &mut Context<Self>) {
+        // Bounded, so a session that sends faster than the realm can keep up
+        // waits (and stops reading its socket) instead of growing the mailbox.
+        ctx.set_mailbox_capacity(REALM_MAILBOX);
+        ctx.run_interval(STALL_CHECK, |actor, ctx| actor.check_stalls(ctx));
+    }
+}
+
+/// Messages the realm's mailbox holds before senders that respect the bound
+/// (sessions) must wait.
+pub(crate) const REALM_MAILBOX: usize = 1024;
+
+/// The ERROR a callee's refused INVOCATION is answered with, as if the callee
+/// had said it: the dealer then fails the call like any other callee error.
+fn callee_overloaded(request: u64) -> Message {
+    Message::Error(switchboard_proto::Error {
+        request_type: switchboard_proto::code::INVOCATION,
+        request,
+        details: switchboard_proto::Dict::new(),
+        error: UNAVAILABLE.to_owned(),
+        arguments: switchboard_proto::Arguments::list(vec![
+            "the callee does not read its socket: its outbound queue is over its limit".into(),
+        ]),
+    })
 }
 
 impl Handler<Join> for RealmActor {
@@ -232,7 +358,13 @@ impl Handler<Join> for RealmActor {
             .realm
             .handle_join(Instant::now(), &join.hello, join.identity);
         tracing::debug!(session = id, "session joined");
-        self.sessions.insert(id, join.session);
+        self.sessions.insert(
+            id,
+            LocalSession {
+                recipient: join.session,
+                gauge: join.gauge,
+            },
+        );
         self.metrics.sessions.inc();
         self.flush(ctx);
     }

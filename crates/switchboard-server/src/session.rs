@@ -10,6 +10,7 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
+use actix::dev::SendError;
 use actix::{Actor, ActorContext, Addr, AsyncContext, Handler, StreamHandler};
 use actix_http::ws::Item;
 use actix_web_actors::ws::{self, CloseCode, CloseReason, ProtocolError};
@@ -24,6 +25,7 @@ use crate::authenticator::{Answered, Ask};
 use crate::config::ServerConfig;
 use crate::directory::RealmDirectory;
 use crate::gatekeeper::Gatekeeper;
+use crate::outbound::OutboundGauge;
 use crate::realm_actor::{Deliver, Inbound, Join, Leave, RealmActor};
 
 /// Counts open WebSocket sessions, so shutdown can wait for them to close.
@@ -59,6 +61,8 @@ pub(crate) struct WsSession {
     gatekeeper: Arc<Gatekeeper>,
     /// The client's address, for logs, the failure throttle and authenticators.
     peer: Option<SocketAddr>,
+    /// What waits to be written to this connection (shared with the realm).
+    gauge: Arc<OutboundGauge>,
 }
 
 impl WsSession {
@@ -69,6 +73,7 @@ impl WsSession {
         connections: ConnectionCounter,
         gatekeeper: Arc<Gatekeeper>,
         peer: Option<SocketAddr>,
+        gauge: Arc<OutboundGauge>,
     ) -> Self {
         Self {
             codec,
@@ -81,6 +86,7 @@ impl WsSession {
             connections,
             gatekeeper,
             peer,
+            gauge,
         }
     }
 
@@ -98,7 +104,7 @@ impl WsSession {
     fn perform(&mut self, action: GateAction, ctx: &mut ws::WebsocketContext<Self>) {
         match action {
             GateAction::Resolve(hello) => {
-                ctx.run_later(self.config.handshake_timeout, |session, ctx| {
+                ctx.run_later(self.config.hello_timeout, |session, ctx| {
                     let action = session.gate.handshake_timed_out();
                     session.perform(action, ctx);
                 });
@@ -140,15 +146,12 @@ impl WsSession {
                         hello,
                         identity,
                         session: ctx.address().recipient(),
+                        gauge: self.gauge.clone(),
                     });
                 }
             }
             GateAction::Refuse(failure) => self.refuse(failure, ctx),
-            GateAction::Route(session, message) => {
-                if let Some(realm) = &self.realm {
-                    realm.do_send(Inbound { session, message });
-                }
-            }
+            GateAction::Route(session, message) => self.forward(Inbound { session, message }, ctx),
             GateAction::Leave { session, reply } => {
                 self.leave(session);
                 self.write(&reply, ctx);
@@ -167,6 +170,24 @@ impl WsSession {
                 self.close(ctx, CloseCode::Normal);
             }
             GateAction::Ignore => {}
+        }
+    }
+
+    /// Hands a message to the realm. When the realm's mailbox is full, this
+    /// session waits for room and reads nothing meanwhile, so a client that
+    /// sends faster than its realm keeps up is slowed by TCP, not queued.
+    fn forward(&mut self, inbound: Inbound, ctx: &mut ws::WebsocketContext<Self>) {
+        let Some(realm) = &self.realm else {
+            return;
+        };
+        match realm.try_send(inbound) {
+            Ok(()) | Err(SendError::Closed(_)) => {}
+            Err(SendError::Full(inbound)) => {
+                let waiting = realm.send(inbound);
+                ctx.wait(actix::fut::wrap_future(async move {
+                    let _ = waiting.await;
+                }));
+            }
         }
     }
 
@@ -192,17 +213,31 @@ impl WsSession {
         }
     }
 
+    /// Encodes and queues `message`, counting its bytes in the gauge.
     fn write(&mut self, message: &Message, ctx: &mut ws::WebsocketContext<Self>) {
-        match encode(self.codec, message) {
+        let written = match encode(self.codec, message) {
             Ok(bytes) if self.codec.is_text() => match String::from_utf8(bytes) {
-                Ok(text) => ctx.text(text),
-                Err(_) => tracing::error!("JSON encoder produced invalid UTF-8"),
+                Ok(text) => {
+                    let len = text.len();
+                    ctx.text(text);
+                    len
+                }
+                Err(_) => {
+                    tracing::error!("JSON encoder produced invalid UTF-8");
+                    0
+                }
             },
-            Ok(bytes) => ctx.binary(bytes),
-            Err(error) => {
-                tracing::error!(%error, message = message.name(), "cannot encode outbound message")
+            Ok(bytes) => {
+                let len = bytes.len();
+                ctx.binary(bytes);
+                len
             }
-        }
+            Err(error) => {
+                tracing::error!(%error, message = message.name(), "cannot encode outbound message");
+                0
+            }
+        };
+        self.gauge.encoded(written);
     }
 
     fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: CloseCode) {
@@ -251,6 +286,10 @@ impl Actor for WsSession {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         self.connections.0.fetch_add(1, Ordering::SeqCst);
+        ctx.run_later(self.config.hello_timeout, |session, ctx| {
+            let action = session.gate.hello_overdue();
+            session.perform(action, ctx);
+        });
         ctx.run_interval(self.config.ping_interval, |session, ctx| {
             if session.last_heard.elapsed() > session.config.ping_timeout {
                 tracing::debug!("client silent past the ping timeout; closing");
@@ -317,6 +356,7 @@ impl Handler<Deliver> for WsSession {
     type Result = ();
 
     fn handle(&mut self, Deliver(message): Deliver, ctx: &mut Self::Context) {
+        self.gauge.taken(&message);
         if self.gate.is_closed() {
             return;
         }

@@ -1,5 +1,7 @@
 //! The HTTP side of a WebSocket connection: subprotocol negotiation and upgrade.
 
+use std::sync::Arc;
+
 use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse};
 use actix_web_actors::ws;
@@ -8,6 +10,7 @@ use switchboard_proto::Codec;
 use crate::config::ServerConfig;
 use crate::directory::RealmDirectory;
 use crate::gatekeeper::Gatekeeper;
+use crate::outbound::{Connection, CountingBody, OutboundGauge};
 use crate::session::{ConnectionCounter, WsSession};
 
 /// Picks the codec: the first WAMP subprotocol in the client's list that we speak.
@@ -36,6 +39,15 @@ pub(crate) async fn upgrade(
             offered.join(", ")
         )));
     };
+    if let Some(max) = config.max_connections {
+        if connections.open() >= max {
+            return Ok(HttpResponse::ServiceUnavailable()
+                .insert_header((header::RETRY_AFTER, "1"))
+                .body(format!("this router serves at most {max} connections")));
+        }
+    }
+    let connection = req.conn_data::<Connection>().cloned();
+    let gauge = Arc::new(OutboundGauge::new(connection));
     let session = WsSession::new(
         codec,
         config.clone().into_inner(),
@@ -43,10 +55,14 @@ pub(crate) async fn upgrade(
         connections.get_ref().clone(),
         gatekeeper.into_inner(),
         req.peer_addr(),
+        gauge.clone(),
     );
     let protocols = [codec.subprotocol()];
-    ws::WsResponseBuilder::new(session, &req, stream)
-        .protocols(&protocols)
-        .frame_size(config.max_message_size)
-        .start()
+    let mut response = ws::handshake_with_protocols(&req, &protocols)?;
+    let frames = ws::WebsocketContext::with_codec(
+        session,
+        stream,
+        actix_http::ws::Codec::new().max_size(config.max_message_size),
+    );
+    Ok(response.streaming(CountingBody::new(Box::pin(frames), gauge)))
 }

@@ -18,6 +18,7 @@ use switchboard_core::auth::{
     AuthMethod, AuthenticatorRef, CraKey, Principal, Principals, PublicKey, RealmSecurity, Ticket,
 };
 use switchboard_core::matching::MatchPolicy;
+use switchboard_core::outbound::OutboundLimits;
 use switchboard_core::permissions::{Action, Permission, Permissions, Role};
 use switchboard_core::RealmConfig;
 use switchboard_proto::uri::UriCheck;
@@ -35,6 +36,10 @@ pub(crate) struct FileRealm {
     max_call_timeout_ms: Option<u64>,
     #[serde(default = "yes")]
     disclose_caller: bool,
+    /// This realm's own outbound budget (else the server's).
+    outbound_soft_limit: Option<usize>,
+    outbound_hard_limit: Option<usize>,
+    write_stall_timeout_ms: Option<u64>,
     /// The methods a secured realm accepts.
     authmethods: Option<Vec<String>>,
     /// The role of anonymous sessions on a secured realm.
@@ -109,7 +114,52 @@ struct FilePermission {
     allow: Vec<String>,
 }
 
+/// A realm's own outbound budget, key by key; what it leaves out comes from
+/// the server's.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub(crate) struct OutboundOverride {
+    soft: Option<usize>,
+    hard: Option<usize>,
+    stall_ms: Option<u64>,
+}
+
+impl OutboundOverride {
+    /// The budget with these keys over `default`; an error names the key.
+    pub(crate) fn apply(&self, default: OutboundLimits) -> anyhow::Result<OutboundLimits> {
+        let limits = OutboundLimits {
+            soft: self.soft.unwrap_or(default.soft),
+            hard: self.hard.unwrap_or(default.hard),
+            stall: self.stall_ms.map_or(default.stall, Duration::from_millis),
+        };
+        if limits.soft == 0 || limits.hard < limits.soft {
+            bail!(
+                "outbound_hard_limit: {} must be at least outbound_soft_limit ({}), which must be above 0",
+                limits.hard,
+                limits.soft
+            );
+        }
+        if limits.stall.is_zero() {
+            bail!("write_stall_timeout_ms: must be greater than 0");
+        }
+        Ok(limits)
+    }
+}
+
 impl FileRealm {
+    /// The realm's name.
+    pub(crate) fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The outbound budget keys this realm sets.
+    pub(crate) fn outbound_override(&self) -> OutboundOverride {
+        OutboundOverride {
+            soft: self.outbound_soft_limit,
+            hard: self.outbound_hard_limit,
+            stall_ms: self.write_stall_timeout_ms,
+        }
+    }
+
     /// The realm's config; `key` names the table in errors (`realm[0]`), and a
     /// relative `principals_file` is read from `base`.
     pub(crate) fn into_config(self, key: &str, base: &Path) -> anyhow::Result<RealmConfig> {

@@ -1,6 +1,7 @@
 //! Settings, layered: built-in defaults, then the TOML file, then `SWITCHBOARD_*`
 //! environment variables, then flags. Every error names the key it is about.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
@@ -8,13 +9,14 @@ use anyhow::{bail, Context};
 use serde::Deserialize;
 use sha2::{Digest, Sha256};
 use switchboard_cluster::LinkSecurity;
+use switchboard_core::outbound::OutboundLimits;
 use switchboard_core::RealmConfig;
 use switchboard_proto::uri::{Components, UriCheck};
 use switchboard_server::ServerConfig;
 
 use crate::cli::{env_name, Cli};
 use crate::cluster_settings::{path, ClusterSettings, FileCluster};
-use crate::realm_settings::FileRealm;
+use crate::realm_settings::{FileRealm, OutboundOverride};
 use crate::tls_settings::ListenerTls;
 
 /// Log output format.
@@ -42,6 +44,15 @@ pub(crate) struct Settings {
     pub(crate) max_message_size: usize,
     pub(crate) ping_interval_ms: u64,
     pub(crate) ping_timeout_ms: u64,
+    pub(crate) hello_timeout_ms: u64,
+    /// 0: no limit.
+    pub(crate) max_connections: usize,
+    /// The outbound budget of every realm's sessions, unless a realm sets its own.
+    pub(crate) outbound_soft_limit: usize,
+    pub(crate) outbound_hard_limit: usize,
+    pub(crate) write_stall_timeout_ms: u64,
+    /// Realms' own outbound budgets (`[[realm]]` keys), by realm name.
+    pub(crate) realm_outbound: BTreeMap<String, OutboundOverride>,
     pub(crate) workers: usize,
     pub(crate) realms: Vec<RealmConfig>,
     pub(crate) log: LogSettings,
@@ -64,6 +75,12 @@ impl Default for Settings {
             max_message_size: server.max_message_size,
             ping_interval_ms: millis(server.ping_interval),
             ping_timeout_ms: millis(server.ping_timeout),
+            hello_timeout_ms: millis(server.hello_timeout),
+            max_connections: server.max_connections.unwrap_or(0),
+            outbound_soft_limit: OutboundLimits::default().soft,
+            outbound_hard_limit: OutboundLimits::default().hard,
+            write_stall_timeout_ms: millis(OutboundLimits::default().stall),
+            realm_outbound: BTreeMap::new(),
             workers: server.workers,
             realms: server.realms,
             log: LogSettings {
@@ -100,6 +117,11 @@ pub(crate) const SETTINGS: &[&str] = &[
     "server.max_message_size",
     "server.ping_interval_ms",
     "server.ping_timeout_ms",
+    "server.hello_timeout_ms",
+    "server.max_connections",
+    "server.outbound_soft_limit",
+    "server.outbound_hard_limit",
+    "server.write_stall_timeout_ms",
     "server.workers",
     "server.tls.cert",
     "server.tls.key",
@@ -130,6 +152,11 @@ impl Settings {
             "server.max_message_size" => self.max_message_size = parse(key, v)?,
             "server.ping_interval_ms" => self.ping_interval_ms = parse(key, v)?,
             "server.ping_timeout_ms" => self.ping_timeout_ms = parse(key, v)?,
+            "server.hello_timeout_ms" => self.hello_timeout_ms = parse(key, v)?,
+            "server.max_connections" => self.max_connections = parse(key, v)?,
+            "server.outbound_soft_limit" => self.outbound_soft_limit = parse(key, v)?,
+            "server.outbound_hard_limit" => self.outbound_hard_limit = parse(key, v)?,
+            "server.write_stall_timeout_ms" => self.write_stall_timeout_ms = parse(key, v)?,
             "server.workers" => self.workers = parse(key, v)?,
             "server.tls.cert" => self.tls.cert = path(v),
             "server.tls.key" => self.tls.key = path(v),
@@ -184,6 +211,11 @@ struct FileServer {
     max_message_size: Option<usize>,
     ping_interval_ms: Option<u64>,
     ping_timeout_ms: Option<u64>,
+    hello_timeout_ms: Option<u64>,
+    max_connections: Option<usize>,
+    outbound_soft_limit: Option<usize>,
+    outbound_hard_limit: Option<usize>,
+    write_stall_timeout_ms: Option<u64>,
     workers: Option<usize>,
 }
 
@@ -234,6 +266,14 @@ impl Settings {
             set(&mut self.max_message_size, server.max_message_size);
             set(&mut self.ping_interval_ms, server.ping_interval_ms);
             set(&mut self.ping_timeout_ms, server.ping_timeout_ms);
+            set(&mut self.hello_timeout_ms, server.hello_timeout_ms);
+            set(&mut self.max_connections, server.max_connections);
+            set(&mut self.outbound_soft_limit, server.outbound_soft_limit);
+            set(&mut self.outbound_hard_limit, server.outbound_hard_limit);
+            set(
+                &mut self.write_stall_timeout_ms,
+                server.write_stall_timeout_ms,
+            );
             set(&mut self.workers, server.workers);
         }
         if let Some(log) = file.log {
@@ -245,6 +285,10 @@ impl Settings {
         }
         if let Some(realms) = file.realm {
             self.realm_source = realm_source(&text, base)?;
+            self.realm_outbound = realms
+                .iter()
+                .map(|realm| (realm.name().to_owned(), realm.outbound_override()))
+                .collect();
             self.realms = realms
                 .into_iter()
                 .enumerate()
@@ -332,6 +376,10 @@ impl Settings {
         if self.ping_interval_ms == 0 {
             bail!("server.ping_interval_ms: must be greater than 0");
         }
+        if self.hello_timeout_ms == 0 {
+            bail!("server.hello_timeout_ms: must be greater than 0");
+        }
+        self.realm_configs()?;
         if self.ping_timeout_ms <= self.ping_interval_ms {
             bail!(
                 "server.ping_timeout_ms: {} must be greater than server.ping_interval_ms ({})",
@@ -361,6 +409,41 @@ impl Settings {
         self.realms.iter().map(|r| r.name.as_str()).collect()
     }
 
+    /// The server-wide outbound budget.
+    fn outbound_limits(&self) -> anyhow::Result<OutboundLimits> {
+        OutboundOverride::default()
+            .apply(OutboundLimits {
+                soft: self.outbound_soft_limit,
+                hard: self.outbound_hard_limit,
+                stall: Duration::from_millis(self.write_stall_timeout_ms),
+            })
+            .map_err(|e| anyhow::anyhow!("server.{e}"))
+    }
+
+    /// The realms, each with its outbound budget: its own where it sets one,
+    /// the server's otherwise.
+    fn realm_configs(&self) -> anyhow::Result<Vec<RealmConfig>> {
+        let default = self.outbound_limits()?;
+        self.realms
+            .iter()
+            .enumerate()
+            .map(|(i, realm)| {
+                let own = self
+                    .realm_outbound
+                    .get(&realm.name)
+                    .cloned()
+                    .unwrap_or_default();
+                let outbound = own
+                    .apply(default)
+                    .map_err(|e| anyhow::anyhow!("realm[{i}].{e}"))?;
+                Ok(RealmConfig {
+                    outbound,
+                    ..realm.clone()
+                })
+            })
+            .collect()
+    }
+
     /// The server's configuration, with the TLS material loaded.
     pub(crate) fn server_config(&self) -> anyhow::Result<ServerConfig> {
         let digest = Sha256::digest(self.realm_source.as_bytes());
@@ -370,7 +453,7 @@ impl Settings {
         };
         Ok(ServerConfig {
             path: self.path.clone(),
-            realms: self.realms.clone(),
+            realms: self.realm_configs()?,
             max_message_size: self.max_message_size,
             ping_interval: Duration::from_millis(self.ping_interval_ms),
             ping_timeout: Duration::from_millis(self.ping_timeout_ms),
@@ -378,6 +461,8 @@ impl Settings {
             cluster: self.cluster.to_config(security),
             admin_token: self.cluster.admin_token().ok().flatten(),
             tls: self.tls.load()?,
+            hello_timeout: Duration::from_millis(self.hello_timeout_ms),
+            max_connections: Some(self.max_connections).filter(|&n| n > 0),
             ..ServerConfig::default()
         })
     }
@@ -509,8 +594,9 @@ mod tests {
                 methods: vec![],
                 ..RealmSecurity::open()
             }),
+            outbound: OutboundLimits::default(),
         };
-        assert_eq!(s.realms, vec![expected]);
+        assert_eq!(s.server_config().unwrap().realms, vec![expected]);
     }
 
     #[test]
@@ -620,5 +706,46 @@ mod tests {
         let digest = |t: &str| realm_source(t, base).unwrap();
         assert_eq!(digest(a), digest(b));
         assert_ne!(digest(a), digest(c));
+    }
+
+    #[test]
+    fn a_realm_may_set_its_own_outbound_budget_over_the_servers() {
+        let f = file(concat!(
+            "[server]\noutbound_hard_limit = 5000\nwrite_stall_timeout_ms = 700\n",
+            "[[realm]]\nname = \"a\"\noutbound_soft_limit = 1000\n",
+            "[[realm]]\nname = \"b\"\n",
+        ));
+        let s = load(
+            &["--config", f.arg()],
+            &[("SWITCHBOARD_OUTBOUND_SOFT_LIMIT", "2000")],
+        )
+        .unwrap();
+        let realms = s.server_config().unwrap().realms;
+        let limits: Vec<(usize, usize, u128)> = realms
+            .iter()
+            .map(|r| {
+                (
+                    r.outbound.soft,
+                    r.outbound.hard,
+                    r.outbound.stall.as_millis(),
+                )
+            })
+            .collect();
+        assert_eq!(limits, vec![(1000, 5000, 700), (2000, 5000, 700)]);
+    }
+
+    #[test]
+    fn an_outbound_budget_whose_hard_limit_is_below_its_soft_one_is_refused() {
+        let f = file("[[realm]]\nname = \"a\"\noutbound_hard_limit = 10\n");
+        let err = format!("{:#}", load(&["--config", f.arg()], &[]).unwrap_err());
+        assert!(err.starts_with("realm[0].outbound_hard_limit"), "{err}");
+        let err = load(&[], &[("SWITCHBOARD_OUTBOUND_SOFT_LIMIT", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("server.outbound_hard_limit"), "{err}");
+        let err = load(&[], &[("SWITCHBOARD_HELLO_TIMEOUT_MS", "0")])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("server.hello_timeout_ms"), "{err}");
     }
 }
