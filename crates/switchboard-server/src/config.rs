@@ -47,7 +47,7 @@ impl Default for ServerConfig {
             cluster: None,
             admin_token: None,
             tls: None,
-            max_connections: Some(10_000),
+            max_connections: Some(100_000),
             hello_timeout: Duration::from_secs(10),
         }
     }
