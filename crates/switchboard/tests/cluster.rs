@@ -897,3 +897,126 @@ permissions = [{ uri = "com.example.", match = "prefix", allow = ["call"] }]
     assert_eq!(refused[2], "com.example.invalid_ticket");
     let _ = std::fs::remove_file(&config);
 }
+
+/// A raw JSON session on node `node` whose socket has a 4 KiB receive buffer:
+/// it sends HELLO and `request`, reads the replies, and is never read again.
+async fn stalling_session(
+    cluster: &Cluster,
+    node: usize,
+    request: &str,
+) -> tokio_tungstenite::WebSocketStream<tokio::net::TcpStream> {
+    use futures_util::{SinkExt, StreamExt};
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let url = cluster.node(node).url.clone();
+    let addr: std::net::SocketAddr = url
+        .trim_start_matches("ws://")
+        .trim_end_matches("/ws")
+        .parse()
+        .unwrap();
+    let socket = socket2::Socket::new(socket2::Domain::IPV4, socket2::Type::STREAM, None).unwrap();
+    socket.set_recv_buffer_size(4096).unwrap();
+    socket.connect(&addr.into()).unwrap();
+    socket.set_nonblocking(true).unwrap();
+    let tcp = tokio::net::TcpStream::from_std(socket.into()).unwrap();
+    let mut http = url.as_str().into_client_request().unwrap();
+    http.headers_mut()
+        .insert("Sec-WebSocket-Protocol", "wamp.2.json".parse().unwrap());
+    let (mut ws, _) = tokio_tungstenite::client_async(http, tcp).await.unwrap();
+    let hello = format!(r#"[1, "{REALM}", {{"roles": {{"callee": {{}}, "subscriber": {{}}}}}}]"#);
+    for text in [hello.as_str(), request] {
+        ws.send(tokio_tungstenite::tungstenite::Message::Text(text.into()))
+            .await
+            .unwrap();
+        ws.next().await.unwrap().unwrap();
+    }
+    ws
+}
+
+#[tokio::test]
+async fn a_stalled_callee_or_subscriber_on_one_node_is_bounded_where_it_lives_for_callers_on_another(
+) {
+    let _serial = SERIAL.lock().await;
+    let config =
+        std::env::temp_dir().join(format!("switchboard-budget-{}.toml", std::process::id()));
+    std::fs::write(
+        &config,
+        "[[realm]]\nname = \"com.example.realm\"\noutbound_soft_limit = 65536\n\
+         outbound_hard_limit = 1048576\nwrite_stall_timeout_ms = 1500\n",
+    )
+    .unwrap();
+    let cluster = Cluster::start_with(3, &["--config", config.to_str().unwrap()]);
+
+    // A callee on node 2 that stops reading; calls from node 1.
+    let stuck = stalling_session(&cluster, 2, r#"[64, 1, {}, "com.example.stuck"]"#).await;
+    let caller = Arc::new(client(&cluster, 1, Codec::Json).await);
+    // Wait until node 1 knows the registration (it commits through Raft).
+    let mut known = false;
+    for _ in 0..100 {
+        let found = caller
+            .call(
+                "wamp.registration.lookup",
+                Arguments::list(vec![Value::from("com.example.stuck")]),
+            )
+            .await
+            .map(|r| first(&r));
+        if matches!(found, Ok(ref id) if *id != Value::Null) {
+            known = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(known, "node 1 never learned the registration");
+    let big = Arguments::list(vec![Value::from("x".repeat(64 * 1024))]);
+    let calls: Vec<_> = (0..128)
+        .map(|_| {
+            let (caller, big) = (caller.clone(), big.clone());
+            tokio::spawn(async move {
+                let timeout = options(&[("timeout", Value::from(5000u64))]);
+                caller.call_with("com.example.stuck", timeout, big).await
+            })
+        })
+        .collect();
+    let mut unavailable = 0;
+    for call in calls {
+        let outcome = tokio::time::timeout(Duration::from_secs(15), call)
+            .await
+            .expect("every call is answered")
+            .unwrap();
+        if matches!(&outcome, Err(e) if e.wamp_uri() == Some("wamp.error.unavailable")) {
+            unavailable += 1;
+        }
+    }
+    assert!(
+        unavailable > 0,
+        "no call from node 1 was refused for the stalled callee on node 2"
+    );
+    drop(stuck);
+
+    // A subscriber on node 2 that stops reading; a flood published on node 1.
+    let _deaf = stalling_session(&cluster, 2, r#"[32, 1, {}, "com.example.flood"]"#).await;
+    let publisher = client(&cluster, 1, Codec::Json).await;
+    let event = Arguments::list(vec![Value::from("x".repeat(16 * 1024))]);
+    let acknowledge = options(&[("acknowledge", Value::Bool(true))]);
+    for _ in 0..1000 {
+        publisher
+            .publish("com.example.flood", acknowledge.clone(), event.clone())
+            .await
+            .unwrap();
+    }
+    let node2 = cluster.node(2);
+    Cluster::eventually("events dropped and the subscriber closed on node 2", || {
+        let metrics = node2.http_get("/metrics");
+        let value = |name: &str| {
+            metrics
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.rsplit(' ').next())
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0)
+        };
+        value("switchboard_events_dropped_total") > 0.0
+            && value("switchboard_slow_sessions_closed_total{reason=\"stalled\"}") >= 2.0
+    })
+    .await;
+    let _ = std::fs::remove_file(&config);
+}
