@@ -372,14 +372,17 @@ impl ClusterNode {
 
     /// Sends a realm message to the same realm on `node` (dropped if the link is down:
     /// the failure detector will fail what depended on it).
-    pub fn send(&self, node: NodeId, realm: &str, message: PeerMessage) {
+    ///
+    /// `false` if the link to `node` refused it: more than
+    /// [`crate::peer::MAX_PENDING_BYTES`] already wait for that node.
+    pub fn send(&self, node: NodeId, realm: &str, message: PeerMessage) -> bool {
         self.peers.send(
             node,
             Frame::Realm {
                 realm: realm.to_owned(),
                 message,
             },
-        );
+        )
     }
 
     /// Members, leader, term and log positions, for operators.

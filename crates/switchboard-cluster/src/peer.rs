@@ -9,10 +9,11 @@
 //! down once, and up again when it is heard from.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use bytes::Bytes;
 use futures_util::{SinkExt, StreamExt};
 use openraft::error::{InstallSnapshotError, RaftError};
 use openraft::raft::{
@@ -149,17 +150,20 @@ impl RateLimitedLog {
 /// How long a new connection may take to finish TLS and say Hello.
 const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 
-/// How many frames wait for a peer whose connection is not (yet, or for the
-/// moment) open; beyond that the oldest go.
-const MAX_QUEUED: usize = 100_000;
+/// The most bytes that may wait for one peer, written or not yet connected:
+/// beyond it, [`Peers::send`] refuses frames (and calls to that node fail at
+/// once) instead of holding memory for a peer that cannot keep up.
+pub const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 
 /// One peer's link state.
 #[derive(Default)]
 struct Link {
-    /// Frames to write on the current connection, if one is up.
-    tx: Option<mpsc::UnboundedSender<Frame>>,
+    /// Encoded frames to write on the current connection, if one is up.
+    tx: Option<mpsc::UnboundedSender<Bytes>>,
     /// Frames sent while no connection was open, written first when one opens.
-    queued: std::collections::VecDeque<Frame>,
+    queued: std::collections::VecDeque<Bytes>,
+    /// Bytes sent to this peer and not written yet (queued or in `tx`).
+    pending: Arc<AtomicUsize>,
     /// When a frame was last read from this peer.
     last_seen: Option<Instant>,
     /// Whether the peer is considered alive.
@@ -285,23 +289,29 @@ impl Peers {
 
     /// Sends `frame` to `node`, in order with everything sent before. While the
     /// connection is down (not yet dialled, or being redialled) frames wait for
-    /// it; a peer declared down drops what waited for it.
+    /// it; a peer declared down drops what waited for it. `false` if the frame
+    /// was refused: more than [`MAX_PENDING_BYTES`] already wait for `node`.
     pub(crate) fn send(&self, node: NodeId, frame: Frame) -> bool {
+        let Some(bytes) = encode(&frame) else {
+            return false;
+        };
         let Ok(mut links) = self.links.lock() else {
             return false;
         };
         let link = links.entry(node).or_default();
-        let frame = match &link.tx {
-            Some(tx) => match tx.send(frame) {
-                Ok(()) => return true,
-                Err(mpsc::error::SendError(frame)) => frame,
-            },
-            None => frame,
-        };
-        if link.queued.len() == MAX_QUEUED {
-            link.queued.pop_front();
+        let len = bytes.len();
+        if link.pending.load(Ordering::Relaxed) + len > MAX_PENDING_BYTES {
+            return false;
         }
-        link.queued.push_back(frame);
+        link.pending.fetch_add(len, Ordering::Relaxed);
+        let bytes = match &link.tx {
+            Some(tx) => match tx.send(bytes) {
+                Ok(()) => return true,
+                Err(mpsc::error::SendError(bytes)) => bytes,
+            },
+            None => bytes,
+        };
+        link.queued.push_back(bytes);
         true
     }
 
@@ -513,28 +523,32 @@ impl Peers {
         framed: Framed<S, LengthDelimitedCodec>,
     ) {
         let (mut sink, mut stream) = framed.split();
-        let (tx, mut rx) = mpsc::unbounded_channel::<Frame>();
+        let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
+        let mut pending = Arc::default();
         if let Ok(mut links) = self.links.lock() {
             let link = links.entry(node).or_default();
-            for frame in link.queued.drain(..) {
-                let _ = tx.send(frame);
+            for bytes in link.queued.drain(..) {
+                let _ = tx.send(bytes);
             }
             link.tx = Some(tx.clone());
+            pending = link.pending.clone();
         }
         // Not `heard_from` yet: a TCP connect proves nothing (the kernel of a
         // paused peer still accepts), only a frame from the peer does.
         let heartbeat = self.timing.heartbeat;
+        let heartbeat_frame = encode(&Frame::Heartbeat).unwrap_or_default();
         let writer = tokio::spawn(async move {
             loop {
-                let frame = tokio::select! {
-                    frame = rx.recv() => match frame { Some(f) => f, None => break },
-                    _ = tokio::time::sleep(heartbeat) => Frame::Heartbeat,
+                let (bytes, counted) = tokio::select! {
+                    bytes = rx.recv() => match bytes { Some(b) => (b, true), None => break },
+                    _ = tokio::time::sleep(heartbeat) => (heartbeat_frame.clone(), false),
                 };
-                let Some(bytes) = encode(&frame) else {
-                    continue;
-                };
+                let len = bytes.len();
                 if sink.send(bytes).await.is_err() {
                     break;
+                }
+                if counted {
+                    pending.fetch_sub(len, Ordering::Relaxed);
                 }
             }
         });
@@ -567,7 +581,10 @@ impl Peers {
                 .get_mut(&node)
                 .filter(|l| l.tx.as_ref().is_some_and(|t| t.same_channel(&tx)))
             {
+                // What was in this connection's channel is gone with it.
                 link.tx = None;
+                let queued = link.queued.iter().map(Bytes::len).sum();
+                link.pending.store(queued, Ordering::Relaxed);
             }
         }
         tracing::info!(node, "peer link closed");
@@ -643,6 +660,9 @@ impl Peers {
                         .map(|(node, l)| {
                             l.up = false;
                             l.queued.clear();
+                            if l.tx.is_none() {
+                                l.pending.store(0, Ordering::Relaxed);
+                            }
                             *node
                         })
                         .collect(),
@@ -708,6 +728,29 @@ mod tests {
         }
         dialler.close();
         acceptor.close();
+    }
+
+    #[tokio::test]
+    async fn frames_for_a_peer_that_cannot_take_them_are_refused_beyond_the_byte_limit() {
+        let peers = Peers::new(1, timing(), LinkSecurity::default());
+        let big = || Frame::Realm {
+            realm: "r".into(),
+            message: PeerMessage::Event {
+                topic: "t".into(),
+                publication: 1,
+                publisher: None,
+                exclude: None,
+                arguments: switchboard_proto::Arguments::list(vec!["x".repeat(1024 * 1024).into()]),
+            },
+        };
+        // Node 2 is never connected: everything waits for it.
+        let accepted = (0..100).take_while(|_| peers.send(2, big())).count();
+        assert!(
+            (60..=64).contains(&accepted),
+            "{accepted} MiB accepted for a peer that takes nothing"
+        );
+        assert!(!peers.send(2, big()));
+        assert!(peers.send(3, big()), "another peer is not affected");
     }
 
     #[test]

@@ -34,6 +34,8 @@ pub(crate) struct Metrics {
     slow_sessions_closed: IntCounterVec,
     /// When a dropped event was last logged (one line per interval at most).
     drop_logged: std::sync::Mutex<Option<std::time::Instant>>,
+    /// Frames the link to a peer refused because too much waited for it.
+    peer_frames_refused: IntCounterVec,
     raft_term: IntGauge,
     raft_leader: IntGauge,
     raft_last_log_index: IntGauge,
@@ -146,6 +148,18 @@ impl Metrics {
         registry
             .register(Box::new(slow_sessions_closed.clone()))
             .expect("registered once");
+        let peer_frames_refused = IntCounterVec::new(
+            Opts::new(
+                "switchboard_peer_frames_refused_total",
+                "Messages for another node refused because too much already waited for it \
+                 (an INVOCATION among them fails its call with wamp.error.network_failure)",
+            ),
+            &["node"],
+        )
+        .expect("a valid metric");
+        registry
+            .register(Box::new(peer_frames_refused.clone()))
+            .expect("registered once");
         Self {
             sessions: gauge(
                 &registry,
@@ -183,6 +197,7 @@ impl Metrics {
             invocations_refused,
             slow_sessions_closed,
             drop_logged: std::sync::Mutex::new(None),
+            peer_frames_refused,
         }
     }
 
@@ -200,6 +215,13 @@ impl Metrics {
                 );
             }
         }
+    }
+
+    /// The link to `node` refused a message.
+    pub(crate) fn peer_frame_refused(&self, node: u64) {
+        self.peer_frames_refused
+            .with_label_values(&[&node.to_string()])
+            .inc();
     }
 
     /// An INVOCATION was refused for an overloaded callee.

@@ -164,11 +164,38 @@ impl RealmActor {
             while let Some(command) = self.realm.poll_proposal() {
                 propose(cluster.node.clone(), name.clone(), command, ctx.address());
             }
+            let mut refused = Vec::new();
             while let Some((node, message)) = self.realm.poll_peer() {
-                if matches!(message, PeerMessage::Invoke { .. }) {
+                let invoke = match &message {
+                    PeerMessage::Invoke { call, .. } => Some(*call),
+                    _ => None,
+                };
+                if invoke.is_some() {
                     self.metrics.forwarded_calls.inc();
                 }
-                cluster.node.send(node, &name, message);
+                if !cluster.node.send(node, &name, message) {
+                    self.metrics.peer_frame_refused(node);
+                    if let Some(call) = invoke {
+                        refused.push((node, call));
+                    }
+                }
+            }
+            // A call whose INVOCATION the link to its callee's node refused
+            // fails now, as if that node had answered with the error.
+            if !refused.is_empty() {
+                for (node, call) in refused {
+                    let error = PeerMessage::Error {
+                        call,
+                        error: NETWORK_FAILURE.to_owned(),
+                        details: switchboard_proto::Dict::new(),
+                        arguments: switchboard_proto::Arguments::list(vec![format!(
+                            "the link to node {node} is full: too much waits to be sent to it"
+                        )
+                        .into()]),
+                    };
+                    self.realm.handle_peer(Instant::now(), node, error);
+                }
+                return self.flush(ctx);
             }
         }
         self.rearm(ctx);
