@@ -61,7 +61,7 @@ impl AuthenticatorClient {
             next_request: 0,
             queued: Vec::new(),
             in_flight: HashMap::new(),
-            gauge: Arc::new(OutboundGauge::new(None)),
+            gauge: Arc::new(OutboundGauge::new()),
         }
     }
 

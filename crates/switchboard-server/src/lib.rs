@@ -105,6 +105,10 @@ pub fn serve(
     })
 }
 
+/// How much longer than a realm's stall timeout the kernel lets unread data
+/// wait before it closes a connection (`TCP_USER_TIMEOUT`).
+const KERNEL_STALL_MARGIN: Duration = Duration::from_secs(5);
+
 /// How long a cluster node may take to find a leader and catch up at start.
 const CLUSTER_READY_TIMEOUT: Duration = Duration::from_secs(60);
 
@@ -130,6 +134,15 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
     let app_realms = realms.clone();
     let app_config = config.clone();
     let app_connections = connections.clone();
+    // Later than the realms' own check, which sees what waits in the router and
+    // counts what it closes; the kernel's catches what waits in the kernel.
+    let stall = config
+        .realms
+        .iter()
+        .map(|r| r.outbound.stall)
+        .max()
+        .unwrap_or_default()
+        + KERNEL_STALL_MARGIN;
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::from(app_realms.clone()))
@@ -150,13 +163,9 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
             .route("/cluster/members/{id}", web::delete().to(remove_member))
     })
     .workers(config.workers)
-    // A duplicate of each connection's socket, so a realm can cut a session
-    // that stopped reading even while its actor is frozen (see outbound.rs).
-    .on_connect(|conn, extensions| {
-        if let Some(connection) = outbound::Connection::of(conn) {
-            extensions.insert(connection);
-        }
-    })
+    // The kernel closes a connection whose peer leaves data unread past the
+    // longest stall timeout of any realm, plus a margin (see outbound.rs).
+    .on_connect(move |conn, _| outbound::limit_unacknowledged(conn, stall))
     // No Nagle: WAMP messages are small frames, often pipelined; with Nagle a
     // frame waits for the ACK of the one before it.
     .tcp_nodelay(true);

@@ -1,5 +1,4 @@
-//! What waits to be written to one session's socket, and a way to cut the
-//! socket when it waits too long.
+//! What waits to be written to one session's socket.
 //!
 //! A session actor runs only when actix-http polls its response stream, and
 //! actix-http stops polling while the socket's write buffer is full: a client
@@ -9,11 +8,15 @@
 //! [`weight`] when it hands it over, the session takes it off when it encodes
 //! the message, and [`CountingBody`] takes the encoded bytes off as actix-http
 //! writes them. The realm judges each message against the session's
-//! [`switchboard_core::outbound::OutboundLimits`] and, when the session must go,
-//! shuts its socket down through [`Connection`]: the only way to reach a frozen
-//! actor is to make its I/O fail.
+//! [`switchboard_core::outbound::OutboundLimits`] and, when the session must
+//! go, forgets it and sends it nothing more. The socket itself is closed by
+//! the kernel: every accepted connection gets `TCP_USER_TIMEOUT`
+//! ([`limit_unacknowledged`]), so data a peer leaves unread (its window shut)
+//! for a few seconds longer than the stall timeout ends the connection, and
+//! with it the frozen actor and what waits in its mailbox. That also catches a
+//! peer whose unread data all fits in the kernel's buffers, which the realm's
+//! count cannot see.
 
-use std::os::fd::{AsFd, OwnedFd};
 use std::pin::Pin;
 use std::sync::atomic::{AtomicI64, AtomicU64, Ordering};
 use std::sync::Arc;
@@ -34,22 +37,16 @@ pub(crate) struct OutboundGauge {
     encoded: AtomicI64,
     /// When bytes were last taken, in milliseconds since `epoch`.
     last_progress_ms: AtomicU64,
-    /// What the kernel held unsent at the last look.
-    last_unsent: AtomicU64,
     epoch: Instant,
-    /// The connection, to cut it.
-    connection: Option<Connection>,
 }
 
 impl OutboundGauge {
-    pub(crate) fn new(connection: Option<Connection>) -> Self {
+    pub(crate) fn new() -> Self {
         Self {
             in_mailbox: AtomicI64::new(0),
             encoded: AtomicI64::new(0),
             last_progress_ms: AtomicU64::new(0),
-            last_unsent: AtomicU64::new(0),
             epoch: Instant::now(),
-            connection,
         }
     }
 
@@ -57,19 +54,6 @@ impl OutboundGauge {
     pub(crate) fn queued(&self) -> usize {
         let total = self.in_mailbox.load(Ordering::Relaxed) + self.encoded.load(Ordering::Relaxed);
         usize::try_from(total).unwrap_or(0)
-    }
-
-    /// Bytes still waiting anywhere on this side, the kernel's send queue
-    /// included, and how long since any of them moved. Once the router's own
-    /// queue has drained into the kernel (its send buffer grows to megabytes),
-    /// a client that stopped reading shows only there: a send queue that does
-    /// not shrink.
-    pub(crate) fn waiting(&self) -> (usize, Duration) {
-        let unsent = self.connection.as_ref().map_or(0, Connection::unsent) as u64;
-        if unsent < self.last_unsent.swap(unsent, Ordering::Relaxed) {
-            self.progressed();
-        }
-        (self.queued() + unsent as usize, self.since_progress())
     }
 
     /// How long since bytes were last written.
@@ -115,52 +99,21 @@ impl OutboundGauge {
         let now = u64::try_from(self.epoch.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_progress_ms.store(now, Ordering::Relaxed);
     }
-
-    /// Cuts the connection: the frozen actor's I/O fails and it stops.
-    pub(crate) fn cut(&self) {
-        if let Some(connection) = &self.connection {
-            connection.shut_down();
-        }
-    }
 }
 
-/// A duplicate of a client connection's socket, to shut it down from outside
-/// its actor. Holding a duplicate (not the bare descriptor number) means a
-/// shutdown can never hit another connection that reused the number.
-#[derive(Debug, Clone)]
-pub(crate) struct Connection(Arc<OwnedFd>);
-
-impl Connection {
-    /// Duplicates the socket of a connection actix-web accepted (plain or TLS).
-    pub(crate) fn of(conn: &dyn std::any::Any) -> Option<Self> {
-        use actix_web::rt::net::TcpStream;
-        let tcp: &TcpStream = conn.downcast_ref::<TcpStream>().or_else(|| {
-            conn.downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<TcpStream>>()
-                .map(|tls| tls.get_ref().0)
-        })?;
-        tcp.as_fd()
-            .try_clone_to_owned()
-            .ok()
-            .map(|fd| Self(Arc::new(fd)))
-    }
-
-    /// Bytes in the socket's send queue that the peer has not acknowledged
-    /// (`SIOCOUTQ`); 0 if the kernel will not say.
-    fn unsent(&self) -> usize {
-        use std::os::fd::AsRawFd;
-        let mut unsent: libc::c_int = 0;
-        // SAFETY: TIOCOUTQ (SIOCOUTQ for a TCP socket) writes one c_int through
-        // the pointer, which points at a live c_int; the descriptor is ours.
-        let done = unsafe { libc::ioctl(self.0.as_raw_fd(), libc::TIOCOUTQ, &mut unsent) };
-        if done == 0 {
-            usize::try_from(unsent).unwrap_or(0)
-        } else {
-            0
+/// Sets `TCP_USER_TIMEOUT` on a connection actix-web accepted (plain or TLS):
+/// data that stays unacknowledged, or unsent because the peer's window is
+/// shut, for `stall` makes the kernel close the connection.
+pub(crate) fn limit_unacknowledged(conn: &dyn std::any::Any, stall: Duration) {
+    use actix_web::rt::net::TcpStream;
+    let tcp = conn.downcast_ref::<TcpStream>().or_else(|| {
+        conn.downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<TcpStream>>()
+            .map(|tls| tls.get_ref().0)
+    });
+    if let Some(tcp) = tcp {
+        if let Err(error) = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(stall)) {
+            tracing::debug!(%error, "cannot set TCP_USER_TIMEOUT");
         }
-    }
-
-    fn shut_down(&self) {
-        let _ = socket2::SockRef::from(self.0.as_ref()).shutdown(std::net::Shutdown::Both);
     }
 }
 
@@ -199,7 +152,7 @@ mod tests {
 
     #[test]
     fn the_gauge_balances_once_everything_is_written() {
-        let gauge = OutboundGauge::new(None);
+        let gauge = OutboundGauge::new();
         let message = Message::Event(Event::default());
         gauge.handed_over(&message);
         assert_eq!(gauge.queued(), weight(&message));

@@ -253,8 +253,9 @@ impl RealmActor {
         }
     }
 
-    /// Closes a session that does not read: its socket is shut down (its actor
-    /// may be frozen, see outbound.rs) and the realm forgets it.
+    /// Closes a session that does not read: the realm forgets it and sends it
+    /// nothing more; its socket is closed by the kernel once data has waited
+    /// unread past the stall timeout (its actor may be frozen, see outbound.rs).
     fn cut(&mut self, session: SessionId, why: Cut) {
         let Some(local) = self.sessions.remove(&session) else {
             return;
@@ -269,7 +270,6 @@ impl RealmActor {
             Cut::Overflow => "overflow",
             Cut::Stalled => "stalled",
         });
-        local.gauge.cut();
         local
             .recipient
             .do_send(Deliver(switchboard_core::replies::abort(
@@ -286,10 +286,7 @@ impl RealmActor {
         let stalled: Vec<SessionId> = self
             .sessions
             .iter()
-            .filter(|(_, s)| {
-                let (waiting, since_progress) = s.gauge.waiting();
-                limits.stalled(waiting, since_progress)
-            })
+            .filter(|(_, s)| limits.stalled(s.gauge.queued(), s.gauge.since_progress()))
             .map(|(&id, _)| id)
             .collect();
         if stalled.is_empty() {

@@ -10,7 +10,7 @@ use switchboard_proto::Codec;
 use crate::config::ServerConfig;
 use crate::directory::RealmDirectory;
 use crate::gatekeeper::Gatekeeper;
-use crate::outbound::{Connection, CountingBody, OutboundGauge};
+use crate::outbound::{CountingBody, OutboundGauge};
 use crate::session::{ConnectionCounter, WsSession};
 
 /// Picks the codec: the first WAMP subprotocol in the client's list that we speak.
@@ -46,8 +46,7 @@ pub(crate) async fn upgrade(
                 .body(format!("this router serves at most {max} connections")));
         }
     }
-    let connection = req.conn_data::<Connection>().cloned();
-    let gauge = Arc::new(OutboundGauge::new(connection));
+    let gauge = Arc::new(OutboundGauge::new());
     let session = WsSession::new(
         codec,
         config.clone().into_inner(),
