@@ -241,3 +241,45 @@ async fn upgrades_beyond_max_connections_get_503() {
     }
     handle.shutdown(Duration::from_millis(500)).await;
 }
+
+#[actix_web::test]
+async fn a_caller_that_stops_reading_its_results_is_closed_at_the_hard_limit() {
+    let (url, addr, handle) = serve(with_limits()).await;
+    let callee = Client::connect(&url, REALM, Codec::Json).await.unwrap();
+    callee
+        .register("com.example.big", Dict::new(), |_| async {
+            Ok(payload(64 * 1024))
+        })
+        .await
+        .unwrap();
+    let mut caller = stalling_client(addr, &[]).await;
+    // 128 calls whose 64 KiB results (8 MiB) the caller never reads.
+    for request in 1..=128 {
+        caller
+            .send(WsMessage::Text(format!(
+                r#"[48, {request}, {{}}, "com.example.big"]"#
+            )))
+            .await
+            .unwrap();
+    }
+    eventually(
+        "the stalled caller's closing",
+        Duration::from_secs(10),
+        async || {
+            metric(
+                addr,
+                "switchboard_slow_sessions_closed_total{reason=\"overflow\"}",
+            )
+            .await
+                >= 1.0
+        },
+    )
+    .await;
+    let count = callee
+        .call("wamp.session.count", Arguments::none())
+        .await
+        .unwrap();
+    assert_eq!(count.args_values().unwrap(), vec![Value::from(1u64)]);
+    drop(caller);
+    handle.shutdown(Duration::from_millis(500)).await;
+}
