@@ -42,124 +42,112 @@ pub(crate) struct Metrics {
     raft_applied_index: IntGauge,
 }
 
-fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
-    let gauge = IntGauge::new(name, help).expect("a valid metric name");
+/// Registers `metric` (a clone shares its value) and returns it.
+fn registered<M: prometheus::core::Collector + Clone + 'static>(
+    registry: &Registry,
+    metric: M,
+) -> M {
     registry
-        .register(Box::new(gauge.clone()))
+        .register(Box::new(metric.clone()))
         .expect("registered once");
-    gauge
+    metric
+}
+
+fn gauge(registry: &Registry, name: &str, help: &str) -> IntGauge {
+    registered(
+        registry,
+        IntGauge::new(name, help).expect("a valid metric name"),
+    )
+}
+
+fn counter(registry: &Registry, name: &str, help: &str) -> IntCounter {
+    registered(
+        registry,
+        IntCounter::new(name, help).expect("a valid metric name"),
+    )
+}
+
+fn counter_vec(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    registered(
+        registry,
+        IntCounterVec::new(Opts::new(name, help), labels).expect("a valid metric"),
+    )
 }
 
 impl Metrics {
     pub(crate) fn new() -> Self {
         let registry = Registry::new();
-        let calls = IntCounterVec::new(
-            Opts::new("switchboard_calls_total", "Calls answered, by outcome"),
+        let calls = counter_vec(
+            &registry,
+            "switchboard_calls_total",
+            "Calls answered, by outcome",
             &["outcome"],
-        )
-        .expect("a valid metric");
-        registry
-            .register(Box::new(calls.clone()))
-            .expect("registered once");
+        );
         let buckets = vec![
             0.0001, 0.00025, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
             2.5, 5.0, 10.0,
         ];
-        let call_seconds = Histogram::with_opts(
-            HistogramOpts::new(
-                "switchboard_call_duration_seconds",
-                "From CALL to its final RESULT or ERROR",
+        let call_seconds = registered(
+            &registry,
+            Histogram::with_opts(
+                HistogramOpts::new(
+                    "switchboard_call_duration_seconds",
+                    "From CALL to its final RESULT or ERROR",
+                )
+                .buckets(buckets),
             )
-            .buckets(buckets),
-        )
-        .expect("a valid metric");
-        registry
-            .register(Box::new(call_seconds.clone()))
-            .expect("registered once");
-        let forwarded_calls = IntCounter::new(
+            .expect("a valid metric"),
+        );
+        let forwarded_calls = counter(
+            &registry,
             "switchboard_forwarded_calls_total",
             "Invocations sent to another node",
-        )
-        .expect("a valid metric");
-        registry
-            .register(Box::new(forwarded_calls.clone()))
-            .expect("registered once");
-        let proposal_failures = IntCounterVec::new(
-            Opts::new(
-                "switchboard_proposal_failures_total",
-                "Registry proposals that did not commit: not_sent (no leader known), \
+        );
+        let proposal_failures = counter_vec(
+            &registry,
+            "switchboard_proposal_failures_total",
+            "Registry proposals that did not commit: not_sent (no leader known), \
                  unknown (may still commit; proposed again)",
-            ),
             &["cause"],
-        )
-        .expect("a valid metric");
-        registry
-            .register(Box::new(proposal_failures.clone()))
-            .expect("registered once");
-        let authentications = IntCounterVec::new(
-            Opts::new(
-                "switchboard_authentications_total",
-                "Sessions admitted, by authmethod",
-            ),
+        );
+        let authentications = counter_vec(
+            &registry,
+            "switchboard_authentications_total",
+            "Sessions admitted, by authmethod",
             &["method"],
-        )
-        .expect("a valid metric");
-        registry
-            .register(Box::new(authentications.clone()))
-            .expect("registered once");
-        let auth_failures = IntCounterVec::new(
-            Opts::new(
-                "switchboard_auth_failures_total",
-                "Handshakes refused, by authmethod and reason (denied, no_such_principal, \
+        );
+        let auth_failures = counter_vec(
+            &registry,
+            "switchboard_auth_failures_total",
+            "Handshakes refused, by authmethod and reason (denied, no_such_principal, \
                  no_matching_auth_method, no_such_role, failed, protocol_violation, timeout, \
                  authenticator: an error the dynamic authenticator raised)",
-            ),
             &["method", "reason"],
-        )
-        .expect("a valid metric");
-        registry
-            .register(Box::new(auth_failures.clone()))
-            .expect("registered once");
-        let events_dropped = IntCounter::new(
+        );
+        let events_dropped = counter(
+            &registry,
             "switchboard_events_dropped_total",
             "EVENTs not sent to a session whose outbound queue was over its soft limit",
-        )
-        .expect("a valid metric");
-        registry
-            .register(Box::new(events_dropped.clone()))
-            .expect("registered once");
-        let invocations_refused = IntCounter::new(
+        );
+        let invocations_refused = counter(
+            &registry,
             "switchboard_invocations_refused_total",
             "INVOCATIONs not sent to a callee whose outbound queue was over its soft limit \
              (the call failed with wamp.error.unavailable)",
-        )
-        .expect("a valid metric");
-        registry
-            .register(Box::new(invocations_refused.clone()))
-            .expect("registered once");
-        let slow_sessions_closed = IntCounterVec::new(
-            Opts::new(
-                "switchboard_slow_sessions_closed_total",
-                "Sessions closed for not reading their socket: overflow (hard limit) or stalled",
-            ),
+        );
+        let slow_sessions_closed = counter_vec(
+            &registry,
+            "switchboard_slow_sessions_closed_total",
+            "Sessions closed for not reading their socket: overflow (hard limit) or stalled",
             &["reason"],
-        )
-        .expect("a valid metric");
-        registry
-            .register(Box::new(slow_sessions_closed.clone()))
-            .expect("registered once");
-        let peer_frames_refused = IntCounterVec::new(
-            Opts::new(
-                "switchboard_peer_frames_refused_total",
-                "Messages for another node refused because too much already waited for it \
+        );
+        let peer_frames_refused = counter_vec(
+            &registry,
+            "switchboard_peer_frames_refused_total",
+            "Messages for another node refused because too much already waited for it \
                  (an INVOCATION among them fails its call with wamp.error.network_failure)",
-            ),
             &["node"],
-        )
-        .expect("a valid metric");
-        registry
-            .register(Box::new(peer_frames_refused.clone()))
-            .expect("registered once");
+        );
         Self {
             sessions: gauge(
                 &registry,
