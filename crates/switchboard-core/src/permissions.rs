@@ -36,12 +36,16 @@ impl Action {
 
     /// The action named as in the config (`"call"`, ...).
     pub fn from_name(name: &str) -> Option<Self> {
-        match name {
-            "call" => Some(Action::Call),
-            "register" => Some(Action::Register),
-            "publish" => Some(Action::Publish),
-            "subscribe" => Some(Action::Subscribe),
-            _ => None,
+        Self::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
+    /// The action's name, as in the config.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Action::Call => "call",
+            Action::Register => "register",
+            Action::Publish => "publish",
+            Action::Subscribe => "subscribe",
         }
     }
 

@@ -36,7 +36,7 @@ use crate::config::RealmConfig;
 use crate::dealer::{Dealer, ProtocolViolation};
 use crate::features::PeerFeatures;
 use crate::meta::{self, MetaEvent, MetaReply, MetaScope};
-use crate::permissions::Action;
+use crate::permissions::{Action, Permissions};
 use crate::replies::{abort, error, goodbye};
 use requests::PendingRequests;
 
@@ -339,6 +339,11 @@ impl Realm {
     /// refusal: ERROR `not_authorized`, or nothing for a PUBLISH that asked for
     /// no acknowledgement (the spec sends nothing back for those).
     fn denial(&self, from: SessionId, message: &Message) -> Option<Option<Message>> {
+        let permissions = &self.shared.config.security.permissions;
+        if matches!(permissions, Permissions::AllowAll) {
+            // An open realm: no session lookup on the per-message path.
+            return None;
+        }
         let (action, uri, request_type, request, answer) = match message {
             Message::Call(m) => (Action::Call, &m.procedure, code::CALL, m.request, true),
             Message::Register(m) => (
@@ -365,7 +370,6 @@ impl Realm {
             _ => return None,
         };
         let record = self.shared.sessions.get(from)?;
-        let permissions = &self.shared.config.security.permissions;
         if record.is_router || permissions.allows(&record.authrole, action, uri) {
             return None;
         }
@@ -377,7 +381,7 @@ impl Realm {
                 format!(
                     "role {:?} may not {} {uri:?}",
                     record.authrole,
-                    format!("{action:?}").to_lowercase()
+                    action.as_str()
                 ),
             )
         }))
