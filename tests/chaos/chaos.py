@@ -6,8 +6,13 @@ callee's node, kill the leader, pause a node, cut a node off the network, restar
 every node in turn), heals it, and reports: calls attempted, succeeded, failed
 with a WAMP error, hung (no answer within HANG_S: must be 0), time from the fault
 to the first error and to recovery, and whether every acknowledged registration
-of a session still alive survived (must be all). Exits non-zero on a hang or a
-lost registration. Every wait is bounded.
+of a session still alive survived (must be all). Failed and hung calls are split
+by cause: "own" if the caller's own node was the one faulted while the call was
+outstanding (from the fault until that node was ready again, or until the caller
+had reconnected if that was later), "other" otherwise. Exits non-zero on a hang,
+a lost registration, or an "other" failure in a scenario of GRACEFUL (the router
+drains on SIGTERM, so a restart must fail no call of a caller on another node).
+Every wait is bounded.
 """
 
 import asyncio
@@ -31,6 +36,9 @@ PORTS = {1: 18080, 2: 18081, 3: 18082}
 HANG_S = 10.0
 CALL_TIMEOUT_MS = 3000
 SCENARIO_S = 8.0
+# Scenarios whose faults are graceful (SIGTERM: the node drains), where a call
+# whose caller's node stayed up must not fail, even if its callee's node restarted.
+GRACEFUL = {"rolling restart"}
 
 
 def compose(*args, check=True):
@@ -80,7 +88,42 @@ class Stats:
         self.attempted = self.succeeded = self.failed = self.hung = 0
         self.errors = []      # times of failures
         self.successes = []   # times of successes
-        self.hung_on = []     # (node, seconds after the fault) of each hung call
+        self.hung_on = []     # (node, time made) of each hung call
+        self.failures = []    # (node, time made, time given up, "failed" or "hung", error) of each failed or hung call
+        self.opened = []      # (node, time) of each caller session opened
+
+
+class Faults:
+    """The fault windows of one scenario: the node each fault hit, from the fault
+    until that node was ready again (a rolling restart has one per node)."""
+
+    def __init__(self):
+        self.windows = []  # [node, start, end or None while the fault lasts]
+
+    def hit(self, node):
+        self.windows.append([node, time.monotonic(), None])
+
+    def healed(self):
+        now = time.monotonic()
+        for w in self.windows:
+            if w[2] is None:
+                w[2] = now
+
+    def own_node(self, node, made, given_up, opened):
+        """Whether a call through `node`, made at `made` and answered (or given up)
+        at `given_up`, was outstanding while its own node was faulted: from the
+        fault until the node was ready again, or until this caller opened its first
+        session after the fault if that was later (`opened`: Stats.opened)."""
+        for hit, start, end in self.windows:
+            if hit != node:
+                continue
+            until = float("inf") if end is None else end
+            reconnect = next((t for n, t in opened if n == node and t >= start), None)
+            if reconnect is not None:
+                until = max(until, reconnect)
+            if made <= until and given_up >= start:
+                return True
+        return False
 
 
 class Callee:
@@ -121,6 +164,7 @@ class Caller:
                 except Exception:
                     await asyncio.sleep(0.3)
                     continue
+                self.stats.opened.append((self.node, time.monotonic()))
             self.stats.attempted += 1
             started = time.monotonic()
             try:
@@ -130,9 +174,12 @@ class Caller:
             except asyncio.TimeoutError:
                 self.stats.hung += 1
                 self.stats.hung_on.append((self.node, started))
-            except Exception:
+                self.stats.failures.append((self.node, started, time.monotonic(), "hung", None))
+            except Exception as e:
                 self.stats.failed += 1
                 self.stats.errors.append(time.monotonic())
+                error = e.error if isinstance(e, ApplicationError) else f"{type(e).__name__}: {e}"
+                self.stats.failures.append((self.node, started, time.monotonic(), "failed", error))
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.02)
         if session is not None and session.is_attached():
@@ -203,7 +250,7 @@ async def restart_lost_callees(callees):
                 pass
 
 
-def keep_evidence(name, t_fault, hung_on, lost, callees):
+def keep_evidence(name, t_fault, hung_on, lost, callees, other=(), faults=None):
     """Saves every node's log and says what went wrong, so a failure seen once can
     be read afterwards (CI keeps the work tree's target/ only until the run ends,
     so the details are printed too)."""
@@ -217,6 +264,11 @@ def keep_evidence(name, t_fault, hung_on, lost, callees):
         print(f"  hung: a call through node {node}, made {started - t_fault:.2f} s after the fault", file=sys.stderr)
     for uri in lost:
         print(f"  lost: {uri}", file=sys.stderr)
+    for node, made, given_up, kind, error in other:
+        print(f"  {kind}, caller's node up: a call through node {node}, made {made - t_fault:.2f} s after the fault, given up {given_up - made:.2f} s later: {error}", file=sys.stderr)
+    for hit, start, end in faults.windows if faults else []:
+        until = "never healed" if end is None else f"ready {end - t_fault:.2f} s"
+        print(f"  fault on node {hit}: {start - t_fault:.2f} s after the fault, {until}", file=sys.stderr)
     for callee in callees:
         print(f"  callee on node {callee.node}: session {callee.session.session_id if callee.session else None}, started {callee.starts} times", file=sys.stderr)
     print(f"  node logs: {out}/{slug}-node*.log", file=sys.stderr)
@@ -226,14 +278,16 @@ def keep_evidence(name, t_fault, hung_on, lost, callees):
 async def run_scenario(name, fault, heal, callees):
     await restart_lost_callees(callees)
     stats = Stats()
+    faults = Faults()
     callers = [Caller(n, stats) for n in PORTS]
     tasks = [asyncio.create_task(c.run()) for c in callers]
     await asyncio.sleep(1.5)
     t_fault = time.monotonic()
-    await fault()
+    await fault(faults)
     await asyncio.sleep(SCENARIO_S / 2)
     await heal()
     await wait_all_ready()
+    faults.healed()
     await restart_lost_callees(callees)
     await asyncio.sleep(SCENARIO_S / 2)
     for c in callers:
@@ -244,15 +298,23 @@ async def run_scenario(name, fault, heal, callees):
     recovery = None
     if last_error is not None:
         recovery = next((t - t_fault for t in stats.successes if t > last_error), None)
+    own, other = [], []
+    for f in stats.failures:
+        (own if faults.own_node(f[0], f[1], f[2], stats.opened) else other).append(f)
     lost = await check_registrations(callees)
-    if stats.hung or lost:
-        keep_evidence(name, t_fault, stats.hung_on, lost, callees)
+    strict = [f for f in other if f[3] == "failed"] if name in GRACEFUL else []
+    if stats.hung or lost or strict:
+        keep_evidence(name, t_fault, stats.hung_on, lost, callees, strict, faults)
     return {
         "scenario": name,
         "attempted": stats.attempted,
         "succeeded": stats.succeeded,
         "failed": stats.failed,
+        "failed own": sum(1 for f in own if f[3] == "failed"),
+        "failed other": sum(1 for f in other if f[3] == "failed"),
         "hung": stats.hung,
+        "hung own": sum(1 for f in own if f[3] == "hung"),
+        "hung other": sum(1 for f in other if f[3] == "hung"),
         "first error s": None if first_error is None else round(first_error, 2),
         "recovered s": None if recovery is None else round(recovery, 2),
         "registrations lost": len(lost),
@@ -273,8 +335,9 @@ async def main():
 
         def on_node(command, node_of):
             """A docker command on the node `node_of` names, remembered for `on_same`."""
-            async def run():
+            async def run(faults):
                 state["node"] = node_of()
+                faults.hit(state["node"])
                 docker(command, container(state["node"]))
             return run
 
@@ -285,16 +348,23 @@ async def main():
 
         network = f"{PROJECT}_switchboard"
 
-        async def disconnect(node):
+        async def disconnect(node, faults):
+            faults.hit(node)
             docker("network", "disconnect", network, container(node))
 
         async def reconnect(node):
             docker("network", "connect", "--alias", f"node{node}", network, container(node))
 
-        async def rolling_restart():
+        async def rolling_restart(faults):
+            """Each node's restart is its own fault window; its callee reconnects
+            before the next node goes, as a real service would (else the last
+            restart would leave no callee at all)."""
             for node in PORTS:
+                faults.hit(node)
                 docker("restart", "-t", "10", container(node))
                 await wait_all_ready()
+                faults.healed()
+                await restart_lost_callees(callees)
 
         async def noop():
             pass
@@ -304,7 +374,7 @@ async def main():
             ("kill the leader", on_node("kill", lambda: leader() or 1), on_same("start")),
             # The leader: it comes back believing it still leads, the hardest case.
             ("pause the leader", on_node("pause", lambda: leader() or 2), on_same("unpause")),
-            ("cut a node off", lambda: disconnect(1), lambda: reconnect(1)),
+            ("cut a node off", lambda faults: disconnect(1, faults), lambda: reconnect(1)),
             ("rolling restart", rolling_restart, noop),
         ]
 
@@ -320,7 +390,11 @@ async def main():
         print(" | ".join(columns))
         for row in rows:
             print(" | ".join(str(row[c]) for c in columns))
-        bad = [r for r in rows if r["hung"] or r["registrations lost"]]
+        print()
+        print("note: own = the caller's own node was faulted while the call was outstanding (until the node was ready", flush=True)
+        print("again or the caller had reconnected); other = the caller's node stayed up. Failed calls of either kind are", flush=True)
+        print(f"expected and not fatal, except other failures in: {', '.join(sorted(GRACEFUL))} (the node drains on SIGTERM).", flush=True)
+        bad = [r for r in rows if r["hung"] or r["registrations lost"] or (r["scenario"] in GRACEFUL and r["failed other"])]
         return 1 if bad else 0
     finally:
         compose("down", "-v", check=False)

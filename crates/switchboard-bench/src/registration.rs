@@ -71,6 +71,20 @@ pub async fn register_latencies(
     Ok(samples)
 }
 
+/// REGISTERs per second (until every REGISTERED) for `count` exact procedures
+/// `{prefix}{i}` from `sessions` sessions that are connected before the clock
+/// starts: with one session, [`PIPELINE`] are in flight at a time; with as many
+/// sessions as procedures, each sends one.
+pub async fn register_rate(
+    url: &str,
+    prefix: &str,
+    count: usize,
+    sessions: usize,
+) -> anyhow::Result<f64> {
+    let registry = register_many(url, prefix, count, sessions).await?;
+    Ok(count as f64 / registry.took.as_secs_f64())
+}
+
 /// Median, 99th percentile and maximum of `samples`.
 pub fn summary(samples: &mut [Duration]) -> (Duration, Duration, Duration) {
     samples.sort_unstable();

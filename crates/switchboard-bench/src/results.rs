@@ -266,11 +266,11 @@ impl Results {
         );
         check(
             'h',
-            "forwarded p50 <= 2x local p50",
+            "forwarded p50 <= 1.5x local p50",
             self.scenario('h').and_then(|h| {
                 let r = h.value(System::Switchboard, "forwarded_p50_us")?
                     / h.value(System::Switchboard, "local_p50_us")?;
-                Some((times(r), r <= 2.0))
+                Some((times(r), r <= 1.5))
             }),
         );
         check(
@@ -283,6 +283,21 @@ impl Results {
                     worst < 10_000.0,
                 ))
             }),
+        );
+        let rate = |id: char, key: &str, floor: f64| {
+            self.scenario(id)
+                .and_then(|s| s.value(System::Switchboard, key))
+                .map(|r| (format!("{r:.0}/s"), r >= floor))
+        };
+        check(
+            'j',
+            "pipelined REGISTER >= 5,000/s via a follower",
+            rate('j', "pipelined_per_s", 5_000.0),
+        );
+        check(
+            'j',
+            "concurrent REGISTER >= 2,000/s via a follower",
+            rate('j', "concurrent_per_s", 2_000.0),
         );
         verdicts
     }

@@ -17,12 +17,13 @@
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
+use anyhow::Context;
 use futures_util::stream::{self, StreamExt};
 use switchboard_client::{Client, Codec};
 
 use crate::load::{self, Load, Procedure, Target, REALM};
 use crate::procfs::resident_bytes;
-use crate::registration::{register_latencies, register_many, summary};
+use crate::registration::{register_latencies, register_many, register_rate, summary};
 use crate::results::{load_figures, Figure, Results, ScenarioResult, SweepPoint, System, Unit};
 use crate::systems::{
     is_leader, start_cluster, start_crossbar, start_relay, start_switchboard, RouterProcess,
@@ -143,6 +144,16 @@ fn scenario_list(settings: &Settings) -> Vec<ScenarioResult> {
             format!(
                 "REGISTER commit latency, 3-node cluster, {} sequential per node",
                 settings.register_samples
+            ),
+            ours.clone(),
+        ),
+        (
+            'j',
+            format!(
+                "REGISTER throughput through a follower, 3-node cluster: {} pipelined \
+                 from one session, then one each from {} sessions",
+                crate::report::thousands(PIPELINED_REGISTERS as u64),
+                CONCURRENT_REGISTER_SESSIONS
             ),
             ours,
         ),
@@ -409,6 +420,7 @@ impl Suite {
                 let why = format!("{e:#}");
                 self.record('h', System::Switchboard, Err(anyhow::anyhow!("{why}")));
                 self.record('i', System::Switchboard, Err(anyhow::anyhow!("{why}")));
+                self.record('j', System::Switchboard, Err(anyhow::anyhow!("{why}")));
                 return;
             }
         };
@@ -417,6 +429,8 @@ impl Suite {
         self.record('h', System::Switchboard, outcome);
         let outcome = self.register_commit(&nodes).await;
         self.record('i', System::Switchboard, outcome);
+        let outcome = self.register_throughput(&nodes).await;
+        self.record('j', System::Switchboard, outcome);
         drop(nodes);
         let _ = std::fs::remove_dir_all(&dir);
     }
@@ -483,7 +497,51 @@ impl Suite {
         ));
         Ok(figures)
     }
+
+    /// (j): REGISTERs through a follower, as a service with many procedures
+    /// (pipelined from one session) or a fleet restarting together (one from each
+    /// of many sessions) makes them.
+    async fn register_throughput(&self, nodes: &[RouterProcess]) -> anyhow::Result<Vec<Figure>> {
+        let follower = nodes
+            .iter()
+            .find(|node| !is_leader(&node.url))
+            .context("no follower in the cluster")?;
+        let pipelined = register_rate(
+            &follower.url,
+            "com.bench.rate.pipelined.proc",
+            PIPELINED_REGISTERS,
+            1,
+        )
+        .await?;
+        let concurrent = register_rate(
+            &follower.url,
+            "com.bench.rate.concurrent.proc",
+            CONCURRENT_REGISTER_SESSIONS,
+            CONCURRENT_REGISTER_SESSIONS,
+        )
+        .await?;
+        Ok(vec![
+            Figure::new(
+                "pipelined_per_s",
+                "one session, pipelined",
+                pipelined,
+                Unit::PerSecond,
+            ),
+            Figure::new(
+                "concurrent_per_s",
+                "one from each session",
+                concurrent,
+                Unit::PerSecond,
+            ),
+        ])
+    }
 }
+
+/// REGISTERs one session pipelines in (j).
+const PIPELINED_REGISTERS: usize = 2_000;
+
+/// Sessions that each send one REGISTER at once in (j).
+const CONCURRENT_REGISTER_SESSIONS: usize = 200;
 
 /// Whether `path` is an executable file.
 pub fn executable(path: &Path) -> bool {

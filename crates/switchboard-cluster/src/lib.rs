@@ -23,11 +23,13 @@
 
 pub mod config;
 mod db;
+pub mod failure_detector;
 pub mod log_store;
 pub mod network;
 pub mod node;
 pub mod peer;
 pub mod peer_tls;
+pub mod proposer;
 pub mod replica;
 pub mod state_machine;
 pub mod types;

@@ -3,9 +3,12 @@
 //!
 //! Forming a cluster: every node is configured with the same member list (id ->
 //! peer address). Exactly one node initialises Raft: the member with the lowest
-//! id, and only if its own log has never been initialised. Any other node only
-//! ever learns the membership from that node's log, so two initialisations can
-//! never race. A restarted node resumes from its stored log and snapshot.
+//! id, only if its own log has never been initialised, and only once every
+//! other member has said (in its link Hello) that it has no log either. Any
+//! other node only ever learns the membership from that node's log, so two
+//! initialisations can never race, and a lowest node whose data was wiped
+//! rejoins the cluster its peers still run instead of starting a second one.
+//! A restarted node resumes from its stored log and snapshot.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::PathBuf;
@@ -19,6 +22,7 @@ use tokio::net::TcpListener;
 
 use crate::network::Network;
 use crate::peer::{Frame, Inbound, LinkSecurity, LinkTiming, Peers, RaftReply, RaftRpc};
+use crate::proposer::{LogEntry, Proposer};
 use crate::replica::{ClusterCommand, CommitSink, SwitchboardState};
 use crate::types::{Command, TypeConfig};
 use crate::{open_storage, ClusterError, StateMachineStore};
@@ -70,7 +74,7 @@ pub enum MemberChange {
 }
 
 /// Why a proposal did not commit.
-#[derive(Debug, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum ProposeError {
     /// No leader was known, so nothing was sent: no log holds the entry (this
     /// node may be cut off from the majority).
@@ -103,6 +107,7 @@ pub struct ClusterNode {
     raft: Raft<TypeConfig>,
     peers: Arc<Peers>,
     state: StateMachineStore<SwitchboardState>,
+    proposer: Proposer,
 }
 
 /// How long survivors wait for a new leader before giving up on removing a dead node.
@@ -134,13 +139,6 @@ impl ClusterNode {
         }
         let peers = Peers::new(config.node_id, config.timing, config.security.clone());
         let listener = TcpListener::bind(&config.peer_listen).await?;
-        peers.listen(listener);
-        for (&node, addr) in &config.members {
-            if node > config.node_id {
-                peers.dial(node, addr.clone());
-            }
-        }
-        peers.watch();
         let raft_config = Arc::new(config.raft.clone());
         let network = Network {
             peers: peers.clone(),
@@ -148,36 +146,112 @@ impl ClusterNode {
         let raft = Raft::new(config.node_id, raft_config, network, log, state.clone())
             .await
             .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        let initialized = raft
+            .is_initialized()
+            .await
+            .map_err(|e| ClusterError::Raft(e.to_string()))?;
+        // Before the first Hello goes out: every peer must learn whether this
+        // node has a log.
+        peers.set_has_log(initialized);
+        peers.listen(listener);
+        for (&node, addr) in &config.members {
+            if node > config.node_id {
+                peers.dial(node, addr.clone());
+            } else if node != config.node_id {
+                peers.know(node, addr.clone());
+            }
+        }
+        peers.watch();
+        let proposer = {
+            let (raft, peers, me) = (raft.clone(), peers.clone(), config.node_id);
+            Proposer::start(move |entry| commit_entry(raft.clone(), peers.clone(), me, entry))
+        };
         let node = Arc::new(Self {
             id: config.node_id,
             raft,
             peers: peers.clone(),
             state,
+            proposer,
         });
         peers.set_inbound(Arc::new(NodeInbound {
             node: node.clone(),
             events,
         }));
         node.dial_new_members();
+        node.note_own_log();
 
         let lowest = config.members.keys().next().copied();
-        let initialized = node
-            .raft
-            .is_initialized()
-            .await
-            .map_err(|e| ClusterError::Raft(e.to_string()))?;
         if lowest == Some(config.node_id) && !initialized {
-            let members: BTreeMap<NodeId, BasicNode> = config
-                .members
-                .iter()
-                .map(|(id, addr)| (*id, BasicNode::new(addr)))
-                .collect();
-            match node.raft.initialize(members).await {
-                Ok(()) => tracing::info!(node = config.node_id, "initialised the cluster"),
-                Err(error) => tracing::warn!(%error, "cluster initialisation refused"),
-            }
+            node.clone().bootstrap(config.members.clone());
         }
         Ok(node)
+    }
+
+    /// Initialises the cluster, once every other member has said that it has
+    /// no log either: a node whose data was wiped must never start a second
+    /// cluster beside the one its peers still run. If any member has a log,
+    /// this node waits, as an empty member, for the leader to send it the log
+    /// (or a snapshot); the leader still counts it among the voters.
+    ///
+    /// So a brand-new cluster forms only once all its members are up, which is
+    /// what a first `docker-compose up` (or a StatefulSet) does anyway.
+    fn bootstrap(self: Arc<Self>, members: BTreeMap<NodeId, String>) {
+        tokio::spawn(async move {
+            let others: Vec<NodeId> = members.keys().copied().filter(|&n| n != self.id).collect();
+            let mut said_waiting = false;
+            loop {
+                if self.raft.is_initialized().await.unwrap_or(true) {
+                    return; // A leader reached this node: it is a member already.
+                }
+                let logs = self.peers.peer_logs();
+                if let Some(&has) = others.iter().find(|n| logs.get(n) == Some(&true)) {
+                    tracing::warn!(
+                        node = self.id,
+                        peer = has,
+                        "this node has no log but the cluster has one: joining it as an empty member (not initialising a new cluster)"
+                    );
+                    return;
+                }
+                if others.iter().all(|n| logs.get(n) == Some(&false)) {
+                    let members: BTreeMap<NodeId, BasicNode> = members
+                        .iter()
+                        .map(|(id, addr)| (*id, BasicNode::new(addr)))
+                        .collect();
+                    match self.raft.initialize(members).await {
+                        Ok(()) => tracing::info!(node = self.id, "initialised the cluster"),
+                        Err(error) => tracing::warn!(%error, "cluster initialisation refused"),
+                    }
+                    return;
+                }
+                if !said_waiting {
+                    said_waiting = true;
+                    tracing::info!(
+                        node = self.id,
+                        "waiting for every member to say whether it has a log before initialising the cluster"
+                    );
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+        });
+    }
+
+    /// Keeps this node's Hello truthful once its log is initialised (by this
+    /// node or by a leader), for links opened later.
+    fn note_own_log(self: &Arc<Self>) {
+        let node = self.clone();
+        let mut metrics = self.raft.metrics();
+        tokio::spawn(async move {
+            let _ = metrics
+                .wait_for(|m| {
+                    m.membership_config
+                        .membership()
+                        .voter_ids()
+                        .next()
+                        .is_some()
+                })
+                .await;
+            node.peers.set_has_log(true);
+        });
     }
 
     /// This node's id.
@@ -219,66 +293,20 @@ impl ClusterNode {
     }
 
     /// Commits `command` for `realm` (through the leader, wherever it is) and
-    /// returns its log index once committed.
-    ///
-    /// Gives up early, with [`ProposeError::NotCommitted`], when the leader it
-    /// went to is replaced: a paused or dead leader's entry is then committed by
-    /// the next leader or never, and proposing again (the realm's retry, which
-    /// commits at most once) reaches the new leader at once instead of after
-    /// the timeout.
+    /// returns the index of the log entry that holds it once committed. It
+    /// shares that entry with the node's other proposals made meanwhile (see
+    /// [`crate::proposer`]).
     pub async fn propose(
         &self,
         realm: &str,
         command: RegistryCommand,
     ) -> Result<u64, ProposeError> {
-        let command = ClusterCommand {
-            realm: realm.to_owned(),
-            command,
-        };
-        let command =
-            Command::encode(&command).map_err(|e| ProposeError::NotCommitted(e.to_string()))?;
-        let mut metrics = self.raft.metrics();
-        let Some(leader) = metrics.borrow().current_leader else {
-            return Err(ProposeError::NoLeader);
-        };
-        let replaced = async {
-            let _ = metrics.wait_for(|m| m.current_leader != Some(leader)).await;
-        };
-        tokio::select! {
-            committed = tokio::time::timeout(PROPOSE_TIMEOUT, self.commit(command)) => {
-                committed.unwrap_or_else(|_| Err(ProposeError::NotCommitted("timed out".into())))
-            }
-            () = replaced => Err(ProposeError::NotCommitted(format!("leader {leader} was replaced"))),
-        }
-    }
-
-    async fn commit(&self, command: Command) -> Result<u64, ProposeError> {
-        match self.raft.client_write(command.clone()).await {
-            Ok(response) => Ok(response.log_id.index),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
-                // This node led when the proposal began; it may have appended the
-                // entry before it was deposed, so nothing here is certain.
-                let Some(leader) = forward.leader_id.filter(|&l| l != self.id) else {
-                    return Err(ProposeError::NotCommitted("no leader to forward to".into()));
-                };
-                match self
-                    .peers
-                    .request(leader, PROPOSE_TIMEOUT, |id| Frame::Propose { id, command })
-                    .await
-                {
-                    Some(Frame::Proposed {
-                        result: Ok(index), ..
-                    }) => Ok(index),
-                    Some(Frame::Proposed {
-                        result: Err(why), ..
-                    }) => Err(ProposeError::NotCommitted(why)),
-                    _ => Err(ProposeError::NotCommitted(
-                        "the leader did not answer".into(),
-                    )),
-                }
-            }
-            Err(error) => Err(ProposeError::NotCommitted(error.to_string())),
-        }
+        self.proposer
+            .propose(ClusterCommand {
+                realm: realm.to_owned(),
+                command,
+            })
+            .await
     }
 
     /// Keeps a link to every member with a higher id, as the membership changes
@@ -298,6 +326,8 @@ impl ClusterNode {
                 for (id, addr) in members {
                     if id > node.id {
                         node.peers.dial(id, addr);
+                    } else if id != node.id {
+                        node.peers.know(id, addr);
                     }
                 }
                 if metrics.changed().await.is_err() {
@@ -409,6 +439,39 @@ impl ClusterNode {
             .await
     }
 
+    /// Leaves the cluster for now (a graceful stop; the node stays a member
+    /// and rejoins when it starts again): if it leads, it names a live voter
+    /// its successor, then stops Raft and closes every link.
+    ///
+    /// openraft 0.9 has no leadership transfer, and the followers refuse to
+    /// vote while the leader's lease (the election timeout's maximum) runs, so
+    /// the successor stands for election the moment that lease ends instead of
+    /// waiting a further election timeout of its own.
+    pub async fn leave(&self) {
+        let metrics = self.raft.metrics().borrow().clone();
+        if metrics.current_leader == Some(self.id) {
+            let successor = self.peers.up().into_iter().find(|&node| {
+                node != self.id
+                    && metrics
+                        .membership_config
+                        .membership()
+                        .voter_ids()
+                        .any(|voter| voter == node)
+            });
+            if let Some(successor) = successor {
+                tracing::info!(
+                    node = self.id,
+                    successor,
+                    "leaving: handing leadership over"
+                );
+                self.peers.send(successor, Frame::TakeOver);
+                // Let the frame go out before the links close.
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        self.shutdown().await;
+    }
+
     /// Stops Raft and closes every link.
     pub async fn shutdown(&self) {
         let _ = self.raft.shutdown().await;
@@ -439,6 +502,62 @@ pub struct ClusterStatus {
     pub config_mismatch: Vec<NodeId>,
     /// Peers heard from within the failure timeout.
     pub peers_up: Vec<NodeId>,
+}
+
+/// Commits one log entry through the leader, wherever it is.
+///
+/// Gives up early, with [`ProposeError::NotCommitted`], when the leader it
+/// went to is replaced: a paused or dead leader's entry is then committed by
+/// the next leader or never, and proposing again (the realm's retry, which
+/// commits at most once) reaches the new leader at once instead of after the
+/// timeout.
+async fn commit_entry(
+    raft: Raft<TypeConfig>,
+    peers: Arc<Peers>,
+    me: NodeId,
+    entry: LogEntry,
+) -> Result<u64, ProposeError> {
+    let command = Command::encode(&entry).map_err(|e| ProposeError::NotCommitted(e.to_string()))?;
+    let mut metrics = raft.metrics();
+    let Some(leader) = metrics.borrow().current_leader else {
+        return Err(ProposeError::NoLeader);
+    };
+    let replaced = async {
+        let _ = metrics.wait_for(|m| m.current_leader != Some(leader)).await;
+    };
+    let commit = async {
+        match raft.client_write(command.clone()).await {
+            Ok(response) => Ok(response.log_id.index),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(forward))) => {
+                // This node led when the proposal began; it may have appended the
+                // entry before it was deposed, so nothing here is certain.
+                let Some(leader) = forward.leader_id.filter(|&l| l != me) else {
+                    return Err(ProposeError::NotCommitted("no leader to forward to".into()));
+                };
+                match peers
+                    .request(leader, PROPOSE_TIMEOUT, |id| Frame::Propose { id, command })
+                    .await
+                {
+                    Some(Frame::Proposed {
+                        result: Ok(index), ..
+                    }) => Ok(index),
+                    Some(Frame::Proposed {
+                        result: Err(why), ..
+                    }) => Err(ProposeError::NotCommitted(why)),
+                    _ => Err(ProposeError::NotCommitted(
+                        "the leader did not answer".into(),
+                    )),
+                }
+            }
+            Err(error) => Err(ProposeError::NotCommitted(error.to_string())),
+        }
+    };
+    tokio::select! {
+        committed = tokio::time::timeout(PROPOSE_TIMEOUT, commit) => {
+            committed.unwrap_or_else(|_| Err(ProposeError::NotCommitted("timed out".into())))
+        }
+        () = replaced => Err(ProposeError::NotCommitted(format!("leader {leader} was replaced"))),
+    }
 }
 
 /// Handles frames that are not replies.
@@ -511,9 +630,11 @@ impl Inbound for NodeInbound {
                 // Written here and never forwarded: a deposed leader that noticed
                 // the others "down" while it was itself paused or cut off must not
                 // have the new leader remove healthy nodes on its word.
-                let command = ClusterCommand {
-                    realm,
-                    command: RegistryCommand::NodeDown { node },
+                let command = LogEntry {
+                    commands: vec![ClusterCommand {
+                        realm,
+                        command: RegistryCommand::NodeDown { node },
+                    }],
                 };
                 let Ok(command) = Command::encode(&command) else {
                     return;
@@ -528,5 +649,24 @@ impl Inbound for NodeInbound {
 
     fn node_up(&self, node: NodeId) {
         self.events.node_up(node);
+    }
+
+    fn take_over(&self, from: NodeId) {
+        let node = self.node.clone();
+        tokio::spawn(async move {
+            let lease = Duration::from_millis(node.raft.config().election_timeout_max);
+            tokio::time::sleep(lease + Duration::from_millis(50)).await;
+            let leader = node.raft.metrics().borrow().current_leader;
+            if leader.is_none() || leader == Some(from) {
+                tracing::info!(
+                    node = node.id,
+                    from,
+                    "the leader left: standing for election"
+                );
+                if let Err(error) = node.raft.trigger().elect().await {
+                    tracing::warn!(%error, "could not stand for election");
+                }
+            }
+        });
     }
 }

@@ -26,6 +26,7 @@ use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 use tokio_util::codec::{Framed, LengthDelimitedCodec};
 
+use crate::failure_detector::{DownCause, FailureDetector, Heard};
 use crate::peer_tls::{certifies, LinkStream, PeerTls};
 use crate::types::{Command, NodeId, TypeConfig};
 
@@ -48,11 +49,14 @@ pub(crate) enum RaftReply {
 /// Everything that crosses a link.
 #[derive(Debug, Serialize, Deserialize)]
 pub(crate) enum Frame {
-    /// The first frame each end sends: who it is, and the digest of its realm
-    /// security config (which must be the same on every node).
+    /// The first frame each end sends: who it is, the digest of its realm
+    /// security config (which must be the same on every node), and whether its
+    /// Raft log was ever initialised (see `node.rs`, on bootstrapping).
     Hello {
         node: NodeId,
         security: String,
+        #[serde(default)]
+        has_log: bool,
     },
     /// Sent when there is nothing else to say, so silence means trouble.
     Heartbeat,
@@ -87,6 +91,9 @@ pub(crate) enum Frame {
         id: u64,
         result: Result<(), String>,
     },
+    /// The leader is leaving: the receiver stands for election as soon as the
+    /// leader's lease has run out.
+    TakeOver,
 }
 
 /// What the node does with frames that are not replies.
@@ -99,6 +106,8 @@ pub(crate) trait Inbound: Send + Sync + 'static {
     fn realm(&self, from: NodeId, realm: String, message: PeerMessage);
     /// A membership change forwarded by `from`; answer with [`Peers::respond`].
     fn change_members(&self, from: NodeId, id: u64, change: crate::node::MemberChange);
+    /// The leader `from` is leaving and names this node its successor.
+    fn take_over(&self, from: NodeId);
     /// `node` went silent past the failure timeout.
     fn node_down(&self, node: NodeId);
     /// `node` is heard from again after being down.
@@ -156,7 +165,6 @@ const HANDSHAKE_TIMEOUT: Duration = Duration::from_secs(5);
 pub const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 
 /// One peer's link state.
-#[derive(Default)]
 struct Link {
     /// Encoded frames to write on the current connection, if one is up.
     tx: Option<mpsc::UnboundedSender<Bytes>>,
@@ -164,10 +172,19 @@ struct Link {
     queued: std::collections::VecDeque<Bytes>,
     /// Bytes sent to this peer and not written yet (queued or in `tx`).
     pending: Arc<AtomicUsize>,
-    /// When a frame was last read from this peer.
-    last_seen: Option<Instant>,
-    /// Whether the peer is considered alive.
-    up: bool,
+    /// Whether the peer is alive, from what its connections showed.
+    detector: FailureDetector,
+}
+
+impl Link {
+    fn new(timing: LinkTiming) -> Self {
+        Self {
+            tx: None,
+            queued: std::collections::VecDeque::new(),
+            pending: Arc::default(),
+            detector: FailureDetector::new(timing.failure_timeout),
+        }
+    }
 }
 
 /// Link timing.
@@ -207,6 +224,28 @@ pub(crate) struct Peers {
     closed: tokio::sync::watch::Sender<bool>,
     /// Peers this node keeps dialling.
     dialled: Mutex<std::collections::BTreeSet<NodeId>>,
+    /// Every member's peer address, for probing one whose connection was lost.
+    addresses: Mutex<HashMap<NodeId, String>>,
+    /// Whether this node's log was ever initialised, as its Hello says.
+    has_log: std::sync::atomic::AtomicBool,
+    /// What each peer's Hello said about its own log.
+    peer_logs: Mutex<HashMap<NodeId, bool>>,
+}
+
+/// How long a probe of a peer whose connection was lost may take to connect:
+/// on loopback or a LAN a live listener answers in well under a millisecond,
+/// and a dead container's address never answers at all.
+const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
+
+/// How a connection ended.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Ended {
+    /// The peer's end closed or reset it.
+    ByPeer,
+    /// This node dropped it: silent past the failure timeout.
+    Silent,
+    /// This node is closing its links.
+    Closing,
 }
 
 fn encode(frame: &Frame) -> Option<bytes::Bytes> {
@@ -233,6 +272,9 @@ impl Peers {
             inbound: Mutex::new(None),
             closed: tokio::sync::watch::channel(false).0,
             dialled: Mutex::new(std::collections::BTreeSet::new()),
+            addresses: Mutex::new(HashMap::new()),
+            has_log: std::sync::atomic::AtomicBool::new(false),
+            peer_logs: Mutex::new(HashMap::new()),
         })
     }
 
@@ -261,7 +303,7 @@ impl Peers {
     pub(crate) fn is_up(&self, node: NodeId) -> bool {
         self.links
             .lock()
-            .is_ok_and(|links| links.get(&node).is_some_and(|l| l.up))
+            .is_ok_and(|links| links.get(&node).is_some_and(|l| l.detector.is_up()))
     }
 
     /// The peers currently considered alive.
@@ -271,7 +313,7 @@ impl Peers {
             .map(|links| {
                 let mut up: Vec<NodeId> = links
                     .iter()
-                    .filter(|(_, l)| l.up)
+                    .filter(|(_, l)| l.detector.is_up())
                     .map(|(&id, _)| id)
                     .collect();
                 up.sort_unstable();
@@ -298,7 +340,7 @@ impl Peers {
         let Ok(mut links) = self.links.lock() else {
             return false;
         };
-        let link = links.entry(node).or_default();
+        let link = links.entry(node).or_insert_with(|| Link::new(self.timing));
         let len = bytes.len();
         if link.pending.load(Ordering::Relaxed) + len > MAX_PENDING_BYTES {
             return false;
@@ -397,7 +439,14 @@ impl Peers {
         let hello = tokio::time::timeout(HANDSHAKE_TIMEOUT, framed.next()).await;
         let (node, security) = match hello {
             Ok(Some(Ok(bytes))) => match rmp_serde::from_slice::<Frame>(&bytes) {
-                Ok(Frame::Hello { node, security }) => (node, security),
+                Ok(Frame::Hello {
+                    node,
+                    security,
+                    has_log,
+                }) => {
+                    self.note_log(node, has_log);
+                    (node, security)
+                }
                 _ => return,
             },
             _ => return,
@@ -423,7 +472,27 @@ impl Peers {
         Frame::Hello {
             node: self.me,
             security: self.security.config_digest.clone(),
+            has_log: self.has_log.load(Ordering::Relaxed),
         }
+    }
+
+    /// Says, in every Hello from now on, whether this node's log was ever initialised.
+    pub(crate) fn set_has_log(&self, has_log: bool) {
+        self.has_log.store(has_log, Ordering::Relaxed);
+    }
+
+    fn note_log(&self, node: NodeId, has_log: bool) {
+        if let Ok(mut logs) = self.peer_logs.lock() {
+            logs.insert(node, has_log);
+        }
+    }
+
+    /// What each peer said in its last Hello: whether its log was ever initialised.
+    pub(crate) fn peer_logs(&self) -> HashMap<NodeId, bool> {
+        self.peer_logs
+            .lock()
+            .map(|logs| logs.clone())
+            .unwrap_or_default()
     }
 
     /// Says loudly when a peer's realm security config is not this node's:
@@ -456,6 +525,7 @@ impl Peers {
     /// Keeps a connection to `node` at `addr` open (dialled by the lower id).
     /// Dialling a peer already dialled does nothing.
     pub(crate) fn dial(self: &Arc<Self>, node: NodeId, addr: String) {
+        self.know(node, addr.clone());
         if !self.dialled.lock().is_ok_and(|mut d| d.insert(node)) {
             return;
         }
@@ -523,10 +593,11 @@ impl Peers {
         framed: Framed<S, LengthDelimitedCodec>,
     ) {
         let (mut sink, mut stream) = framed.split();
+        let ended;
         let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
         let mut pending = Arc::default();
         if let Ok(mut links) = self.links.lock() {
-            let link = links.entry(node).or_default();
+            let link = links.entry(node).or_insert_with(|| Link::new(self.timing));
             for bytes in link.queued.drain(..) {
                 let _ = tx.send(bytes);
             }
@@ -559,15 +630,22 @@ impl Peers {
             // noticed, so it is dropped and redialled rather than trusted.
             let next = tokio::select! {
                 next = tokio::time::timeout(self.timing.failure_timeout, stream.next()) => match next {
-                    Ok(next) => next,
+                    Ok(Some(Ok(bytes))) => Ok(bytes),
+                    Ok(_) => Err(Ended::ByPeer),
                     Err(_) => {
                         tracing::warn!(node, "peer connection silent past the failure timeout; dropping it");
-                        None
+                        Err(Ended::Silent)
                     }
                 },
-                _ = self.until_closed() => None,
+                _ = self.until_closed() => Err(Ended::Closing),
             };
-            let Some(Ok(bytes)) = next else { break };
+            let bytes = match next {
+                Ok(bytes) => bytes,
+                Err(how) => {
+                    ended = how;
+                    break;
+                }
+            };
             self.heard_from(node);
             match rmp_serde::from_slice::<Frame>(&bytes) {
                 Ok(frame) => self.dispatch(node, frame),
@@ -587,15 +665,61 @@ impl Peers {
                 link.pending.store(queued, Ordering::Relaxed);
             }
         }
-        tracing::info!(node, "peer link closed");
+        tracing::info!(node, ?ended, "peer link closed");
+        if ended == Ended::ByPeer {
+            self.lost(node);
+        }
+    }
+
+    /// Records `node`'s address (a member's), so a lost connection to it can be probed.
+    pub(crate) fn know(&self, node: NodeId, addr: String) {
+        if let Ok(mut addresses) = self.addresses.lock() {
+            addresses.insert(node, addr);
+        }
+    }
+
+    /// `node`'s end closed or reset the connection: probe its address, and if
+    /// nothing answers, it has crashed (see [`FailureDetector`]). The probe is
+    /// a bare TCP connect, closed at once; both ends probe, since only the
+    /// lower id redials.
+    fn lost(self: &Arc<Self>, node: NodeId) {
+        let addr = match self.links.lock() {
+            Ok(mut links) => {
+                let link = links.entry(node).or_insert_with(|| Link::new(self.timing));
+                if !link.detector.is_up() {
+                    return;
+                }
+                link.detector.connection_lost();
+                self.addresses
+                    .lock()
+                    .ok()
+                    .and_then(|a| a.get(&node).cloned())
+            }
+            Err(_) => return,
+        };
+        let Some(addr) = addr else { return };
+        let peers = self.clone();
+        tokio::spawn(async move {
+            let answered = matches!(
+                tokio::time::timeout(PROBE_TIMEOUT, TcpStream::connect(&addr)).await,
+                Ok(Ok(_))
+            );
+            if !answered {
+                if let Ok(mut links) = peers.links.lock() {
+                    if let Some(link) = links.get_mut(&node) {
+                        link.detector.redial_failed();
+                    }
+                }
+                peers.judge(Instant::now());
+            }
+        });
     }
 
     fn heard_from(&self, node: NodeId) {
         let came_back = match self.links.lock() {
             Ok(mut links) => {
-                let link = links.entry(node).or_default();
-                link.last_seen = Some(Instant::now());
-                !std::mem::replace(&mut link.up, true)
+                let link = links.entry(node).or_insert_with(|| Link::new(self.timing));
+                link.detector.heard_from(Instant::now()) == Heard::CameUp
             }
             Err(_) => false,
         };
@@ -621,8 +745,12 @@ impl Peers {
             }
             return;
         }
-        if let Frame::Hello { security, .. } = &frame {
+        if let Frame::Hello {
+            security, has_log, ..
+        } = &frame
+        {
             self.check_config(from, security);
+            self.note_log(from, *has_log);
             return;
         }
         let Some(inbound) = self.inbound() else {
@@ -633,6 +761,7 @@ impl Peers {
             Frame::Propose { id, command } => inbound.propose(from, id, command),
             Frame::Realm { realm, message } => inbound.realm(from, realm, message),
             Frame::ChangeMembers { id, change } => inbound.change_members(from, id, change),
+            Frame::TakeOver => inbound.take_over(from),
             Frame::Hello { .. }
             | Frame::Heartbeat
             | Frame::RaftResponse { .. }
@@ -641,41 +770,51 @@ impl Peers {
         }
     }
 
-    /// Declares peers silent past the failure timeout down (once each).
+    /// Declares peers down as their detectors decide: silent past the failure
+    /// timeout (checked every heartbeat), or crashed (also checked as soon as a
+    /// probe fails).
     pub(crate) fn watch(self: &Arc<Self>) {
         let peers = self.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(peers.timing.heartbeat);
             while !*peers.closed.borrow() {
                 tick.tick().await;
-                let now = Instant::now();
-                let down: Vec<NodeId> = match peers.links.lock() {
-                    Ok(mut links) => links
-                        .iter_mut()
-                        .filter(|(_, l)| {
-                            l.up && l
-                                .last_seen
-                                .is_some_and(|t| now - t > peers.timing.failure_timeout)
-                        })
-                        .map(|(node, l)| {
-                            l.up = false;
-                            l.queued.clear();
-                            if l.tx.is_none() {
-                                l.pending.store(0, Ordering::Relaxed);
-                            }
-                            *node
-                        })
-                        .collect(),
-                    Err(_) => Vec::new(),
-                };
-                for node in down {
-                    tracing::warn!(node, "peer down: silent past the failure timeout");
-                    if let Some(inbound) = peers.inbound() {
-                        inbound.node_down(node);
-                    }
-                }
+                peers.judge(Instant::now());
             }
         });
+    }
+
+    /// Asks every peer's detector, and tells the node about each peer that has
+    /// just gone down (once each time), dropping what waited for it.
+    fn judge(&self, now: Instant) {
+        let down: Vec<(NodeId, DownCause)> = match self.links.lock() {
+            Ok(mut links) => links
+                .iter_mut()
+                .filter_map(|(node, l)| {
+                    let cause = l.detector.poll(now)?;
+                    l.queued.clear();
+                    if l.tx.is_none() {
+                        l.pending.store(0, Ordering::Relaxed);
+                    }
+                    Some((*node, cause))
+                })
+                .collect(),
+            Err(_) => Vec::new(),
+        };
+        for (node, cause) in down {
+            match cause {
+                DownCause::Silent => {
+                    tracing::warn!(node, "peer down: silent past the failure timeout")
+                }
+                DownCause::Crashed => tracing::warn!(
+                    node,
+                    "peer down: its connection was closed and nothing answers at its address"
+                ),
+            }
+            if let Some(inbound) = self.inbound() {
+                inbound.node_down(node);
+            }
+        }
     }
 }
 

@@ -12,6 +12,7 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use switchboard_core::cluster::{RegistryCommand, RegistrySnapshot};
 use switchboard_core::{ClockAnchor, Realm, RealmConfig};
 
+use crate::proposer::{position, LogEntry};
 use crate::types::{Command, CommandResponse, ReplicatedState};
 
 /// A registry change for one realm: the log's payload.
@@ -25,8 +26,9 @@ pub struct ClusterCommand {
 
 /// Where committed changes go on this node (its live realms).
 pub trait CommitSink: Send + Sync {
-    /// `command` was committed at `index`; apply it to `realm`.
-    fn committed(&self, index: u64, realm: &str, command: &RegistryCommand);
+    /// `command` was committed at `position` (see [`crate::proposer::position`]);
+    /// apply it to `realm`.
+    fn committed(&self, position: u64, realm: &str, command: &RegistryCommand);
     /// A snapshot replaced the replicated state: restore each realm from it.
     fn restored(&self, realms: &BTreeMap<String, RegistrySnapshot>);
 }
@@ -68,22 +70,32 @@ impl SwitchboardState {
 
 impl ReplicatedState for SwitchboardState {
     fn apply(&mut self, index: u64, command: &Command) -> CommandResponse {
-        let Ok(ClusterCommand { realm, command }) = command.decode::<ClusterCommand>() else {
-            tracing::error!(
-                index,
-                "undecodable command in the log; skipped on every node"
-            );
-            return CommandResponse::default();
+        let commands = match command.decode::<LogEntry>() {
+            Ok(entry) => entry.commands,
+            // An entry written before proposals were batched.
+            Err(_) => match command.decode::<ClusterCommand>() {
+                Ok(single) => vec![single],
+                Err(_) => {
+                    tracing::error!(
+                        index,
+                        "undecodable command in the log; skipped on every node"
+                    );
+                    return CommandResponse::default();
+                }
+            },
         };
-        let shadow = self
-            .realms
-            .entry(realm.clone())
-            .or_insert_with(|| shadow(&realm));
-        shadow.apply(Instant::now(), index, command.clone());
-        // The shadow has no sessions to talk to; drop what it would have said.
-        while shadow.poll_outgoing().is_some() {}
-        if let Some(sink) = &self.sink {
-            sink.committed(index, &realm, &command);
+        for (place, ClusterCommand { realm, command }) in commands.into_iter().enumerate() {
+            let position = position(index, place);
+            let shadow = self
+                .realms
+                .entry(realm.clone())
+                .or_insert_with(|| shadow(&realm));
+            shadow.apply(Instant::now(), position, command.clone());
+            // The shadow has no sessions to talk to; drop what it would have said.
+            while shadow.poll_outgoing().is_some() {}
+            if let Some(sink) = &self.sink {
+                sink.committed(position, &realm, &command);
+            }
         }
         CommandResponse::default()
     }

@@ -78,6 +78,14 @@ pub enum RegistryCommand {
         /// The node.
         node: NodeId,
     },
+    /// A node is leaving (it got SIGTERM): new calls go to its callees only
+    /// when no callee elsewhere can take them, while the calls it serves finish.
+    /// Cleared by the node's `NodeDown` (which a restarted node also commits
+    /// about itself before it serves).
+    NodeDraining {
+        /// The node.
+        node: NodeId,
+    },
     /// REGISTER.
     Register {
         /// Who registers.
@@ -130,7 +138,9 @@ impl RegistryCommand {
             | RegistryCommand::Unregister { by, .. }
             | RegistryCommand::Subscribe { by, .. }
             | RegistryCommand::Unsubscribe { by, .. } => Some(by.node),
-            RegistryCommand::SessionLeft { .. } | RegistryCommand::NodeDown { .. } => None,
+            RegistryCommand::SessionLeft { .. }
+            | RegistryCommand::NodeDown { .. }
+            | RegistryCommand::NodeDraining { .. } => None,
         }
     }
 
@@ -143,7 +153,8 @@ impl RegistryCommand {
             | RegistryCommand::Unsubscribe { by, .. } => Some(*by),
             RegistryCommand::SessionJoined { .. }
             | RegistryCommand::SessionLeft { .. }
-            | RegistryCommand::NodeDown { .. } => None,
+            | RegistryCommand::NodeDown { .. }
+            | RegistryCommand::NodeDraining { .. } => None,
         }
     }
 
@@ -152,7 +163,7 @@ impl RegistryCommand {
         match self {
             RegistryCommand::SessionJoined { session, .. }
             | RegistryCommand::SessionLeft { session } => Some(*session),
-            RegistryCommand::NodeDown { .. } => None,
+            RegistryCommand::NodeDown { .. } | RegistryCommand::NodeDraining { .. } => None,
             request => request.requester().map(|by| by.session),
         }
     }
@@ -254,6 +265,9 @@ pub struct RegistrySnapshot {
     pub sessions: Vec<SessionEntry>,
     /// For each node the cluster has declared down, the index of the last such `NodeDown`.
     pub down_at: BTreeMap<NodeId, u64>,
+    /// Nodes that are leaving (`NodeDraining` applied, no `NodeDown` since).
+    #[serde(default)]
+    pub draining: std::collections::BTreeSet<NodeId>,
 }
 
 /// One session as the cluster knows it.

@@ -16,10 +16,10 @@ pub(crate) struct ClusterBridge {
 }
 
 impl CommitSink for ClusterBridge {
-    fn committed(&self, index: u64, realm: &str, command: &RegistryCommand) {
+    fn committed(&self, position: u64, realm: &str, command: &RegistryCommand) {
         if let Some(actor) = self.realms.get(realm) {
             actor.do_send(Apply {
-                index,
+                position,
                 command: command.clone(),
             });
         }

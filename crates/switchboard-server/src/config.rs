@@ -32,6 +32,9 @@ pub struct ServerConfig {
     pub hello_timeout: Duration,
     /// TLS for the client listener: with it, only wss is served.
     pub tls: Option<std::sync::Arc<rustls::ServerConfig>>,
+    /// On SIGTERM, how long a cluster node lets the calls its callees serve
+    /// finish (with no new ones routed to them) before it says GOODBYE.
+    pub drain_timeout: Duration,
 }
 
 impl Default for ServerConfig {
@@ -49,6 +52,7 @@ impl Default for ServerConfig {
             tls: None,
             max_connections: Some(100_000),
             hello_timeout: Duration::from_secs(10),
+            drain_timeout: Duration::from_secs(5),
         }
     }
 }

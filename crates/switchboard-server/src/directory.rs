@@ -11,7 +11,9 @@ use switchboard_core::cluster::NodeId;
 use switchboard_core::RealmConfig;
 
 use crate::metrics::Metrics;
-use crate::realm_actor::{AttachCluster, RealmActor, Shutdown};
+use crate::realm_actor::{
+    AskDrainProgress, AttachCluster, Drain, DrainProgress, RealmActor, Shutdown,
+};
 
 /// Realm name -> its actor and its security.
 pub(crate) struct RealmDirectory {
@@ -20,6 +22,8 @@ pub(crate) struct RealmDirectory {
     security: HashMap<String, Arc<RealmSecurity>>,
     /// Each realm runs on its own arbiter (thread), away from the transports.
     _arbiters: Vec<Arbiter>,
+    /// Set when the node starts leaving: no new session is admitted.
+    draining: std::sync::atomic::AtomicBool,
 }
 
 impl RealmDirectory {
@@ -48,6 +52,7 @@ impl RealmDirectory {
             by_name,
             security,
             _arbiters: arbiters,
+            draining: std::sync::atomic::AtomicBool::new(false),
         }
     }
 
@@ -70,6 +75,38 @@ impl RealmDirectory {
     /// The realm's actor and security, if the router has it.
     pub(crate) fn lookup(&self, realm: &str) -> Option<(&Addr<RealmActor>, &Arc<RealmSecurity>)> {
         Some((self.by_name.get(realm)?, self.security.get(realm)?))
+    }
+
+    /// Whether the node is leaving (new connections are refused).
+    pub(crate) fn is_draining(&self) -> bool {
+        self.draining.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Stops admitting sessions, and has every realm tell the cluster that
+    /// new calls should go elsewhere.
+    pub(crate) async fn drain_all(&self) {
+        self.draining
+            .store(true, std::sync::atomic::Ordering::Relaxed);
+        for addr in self.by_name.values() {
+            let _ = addr.send(Drain).await;
+        }
+    }
+
+    /// Every realm's progress in leaving, summed: committed and settled only
+    /// if they are in every realm.
+    pub(crate) async fn drain_progress(&self) -> DrainProgress {
+        let mut total = DrainProgress {
+            committed: true,
+            serving: 0,
+            settled: true,
+        };
+        for addr in self.by_name.values() {
+            let progress = addr.send(AskDrainProgress).await.unwrap_or_default();
+            total.committed &= progress.committed;
+            total.serving += progress.serving;
+            total.settled &= progress.settled;
+        }
+        total
     }
 
     pub(crate) async fn shutdown_all(&self) {

@@ -10,6 +10,7 @@ mod authenticator;
 mod cluster_bridge;
 mod config;
 mod directory;
+mod drain;
 mod gatekeeper;
 mod metrics;
 mod outbound;
@@ -38,6 +39,8 @@ pub struct RunningServer {
     realms: Arc<RealmDirectory>,
     connections: ConnectionCounter,
     server: actix_web::dev::Server,
+    cluster: Option<Arc<ClusterNode>>,
+    drain_timeout: Duration,
 }
 
 impl RunningServer {
@@ -52,6 +55,8 @@ impl RunningServer {
             handle: self.handle.clone(),
             realms: self.realms.clone(),
             connections: self.connections.clone(),
+            cluster: self.cluster.clone(),
+            drain_timeout: self.drain_timeout,
         }
     }
 
@@ -67,16 +72,25 @@ pub struct ShutdownHandle {
     handle: ServerHandle,
     realms: Arc<RealmDirectory>,
     connections: ConnectionCounter,
+    cluster: Option<Arc<ClusterNode>>,
+    drain_timeout: Duration,
 }
 
 impl ShutdownHandle {
-    /// Says GOODBYE (`wamp.close.system_shutdown`) to every session, gives them
-    /// `grace` to answer and close, then stops accepting and closes what is left.
+    /// Leaves gracefully (see `drain.rs`): refuses new sessions, lets the
+    /// calls served here finish while the cluster routes new ones elsewhere,
+    /// says GOODBYE (`wamp.close.system_shutdown`) to every session, gives them
+    /// `grace` to answer and close, waits for their removal to commit, hands
+    /// over Raft leadership, then stops accepting and closes what is left.
     pub async fn shutdown(&self, grace: Duration) {
+        drain::drain(&self.realms, self.drain_timeout).await;
         self.realms.shutdown_all().await;
         let deadline = tokio::time::Instant::now() + grace;
         while self.connections.open() > 0 && tokio::time::Instant::now() < deadline {
             tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        if let Some(node) = &self.cluster {
+            drain::leave(&self.realms, node, grace).await;
         }
         self.handle.stop(true).await;
     }
@@ -129,6 +143,8 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
         Some(cluster_config) => Some(join_cluster(cluster_config.clone(), &realms, &config).await?),
         None => None,
     };
+    let node = cluster.clone();
+    let drain_timeout = config.drain_timeout;
     let config = Arc::new(config);
     let connections = ConnectionCounter::default();
     let app_realms = realms.clone();
@@ -186,6 +202,8 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
         realms,
         connections,
         server,
+        cluster: node,
+        drain_timeout,
     })
 }
 
@@ -344,7 +362,13 @@ async fn remove_member(
 
 /// `GET /health/ready`: 200 once this router can serve: always for a single node;
 /// in a cluster, while a leader is known and this node has applied entries.
-async fn ready(cluster: web::Data<Option<Arc<ClusterNode>>>) -> HttpResponse {
+async fn ready(
+    cluster: web::Data<Option<Arc<ClusterNode>>>,
+    realms: web::Data<RealmDirectory>,
+) -> HttpResponse {
+    if realms.is_draining() {
+        return HttpResponse::ServiceUnavailable().body("draining: this node is shutting down");
+    }
     match cluster.get_ref() {
         None => HttpResponse::Ok().body("ready"),
         Some(node) => {

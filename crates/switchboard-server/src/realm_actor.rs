@@ -56,11 +56,33 @@ pub(crate) struct Leave(pub(crate) SessionId);
 #[rtype(result = "()")]
 pub(crate) struct Shutdown;
 
+/// The node is leaving: have the cluster route new calls elsewhere.
+#[derive(ActixMessage)]
+#[rtype(result = "()")]
+pub(crate) struct Drain;
+
+/// How far a realm's part of a graceful leave has got.
+#[derive(ActixMessage)]
+#[rtype(result = "DrainProgress")]
+pub(crate) struct AskDrainProgress;
+
+/// A realm's answer to [`AskDrainProgress`].
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct DrainProgress {
+    /// The cluster has committed that this node is draining.
+    pub(crate) committed: bool,
+    /// Calls this node's callees still serve.
+    pub(crate) serving: usize,
+    /// Every registry change of the realm has committed (or been given up).
+    pub(crate) settled: bool,
+}
+
 /// A registry change committed by the cluster.
 #[derive(ActixMessage)]
 #[rtype(result = "()")]
 pub(crate) struct Apply {
-    pub(crate) index: u64,
+    /// The command's place in the log (see `switchboard_cluster::proposer::position`).
+    pub(crate) position: u64,
     pub(crate) command: RegistryCommand,
 }
 
@@ -135,6 +157,8 @@ pub(crate) struct RealmActor {
     sessions: HashMap<SessionId, LocalSession>,
     /// The one timer, armed for the realm's next deadline.
     timer: Option<(Instant, SpawnHandle)>,
+    /// Proposals handed to the cluster and not answered yet.
+    proposing: Arc<std::sync::atomic::AtomicUsize>,
 }
 
 impl RealmActor {
@@ -151,6 +175,7 @@ impl RealmActor {
             cluster: None,
             sessions: HashMap::new(),
             timer: None,
+            proposing: Arc::default(),
         }
     }
 
@@ -162,7 +187,15 @@ impl RealmActor {
         if let Some(cluster) = &self.cluster {
             let name = self.realm.config().name.clone();
             while let Some(command) = self.realm.poll_proposal() {
-                propose(cluster.node.clone(), name.clone(), command, ctx.address());
+                let proposing = self.proposing.clone();
+                proposing.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                propose(
+                    cluster.node.clone(),
+                    name.clone(),
+                    command,
+                    ctx.address(),
+                    proposing,
+                );
             }
             let mut refused = Vec::new();
             while let Some((node, message)) = self.realm.poll_peer() {
@@ -435,7 +468,13 @@ impl Handler<Shutdown> for RealmActor {
 /// leader holds up nothing else. Order needs no queue: the realm hands a
 /// session's commands over only once its joining has committed, and applies a
 /// request that commits after its session left as a no-op.
-fn propose(node: Arc<ClusterNode>, realm: String, command: RegistryCommand, me: Addr<RealmActor>) {
+fn propose(
+    node: Arc<ClusterNode>,
+    realm: String,
+    command: RegistryCommand,
+    me: Addr<RealmActor>,
+    proposing: Arc<std::sync::atomic::AtomicUsize>,
+) {
     actix::spawn(async move {
         if let Err(error) = node.propose(&realm, command.clone()).await {
             me.do_send(ProposalFailed {
@@ -443,7 +482,30 @@ fn propose(node: Arc<ClusterNode>, realm: String, command: RegistryCommand, me: 
                 failure: error.to_failure(),
             });
         }
+        proposing.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     });
+}
+
+impl Handler<Drain> for RealmActor {
+    type Result = ();
+
+    fn handle(&mut self, _: Drain, ctx: &mut Context<Self>) {
+        self.realm.drain(Instant::now());
+        self.flush(ctx);
+    }
+}
+
+impl Handler<AskDrainProgress> for RealmActor {
+    type Result = actix::MessageResult<AskDrainProgress>;
+
+    fn handle(&mut self, _: AskDrainProgress, _: &mut Context<Self>) -> Self::Result {
+        actix::MessageResult(DrainProgress {
+            committed: self.realm.drain_committed(),
+            serving: self.realm.invocations_in_flight(),
+            settled: self.realm.proposals_settled()
+                && self.proposing.load(std::sync::atomic::Ordering::Relaxed) == 0,
+        })
+    }
 }
 
 impl Handler<AttachCluster> for RealmActor {
@@ -479,9 +541,14 @@ impl Handler<Apply> for RealmActor {
 
     fn handle(&mut self, apply: Apply, ctx: &mut Context<Self>) {
         if let RegistryCommand::NodeDown { node } = &apply.command {
-            tracing::info!(node, index = apply.index, "the cluster removed a dead node");
+            tracing::info!(
+                node,
+                position = apply.position,
+                "the cluster removed a dead node"
+            );
         }
-        self.realm.apply(Instant::now(), apply.index, apply.command);
+        self.realm
+            .apply(Instant::now(), apply.position, apply.command);
         self.flush(ctx);
     }
 }

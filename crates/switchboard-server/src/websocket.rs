@@ -39,6 +39,11 @@ pub(crate) async fn upgrade(
             offered.join(", ")
         )));
     };
+    if realms.is_draining() {
+        return Ok(HttpResponse::ServiceUnavailable()
+            .insert_header((header::RETRY_AFTER, "1"))
+            .body("this node is shutting down: connect to another node"));
+    }
     if let Some(max) = config.max_connections {
         if connections.open() >= max {
             return Ok(HttpResponse::ServiceUnavailable()

@@ -45,6 +45,7 @@ pub(crate) struct Settings {
     pub(crate) ping_interval_ms: u64,
     pub(crate) ping_timeout_ms: u64,
     pub(crate) hello_timeout_ms: u64,
+    pub(crate) drain_timeout_ms: u64,
     /// 0: no limit.
     pub(crate) max_connections: usize,
     /// The outbound budget of every realm's sessions, unless a realm sets its own.
@@ -76,6 +77,7 @@ impl Default for Settings {
             ping_interval_ms: millis(server.ping_interval),
             ping_timeout_ms: millis(server.ping_timeout),
             hello_timeout_ms: millis(server.hello_timeout),
+            drain_timeout_ms: millis(server.drain_timeout),
             max_connections: server.max_connections.unwrap_or(0),
             outbound_soft_limit: OutboundLimits::default().soft,
             outbound_hard_limit: OutboundLimits::default().hard,
@@ -118,6 +120,7 @@ pub(crate) const SETTINGS: &[&str] = &[
     "server.ping_interval_ms",
     "server.ping_timeout_ms",
     "server.hello_timeout_ms",
+    "server.drain_timeout_ms",
     "server.max_connections",
     "server.outbound_soft_limit",
     "server.outbound_hard_limit",
@@ -153,6 +156,7 @@ impl Settings {
             "server.ping_interval_ms" => self.ping_interval_ms = parse(key, v)?,
             "server.ping_timeout_ms" => self.ping_timeout_ms = parse(key, v)?,
             "server.hello_timeout_ms" => self.hello_timeout_ms = parse(key, v)?,
+            "server.drain_timeout_ms" => self.drain_timeout_ms = parse(key, v)?,
             "server.max_connections" => self.max_connections = parse(key, v)?,
             "server.outbound_soft_limit" => self.outbound_soft_limit = parse(key, v)?,
             "server.outbound_hard_limit" => self.outbound_hard_limit = parse(key, v)?,
@@ -212,6 +216,7 @@ struct FileServer {
     ping_interval_ms: Option<u64>,
     ping_timeout_ms: Option<u64>,
     hello_timeout_ms: Option<u64>,
+    drain_timeout_ms: Option<u64>,
     max_connections: Option<usize>,
     outbound_soft_limit: Option<usize>,
     outbound_hard_limit: Option<usize>,
@@ -267,6 +272,7 @@ impl Settings {
             set(&mut self.ping_interval_ms, server.ping_interval_ms);
             set(&mut self.ping_timeout_ms, server.ping_timeout_ms);
             set(&mut self.hello_timeout_ms, server.hello_timeout_ms);
+            set(&mut self.drain_timeout_ms, server.drain_timeout_ms);
             set(&mut self.max_connections, server.max_connections);
             set(&mut self.outbound_soft_limit, server.outbound_soft_limit);
             set(&mut self.outbound_hard_limit, server.outbound_hard_limit);
@@ -462,6 +468,7 @@ impl Settings {
             admin_token: self.cluster.admin_token().ok().flatten(),
             tls: self.tls.load()?,
             hello_timeout: Duration::from_millis(self.hello_timeout_ms),
+            drain_timeout: Duration::from_millis(self.drain_timeout_ms),
             max_connections: Some(self.max_connections).filter(|&n| n > 0),
             ..ServerConfig::default()
         })

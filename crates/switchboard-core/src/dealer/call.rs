@@ -101,9 +101,9 @@ impl Dealer {
             return Ok(());
         };
         let (registration, match_policy) = (registration.id, registration.match_policy);
-        let Some(callee) = self
-            .registry
-            .choose_callee(registration, cx.unreachable, cx.rng)
+        let Some(callee) =
+            self.registry
+                .choose_callee(registration, cx.unreachable, cx.draining, cx.rng)
         else {
             refuse(NO_SUCH_PROCEDURE, "the registration has no callee".into());
             return Ok(());

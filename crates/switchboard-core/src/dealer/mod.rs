@@ -72,6 +72,11 @@ impl Dealer {
         &self.registry
     }
 
+    /// How many calls local callees are serving right now.
+    pub fn invocations_in_flight(&self) -> usize {
+        self.invocations.len()
+    }
+
     /// Replaces the registration table (from a snapshot); calls in flight stay.
     pub(crate) fn restore_registry(&mut self, registry: Registry) {
         self.registry = registry;

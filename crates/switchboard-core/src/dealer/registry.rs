@@ -222,25 +222,40 @@ impl Registry {
 
     /// Picks the callee for the next call to registration `id` under its policy,
     /// among callees whose node is not known to be down (their removal may not
-    /// be committed yet, but nobody there can answer).
+    /// be committed yet, but nobody there can answer) and, while any other is
+    /// left, not leaving either (a draining node finishes its calls, and new
+    /// ones go elsewhere).
     pub(crate) fn choose_callee(
         &mut self,
         id: RegistrationId,
         unreachable: &BTreeSet<NodeId>,
+        draining: &BTreeSet<NodeId>,
         rng: &mut impl Rng,
     ) -> Option<Callee> {
         let registration = self.by_id.get_mut(&id)?;
-        // Runs on every call: count and index the live callees in place rather
-        // than collecting them.
-        let is_live = |c: &&Callee| !unreachable.contains(&c.node);
-        let live = registration.callees.iter().filter(is_live).count();
-        if live == 0 {
+        // Runs on every call: count and index the eligible callees in place
+        // rather than collecting them.
+        let staying = |c: &&Callee| !unreachable.contains(&c.node) && !draining.contains(&c.node);
+        let live = |c: &&Callee| !unreachable.contains(&c.node);
+        let eligible: &dyn Fn(&&Callee) -> bool =
+            if draining.is_empty() || !registration.callees.iter().any(|c| staying(&c)) {
+                &live
+            } else {
+                &staying
+            };
+        let count = registration.callees.iter().filter(eligible).count();
+        if count == 0 {
             return None;
         }
         let at = registration
             .invoke
-            .choose(live, &mut registration.cursor, rng);
-        registration.callees.iter().filter(is_live).nth(at).copied()
+            .choose(count, &mut registration.cursor, rng);
+        registration
+            .callees
+            .iter()
+            .filter(eligible)
+            .nth(at)
+            .copied()
     }
 
     /// The registration for exactly this URI and policy (`wamp.registration.lookup`).
@@ -439,11 +454,46 @@ mod tests {
         let id = reg.match_procedure("p").unwrap().id;
         let picks: Vec<SessionId> = (0..6)
             .map(|_| {
-                reg.choose_callee(id, &BTreeSet::new(), &mut rng)
+                reg.choose_callee(id, &BTreeSet::new(), &BTreeSet::new(), &mut rng)
                     .unwrap()
                     .session
             })
             .collect();
         assert_eq!(picks, [1, 2, 3, 1, 2, 3]);
+    }
+
+    #[test]
+    fn a_draining_node_gets_new_calls_only_when_no_other_callee_is_left() {
+        let (mut reg, mut ids) = (Registry::default(), 0u64..);
+        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+        // Sessions 1 and 2 on node 0 (see `request`), session 3 on node 7.
+        for s in 1..=3 {
+            let mut req = request("p", InvokePolicy::RoundRobin, s);
+            if s == 3 {
+                req.callee.node = 7;
+            }
+            reg.register(ids.next().unwrap(), req, now).unwrap();
+        }
+        let id = reg.match_procedure("p").unwrap().id;
+        let none = BTreeSet::new();
+        let node0 = BTreeSet::from([0]);
+        let picks: Vec<SessionId> = (0..4)
+            .map(|_| {
+                reg.choose_callee(id, &none, &node0, &mut rng)
+                    .unwrap()
+                    .session
+            })
+            .collect();
+        assert_eq!(picks, [3, 3, 3, 3], "only the callee that stays");
+        // Its node is down too: the draining callees still serve.
+        let node7 = BTreeSet::from([7]);
+        let picks: Vec<SessionId> = (0..4)
+            .map(|_| {
+                reg.choose_callee(id, &node7, &node0, &mut rng)
+                    .unwrap()
+                    .session
+            })
+            .collect();
+        assert!(picks.iter().all(|&s| s == 1 || s == 2), "{picks:?}");
     }
 }

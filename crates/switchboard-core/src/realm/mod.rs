@@ -83,6 +83,9 @@ pub(crate) struct Context<'a> {
     pub(crate) peers: &'a mut VecDeque<(NodeId, PeerMessage)>,
     /// Nodes known to be down: no new call goes to a callee there.
     pub(crate) unreachable: &'a BTreeSet<NodeId>,
+    /// Nodes that are leaving: a new call goes to a callee there only when no
+    /// other callee can take it.
+    pub(crate) draining: &'a BTreeSet<NodeId>,
     pub(crate) rng: &'a mut StdRng,
     pub(crate) events: &'a mut Vec<MetaEvent>,
     pub(crate) clock: &'a ClockAnchor,
@@ -128,6 +131,8 @@ struct Shared {
     membership_failures: HashMap<SessionId, u32>,
     peers: VecDeque<(NodeId, PeerMessage)>,
     unreachable: BTreeSet<NodeId>,
+    /// Nodes leaving the cluster (replicated: `NodeDraining` applied).
+    draining: BTreeSet<NodeId>,
     /// Global-scope ids: sessions.
     session_ids: IdGenerator,
     rng: StdRng,
@@ -146,6 +151,7 @@ impl Shared {
             pending: &mut self.pending,
             peers: &mut self.peers,
             unreachable: &self.unreachable,
+            draining: &self.draining,
             rng: &mut self.rng,
             events: &mut self.events,
             clock: &self.clock,
@@ -200,6 +206,7 @@ impl Realm {
                 membership_failures: HashMap::new(),
                 peers: VecDeque::new(),
                 unreachable: BTreeSet::new(),
+                draining: BTreeSet::new(),
                 session_ids: IdGenerator::default(),
                 rng: StdRng::from_entropy(),
                 events: Vec::new(),
@@ -449,6 +456,42 @@ impl Realm {
             self.forget(now, id);
         }
         self.settle(now);
+    }
+
+    /// Starts this node's graceful leave: the cluster commits that the node is
+    /// draining, after which new calls go to its callees only where no callee
+    /// elsewhere can take them (see [`crate::cluster::RegistryCommand::NodeDraining`]).
+    /// Sessions stay, and the calls they serve or made finish; the owner says
+    /// GOODBYE later ([`Realm::shutdown`]). A single node has nowhere else to
+    /// send calls, so there it changes nothing.
+    pub fn drain(&mut self, now: Instant) {
+        if self.shared.replication == Replication::Replicated {
+            let node = self.shared.node;
+            self.shared
+                .proposals
+                .push(RegistryCommand::NodeDraining { node });
+            self.settle(now);
+        }
+    }
+
+    /// Whether the cluster has committed this node's [`Realm::drain`] (always
+    /// true on a single node).
+    pub fn drain_committed(&self) -> bool {
+        self.shared.replication == Replication::Local
+            || self.shared.draining.contains(&self.shared.node)
+    }
+
+    /// How many calls this node's callees are serving, wherever their callers are.
+    pub fn invocations_in_flight(&self) -> usize {
+        self.dealer.invocations_in_flight()
+    }
+
+    /// Whether every registry change this realm made has committed (or been
+    /// given up): nothing waits to be proposed again or for its turn.
+    pub fn proposals_settled(&self) -> bool {
+        self.shared.to_commit.is_empty()
+            && self.shared.retries.is_empty()
+            && self.shared.joining.is_empty()
     }
 
     /// The next message to deliver, in order.

@@ -63,8 +63,12 @@ impl Realm {
                 self.shared.membership_failures.remove(&session);
                 self.apply_session_left(now, session)
             }
+            RegistryCommand::NodeDraining { node } => {
+                self.shared.draining.insert(node);
+            }
             RegistryCommand::NodeDown { node } => {
                 self.shared.down_at.insert(node, index);
+                self.shared.draining.remove(&node);
                 let mut cx = self.shared.context(now);
                 // Whatever still waits on that node fails now, even where the
                 // failure detector has not (or not yet) noticed, e.g. a fast restart.
@@ -210,6 +214,7 @@ impl Realm {
             subscriptions,
             sessions,
             down_at: self.shared.down_at.clone(),
+            draining: self.shared.draining.clone(),
         }
     }
 
@@ -240,6 +245,7 @@ impl Realm {
         }
         self.shared.directory = directory;
         self.shared.down_at = snapshot.down_at;
+        self.shared.draining = snapshot.draining;
         self.shared.applied = snapshot.applied;
 
         let joined: Vec<SessionId> = (self.shared.joining.keys().copied())

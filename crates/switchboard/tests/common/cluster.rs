@@ -42,6 +42,8 @@ pub struct Cluster {
     extra: Vec<String>,
     /// Whether peer links use mutual TLS, with certificates in `dir`.
     tls: bool,
+    /// Every node's `--failure-timeout-ms`.
+    failure_timeout_ms: u64,
 }
 
 /// The admin token every test cluster's nodes read from their token file.
@@ -57,15 +59,20 @@ impl Cluster {
 
     /// A cluster whose nodes all get `extra` flags too.
     pub fn start_with(size: usize, extra: &[&str]) -> Cluster {
-        Self::launch(size, extra, false)
+        Self::launch(size, extra, false, FAILURE_TIMEOUT_MS)
     }
 
     /// A cluster whose peer links use mutual TLS with a development CA.
     pub fn start_tls(size: usize) -> Cluster {
-        Self::launch(size, &[], true)
+        Self::launch(size, &[], true, FAILURE_TIMEOUT_MS)
     }
 
-    fn launch(size: usize, extra: &[&str], tls: bool) -> Cluster {
+    /// A cluster whose nodes wait `ms` of silence before calling a peer down.
+    pub fn start_with_failure_timeout(size: usize, ms: u64) -> Cluster {
+        Self::launch(size, &[], false, ms)
+    }
+
+    fn launch(size: usize, extra: &[&str], tls: bool, failure_timeout_ms: u64) -> Cluster {
         let peer_addrs: Vec<String> = (0..size)
             .map(|_| format!("127.0.0.1:{}", free_port()))
             .collect();
@@ -87,6 +94,7 @@ impl Cluster {
             dir,
             extra: extra.iter().map(|s| s.to_string()).collect(),
             tls,
+            failure_timeout_ms,
         };
         std::fs::create_dir_all(&cluster.dir).expect("the cluster's directory");
         if tls {
@@ -132,7 +140,7 @@ impl Cluster {
     pub fn spawn_with_certs(&self, id: usize, certs: &std::path::Path) -> Router {
         let data = self.dir.join(format!("node-{id}"));
         let token_file = self.token_file();
-        let (id_text, timeout) = (id.to_string(), FAILURE_TIMEOUT_MS.to_string());
+        let (id_text, timeout) = (id.to_string(), self.failure_timeout_ms.to_string());
         let mut args = vec![
             "--node-id",
             &id_text,
@@ -184,6 +192,17 @@ impl Cluster {
         if let Some(mut router) = self.nodes[id - 1].take() {
             router.kill();
         }
+    }
+
+    /// SIGTERM node `id` and wait (at most `within`) for it to exit.
+    pub fn terminate(&mut self, id: usize, within: Duration) -> Option<std::process::ExitStatus> {
+        let mut router = self.nodes[id - 1].take()?;
+        router.terminate(within)
+    }
+
+    /// Node `id`'s data directory (its Raft log and snapshots).
+    pub fn data_dir(&self, id: usize) -> std::path::PathBuf {
+        self.dir.join(format!("node-{id}"))
     }
 
     /// Starts node `id` again on its stored data and waits until it serves.
