@@ -73,8 +73,9 @@ pub enum MemberChange {
     },
 }
 
-/// Why a proposal did not commit.
-#[derive(Debug, Clone, thiserror::Error)]
+/// Why a proposal did not commit. (It crosses peer links typed: a leader's
+/// refusal reaches the proposing node as this, not as text.)
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, serde::Serialize, serde::Deserialize)]
 pub enum ProposeError {
     /// No leader was known, so nothing was sent: no log holds the entry (this
     /// node may be cut off from the majority).
@@ -542,8 +543,9 @@ async fn commit_entry(
                         result: Ok(index), ..
                     }) => Ok(index),
                     Some(Frame::Proposed {
-                        result: Err(why), ..
-                    }) => Err(ProposeError::NotCommitted(why)),
+                        result: Err(refused),
+                        ..
+                    }) => Err(refused),
                     _ => Err(ProposeError::NotCommitted(
                         "the leader did not answer".into(),
                     )),
@@ -584,7 +586,9 @@ impl Inbound for NodeInbound {
         tokio::spawn(async move {
             let result = match node.raft.client_write(command).await {
                 Ok(response) => Ok(response.log_id.index),
-                Err(error) => Err(error.to_string()),
+                // The entry may have been appended before this node lost the
+                // lead: the proposer must treat it as possibly in the log.
+                Err(error) => Err(ProposeError::NotCommitted(error.to_string())),
             };
             node.peers.respond(from, Frame::Proposed { id, result });
         });

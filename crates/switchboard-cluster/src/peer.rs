@@ -75,7 +75,7 @@ pub(crate) enum Frame {
     },
     Proposed {
         id: u64,
-        result: Result<u64, String>,
+        result: Result<u64, crate::node::ProposeError>,
     },
     /// A realm's message for the same realm on the receiving node.
     Realm {

@@ -223,7 +223,7 @@ pub enum PeerMessage {
         /// The call.
         call: CallRef,
         /// `kill` or `killnowait`.
-        mode: String,
+        mode: crate::dealer::CancelMode,
         /// Why.
         reason: String,
     },

@@ -25,7 +25,7 @@ fn millis(d: Duration) -> Value {
 fn interrupt(call: CallRef, mode: CancelMode, reason: &str) -> PeerMessage {
     PeerMessage::Interrupt {
         call,
-        mode: mode.as_str().to_owned(),
+        mode,
         reason: reason.to_owned(),
     }
 }

@@ -57,11 +57,11 @@ impl Dealer {
                 };
                 // After `killnowait` nothing the callee says is wanted; after `kill`
                 // its answer still goes to the caller.
-                if mode != CancelMode::Kill.as_str() {
+                if mode != CancelMode::Kill {
                     self.invocations.remove(callee, invocation);
                 }
                 let mut options = Dict::new();
-                options.insert("mode".into(), Value::from(mode));
+                options.insert("mode".into(), Value::from(mode.as_str()));
                 options.insert("reason".into(), Value::from(reason));
                 cx.out.send(
                     callee,

@@ -20,6 +20,8 @@ mod invocation;
 mod invocations;
 pub mod invoke_policy;
 mod options;
+
+pub use options::CancelMode;
 pub mod registry;
 
 use switchboard_proto::error_uri::{

@@ -85,9 +85,9 @@ impl CallOptions {
     }
 }
 
-/// CANCEL.Options.mode.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum CancelMode {
+/// CANCEL.Options.mode (and, between nodes, the mode of an INTERRUPT).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum CancelMode {
     /// Answer the caller now; leave the callee alone.
     Skip,
     /// Interrupt the callee; answer the caller when the callee answers.
@@ -108,7 +108,8 @@ impl CancelMode {
         }
     }
 
-    pub(crate) fn as_str(self) -> &'static str {
+    /// The option's spelling.
+    pub fn as_str(self) -> &'static str {
         match self {
             CancelMode::Skip => "skip",
             CancelMode::Kill => "kill",
