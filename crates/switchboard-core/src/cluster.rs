@@ -102,6 +102,11 @@ pub enum RegistryCommand {
         forward_timeout: bool,
         /// What the callee announced, for nodes that route calls to it.
         features: PeerFeatures,
+        /// When it was asked for (ISO-8601, the proposing node's clock): the
+        /// registration's `created`, the same on every node. (Empty in entries
+        /// written before it was carried: the applying node's clock then.)
+        #[serde(default)]
+        created: String,
     },
     /// UNREGISTER.
     Unregister {
@@ -118,6 +123,9 @@ pub enum RegistryCommand {
         topic: String,
         /// `match`.
         match_policy: MatchPolicy,
+        /// When it was asked for, as for `Register`.
+        #[serde(default)]
+        created: String,
     },
     /// UNSUBSCRIBE.
     Unsubscribe {

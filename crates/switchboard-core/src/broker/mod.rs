@@ -82,6 +82,7 @@ impl Broker {
             by,
             topic: subscribe.topic,
             match_policy: policy,
+            created: cx.clock.iso8601(cx.now),
         });
     }
 
@@ -108,13 +109,18 @@ impl Broker {
         by: Requester,
         topic: &str,
         policy: MatchPolicy,
+        created: String,
     ) -> Outcome {
         let (clock, now) = (cx.clock, cx.now);
-        let id = self
-            .subscriptions
-            .subscribe(index, by.session, by.node, topic, policy, || {
-                clock.iso8601(now)
-            });
+        let id =
+            self.subscriptions
+                .subscribe(index, by.session, by.node, topic, policy, move || {
+                    if created.is_empty() {
+                        clock.iso8601(now)
+                    } else {
+                        created
+                    }
+                });
         Outcome::Subscribed(id)
     }
 

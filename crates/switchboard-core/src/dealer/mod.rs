@@ -138,6 +138,7 @@ impl Dealer {
             disclose_caller: options.disclose_caller,
             forward_timeout: options.forward_timeout,
             features,
+            created: cx.clock.iso8601(cx.now),
         });
     }
 
@@ -169,17 +170,23 @@ impl Dealer {
         match_policy: MatchPolicy,
         invoke: invoke_policy::InvokePolicy,
         callee: Callee,
+        created: String,
     ) -> Outcome {
         let (clock, now) = (cx.clock, cx.now);
+        let created = move || {
+            if created.is_empty() {
+                clock.iso8601(now)
+            } else {
+                created
+            }
+        };
         let request = RegisterRequest {
             procedure,
             match_policy,
             invoke,
             callee,
         };
-        let outcome = self
-            .registry
-            .register(index, request, || clock.iso8601(now));
+        let outcome = self.registry.register(index, request, created);
         match outcome {
             Ok(joined) => {
                 let id = match joined {

@@ -92,6 +92,7 @@ impl Realm {
                 disclose_caller,
                 forward_timeout,
                 features,
+                created,
             } => {
                 let callee = Callee {
                     session: by.session,
@@ -109,6 +110,7 @@ impl Realm {
                         match_policy,
                         invoke,
                         callee,
+                        created,
                     )
                 });
             }
@@ -121,10 +123,11 @@ impl Realm {
                 by,
                 topic,
                 match_policy,
+                created,
             } => self.apply_request(now, by, |realm, cx| {
                 realm
                     .broker
-                    .apply_subscribe(cx, index, by, &topic, match_policy)
+                    .apply_subscribe(cx, index, by, &topic, match_policy, created)
             }),
             RegistryCommand::Unsubscribe { by, subscription } => {
                 self.apply_request(now, by, |realm, _| {
