@@ -178,7 +178,7 @@ class Caller:
             except Exception as e:
                 self.stats.failed += 1
                 self.stats.errors.append(time.monotonic())
-                error = e.error if isinstance(e, ApplicationError) else f"{type(e).__name__}: {e}"
+                error = f"{e.error} {list(e.args)}" if isinstance(e, ApplicationError) else f"{type(e).__name__}: {e}"
                 self.stats.failures.append((self.node, started, time.monotonic(), "failed", error))
                 await asyncio.sleep(0.05)
             await asyncio.sleep(0.02)

@@ -94,9 +94,7 @@ impl ProposeError {
     /// What the realm can conclude from it.
     pub fn to_failure(&self) -> ProposalFailure {
         match self {
-            ProposeError::NoLeader | ProposeError::NotAVoter(_) => {
-                ProposalFailure::NotSent(self.to_string())
-            }
+            ProposeError::NoLeader | ProposeError::NotAVoter(_) => ProposalFailure::NoLeader,
             ProposeError::NotCommitted(_) => ProposalFailure::Unknown(self.to_string()),
         }
     }

@@ -50,6 +50,8 @@ fn shadow(name: &str) -> Realm {
         RealmConfig::anonymous(name),
         ClockAnchor::now(),
         SHADOW_NODE,
+        // The shadows route no call and admit no session: they never draw.
+        0,
     )
 }
 

@@ -177,15 +177,24 @@ impl RegistryCommand {
     }
 }
 
-/// Why a proposal did not commit, as far as its node can tell.
+/// Why a proposal did not commit, as far as its node can tell. The realm
+/// decides from it alone what happens next (`realm/proposals.rs`): propose
+/// again, or answer the request with an ERROR.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum ProposalFailure {
     /// Nothing was sent anywhere (no leader was known): no log holds the entry,
     /// so it can never commit.
-    NotSent(String),
+    NoLeader,
     /// The entry may be in some log and may still commit (the leader did not
-    /// answer in time, changed, or refused after appending).
+    /// answer in time, changed, or refused after appending); why, for logs.
     Unknown(String),
+}
+
+impl ProposalFailure {
+    /// Whether the entry may still commit.
+    pub fn may_commit(&self) -> bool {
+        matches!(self, ProposalFailure::Unknown(_))
+    }
 }
 
 /// What realms on two nodes tell each other about calls and events. A link

@@ -22,9 +22,10 @@ pub struct IdGenerator {
 }
 
 impl IdGenerator {
-    /// A random id not currently in use; it stays reserved until [`Self::release`].
-    pub fn next_id(&mut self) -> Id {
-        let mut rng = rand::thread_rng();
+    /// A random id from `rng` not currently in use; it stays reserved until
+    /// [`Self::release`]. (The randomness is the caller's, so a router seeds it
+    /// from the OS and a test from a constant.)
+    pub fn next_id(&mut self, rng: &mut impl Rng) -> Id {
         loop {
             let id = rng.gen_range(1..=MAX_ID);
             if self.in_use.insert(id) {
@@ -40,8 +41,8 @@ impl IdGenerator {
     }
 
     /// A random id that is not tracked (for publications, which are never released).
-    pub fn fresh() -> Id {
-        rand::thread_rng().gen_range(1..=MAX_ID)
+    pub fn fresh(rng: &mut impl Rng) -> Id {
+        rng.gen_range(1..=MAX_ID)
     }
 
     /// Makes `id` available again.
@@ -75,7 +76,8 @@ mod tests {
     #[test]
     fn random_ids_stay_in_range_and_do_not_repeat_while_in_use() {
         let mut ids = IdGenerator::default();
-        let drawn: HashSet<Id> = (0..1000).map(|_| ids.next_id()).collect();
+        let mut rng = <rand::rngs::StdRng as rand::SeedableRng>::seed_from_u64(1);
+        let drawn: HashSet<Id> = (0..1000).map(|_| ids.next_id(&mut rng)).collect();
         assert_eq!(drawn.len(), 1000);
         assert!(drawn.iter().all(|&id| (1..=MAX_ID).contains(&id)));
     }

@@ -165,8 +165,8 @@ impl RealmActor {
     /// A realm of a single-node router, or of node `node` of a cluster.
     pub(crate) fn new(config: RealmConfig, node: Option<NodeId>, metrics: Arc<Metrics>) -> Self {
         let realm = match node {
-            None => Realm::new(config, ClockAnchor::now()),
-            Some(node) => Realm::replicated(config, ClockAnchor::now(), node),
+            None => Realm::new(config, ClockAnchor::now(), rand::random()),
+            Some(node) => Realm::replicated(config, ClockAnchor::now(), node, rand::random()),
         };
         Self {
             realm,
@@ -524,14 +524,9 @@ impl Handler<ProposalFailed> for RealmActor {
         // Counted, not logged at warn: during an outage every waiting request is
         // proposed again every second, and each failure would be a line.
         tracing::debug!(failure = ?failed.failure, "a registry change did not commit");
-        self.metrics
-            .proposal_failed(matches!(failed.failure, ProposalFailure::Unknown(_)));
-        self.realm.handle_proposal_failed(
-            Instant::now(),
-            failed.command,
-            failed.failure,
-            NETWORK_FAILURE,
-        );
+        self.metrics.proposal_failed(failed.failure.may_commit());
+        self.realm
+            .handle_proposal_failed(Instant::now(), failed.command, failed.failure);
         self.flush(ctx);
     }
 }
@@ -547,6 +542,7 @@ impl Handler<Apply> for RealmActor {
                 "the cluster removed a dead node"
             );
         }
+        tracing::debug!(position = apply.position, command = ?apply.command, "applying a committed registry change");
         self.realm
             .apply(Instant::now(), apply.position, apply.command);
         self.flush(ctx);

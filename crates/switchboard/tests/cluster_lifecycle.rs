@@ -259,3 +259,73 @@ async fn a_wiped_first_node_rejoins_as_an_empty_member_and_no_second_cluster_app
         .expect("served across the cluster");
     assert_eq!(first(&result), Value::from("from node 1"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rolling_restart_fails_no_call_whose_caller_and_callee_stay_up() {
+    let _serial = SERIAL.lock().await;
+    let mut cluster = Cluster::start(3);
+    let roundrobin = options(&[("invoke", "roundrobin".into())]);
+    let mut callees = Vec::new();
+    for node in 1..=3 {
+        callees.push(Some(
+            callee(
+                &cluster,
+                node,
+                "com.example.rolling",
+                roundrobin.clone(),
+                "served",
+                Duration::from_millis(20),
+            )
+            .await,
+        ));
+    }
+    for restarting in 1..=3 {
+        // Callers on the two nodes that stay, calling all along.
+        let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let failures = Arc::new(std::sync::Mutex::new(Vec::<String>::new()));
+        let mut loops = Vec::new();
+        for node in (1..=3).filter(|&n| n != restarting) {
+            let caller = client(&cluster, node).await;
+            let (stop, failures) = (stop.clone(), failures.clone());
+            loops.push(tokio::spawn(async move {
+                while !stop.load(Ordering::Relaxed) {
+                    if let Err(error) = caller.call("com.example.rolling", Arguments::none()).await
+                    {
+                        failures.lock().expect("failures").push(format!("{error}"));
+                    }
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let status =
+            tokio::task::block_in_place(|| cluster.terminate(restarting, Duration::from_secs(20)));
+        assert!(status.is_some_and(|s| s.success()), "{status:?}");
+        callees[restarting - 1] = None;
+        tokio::task::block_in_place(|| cluster.restart(restarting));
+        callees[restarting - 1] = Some(
+            callee(
+                &cluster,
+                restarting,
+                "com.example.rolling",
+                roundrobin.clone(),
+                "served",
+                Duration::from_millis(20),
+            )
+            .await,
+        );
+        tokio::time::sleep(Duration::from_millis(500)).await;
+        stop.store(true, Ordering::Relaxed);
+        for l in loops {
+            l.await.expect("caller loop");
+        }
+        let failures = failures.lock().expect("failures").clone();
+        println!(
+            "restart of node {restarting}: {} failed calls",
+            failures.len()
+        );
+        assert!(
+            failures.is_empty(),
+            "node {restarting}'s restart: {failures:?}"
+        );
+    }
+}

@@ -177,7 +177,7 @@ impl Broker {
             .flatten()
             .map(|record| (session, record.authid.clone(), record.authrole.clone()));
         let exclude = flag("exclude_me", true).then_some(session);
-        let publication = IdGenerator::fresh();
+        let publication = IdGenerator::fresh(cx.rng);
         let others = self.deliver(
             cx,
             &publish.topic,
@@ -230,14 +230,8 @@ impl Broker {
     /// node applies the same commands, so each publishes to its own).
     pub(crate) fn publish_meta(&mut self, cx: &mut Context<'_>, event: MetaEvent) {
         let arguments = Arguments::list(event.args);
-        self.deliver(
-            cx,
-            event.topic,
-            IdGenerator::fresh(),
-            &arguments,
-            None,
-            None,
-        );
+        let publication = IdGenerator::fresh(cx.rng);
+        self.deliver(cx, event.topic, publication, &arguments, None, None);
     }
 
     /// Sends one EVENT per matching subscription to each subscriber on this node;

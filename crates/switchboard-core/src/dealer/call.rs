@@ -12,6 +12,7 @@ use switchboard_proto::{code, Call, CallResult, Cancel, Dict, Error, Message, Va
 
 use super::calls::OutboundCall;
 use super::options::{CallOptions, CancelMode};
+use super::registry::Callee;
 use super::{Dealer, ProtocolViolation};
 use crate::cluster::{CallRef, NodeId, PeerMessage};
 use crate::matching::MatchPolicy;
@@ -30,18 +31,69 @@ fn interrupt(call: CallRef, mode: CancelMode, reason: &str) -> PeerMessage {
     }
 }
 
+/// INVOCATION.Details of a new call: the matched URI for a pattern, progress
+/// flags, the forwarded timeout, and the caller when it is disclosed.
+#[allow(clippy::too_many_arguments)]
+fn invocation_details(
+    cx: &Context<'_>,
+    caller: SessionId,
+    procedure: &str,
+    options: &CallOptions,
+    match_policy: MatchPolicy,
+    callee: &Callee,
+    receive_progress: bool,
+    forwarded_timeout: Option<Duration>,
+) -> Dict {
+    let mut details = Dict::new();
+    if match_policy != MatchPolicy::Exact {
+        details.insert("procedure".into(), Value::from(procedure));
+    }
+    if receive_progress {
+        details.insert("receive_progress".into(), Value::Bool(true));
+    }
+    if options.progress {
+        details.insert("progress".into(), Value::Bool(true));
+    }
+    if let Some(timeout) = forwarded_timeout {
+        details.insert("timeout".into(), millis(timeout));
+    }
+    if options.disclose_me || callee.disclose_caller || cx.config.disclose_caller {
+        if let Some(record) = cx.sessions.get(caller) {
+            details.insert("caller".into(), Value::from(caller));
+            details.insert("caller_authid".into(), Value::from(record.authid.as_str()));
+            details.insert(
+                "caller_authrole".into(),
+                Value::from(record.authrole.as_str()),
+            );
+        }
+    }
+    details
+}
+
+/// Where a new call goes: the registration that matched and its chosen callee.
+struct Route {
+    registration: u64,
+    match_policy: MatchPolicy,
+    callee: Callee,
+}
+
+/// Why a new call is refused before it starts: the ERROR's URI and text.
+struct Refusal(&'static str, String);
+
 impl Dealer {
+    /// A CALL: the continuation of a progressive call in flight, or a new call,
+    /// which is routed ([`Self::route`]) and started ([`Self::start_call`]).
     pub(crate) fn call(
         &mut self,
         cx: &mut Context<'_>,
         caller: SessionId,
         call: Call,
     ) -> Result<(), ProtocolViolation> {
-        let reply = |uri: &str, why: String| error(code::CALL, call.request, uri, why);
         let options = match CallOptions::parse(&call.options) {
             Ok(options) => options,
             Err(why) => {
-                cx.out.send(caller, reply(INVALID_ARGUMENT, why));
+                let refusal = error(code::CALL, call.request, INVALID_ARGUMENT, why);
+                cx.out.send(caller, refusal);
                 return Ok(());
             }
         };
@@ -72,77 +124,98 @@ impl Dealer {
         if self.calls.stream_finished(caller, call.request) {
             return Ok(()); // A late chunk of a stream that has ended: dropped silently.
         }
-        // A refusal from here on ends the call before it starts. If this CALL was
-        // the first chunk of a progressive call, its later chunks continue a
-        // finished call and must be dropped, not refused again one by one (or,
-        // for the last chunk, started as a new call).
-        let mut refuse = |uri: &str, why: String| {
-            if options.progress {
-                self.calls.remember_finished_stream(caller, call.request);
+        match self.route(cx, &call.procedure, &options) {
+            Ok(route) => self.start_call(cx, caller, call, &options, route),
+            Err(Refusal(uri, why)) => {
+                // The call ends before it starts. If this CALL was the first
+                // chunk of a progressive call, its later chunks continue a
+                // finished call and must be dropped, not refused again one by
+                // one (or, for the last chunk, started as a new call).
+                if options.progress {
+                    self.calls.remember_finished_stream(caller, call.request);
+                }
+                cx.out
+                    .send(caller, error(code::CALL, call.request, uri, why));
             }
-            cx.out.send(caller, reply(uri, why));
-        };
+        }
+        Ok(())
+    }
+
+    /// Picks the registration and the callee for a new call to `procedure`.
+    fn route(
+        &mut self,
+        cx: &mut Context<'_>,
+        procedure: &str,
+        options: &CallOptions,
+    ) -> Result<Route, Refusal> {
         if !cx
             .config
             .uri_check
-            .is_valid(&call.procedure, Components::NonEmpty)
+            .is_valid(procedure, Components::NonEmpty)
         {
-            refuse(
+            return Err(Refusal(
                 INVALID_URI,
-                format!("invalid procedure URI {:?}", call.procedure),
-            );
-            return Ok(());
+                format!("invalid procedure URI {procedure:?}"),
+            ));
         }
-        let Some(registration) = self.registry.match_procedure(&call.procedure) else {
-            refuse(
+        let Some(registration) = self.registry.match_procedure(procedure) else {
+            return Err(Refusal(
                 NO_SUCH_PROCEDURE,
-                format!("no callee registered procedure {:?}", call.procedure),
-            );
-            return Ok(());
+                format!("no callee registered procedure {procedure:?}"),
+            ));
         };
         let (registration, match_policy) = (registration.id, registration.match_policy);
         let Some(callee) =
             self.registry
                 .choose_callee(registration, cx.unreachable, cx.draining, cx.rng)
         else {
-            refuse(NO_SUCH_PROCEDURE, "the registration has no callee".into());
-            return Ok(());
+            return Err(Refusal(
+                NO_SUCH_PROCEDURE,
+                "the registration has no callee".into(),
+            ));
         };
         if options.progress && !callee.features.callee_progressive_call_invocations {
-            refuse(
+            return Err(Refusal(
                 FEATURE_NOT_SUPPORTED,
                 "the callee does not accept progressive call invocations".into(),
-            );
-            return Ok(());
+            ));
         }
+        Ok(Route {
+            registration,
+            match_policy,
+            callee,
+        })
+    }
+
+    /// Records the call (with the timeout the router enforces) and sends its
+    /// INVOCATION towards the callee's node.
+    fn start_call(
+        &mut self,
+        cx: &mut Context<'_>,
+        caller: SessionId,
+        call: Call,
+        options: &CallOptions,
+        route: Route,
+    ) {
+        let Route {
+            registration,
+            match_policy,
+            callee,
+        } = route;
         let receive_progress =
             options.receive_progress && callee.features.callee_progressive_call_results;
         let timeout = cx.config.call_timeout(options.timeout);
         let forwarded_timeout = timeout.filter(|_| callee.forward_timeout);
-
-        let mut details = Dict::new();
-        if match_policy != MatchPolicy::Exact {
-            details.insert("procedure".into(), Value::from(call.procedure.as_str()));
-        }
-        if receive_progress {
-            details.insert("receive_progress".into(), Value::Bool(true));
-        }
-        if options.progress {
-            details.insert("progress".into(), Value::Bool(true));
-        }
-        if let Some(timeout) = forwarded_timeout {
-            details.insert("timeout".into(), millis(timeout));
-        }
-        if options.disclose_me || callee.disclose_caller || cx.config.disclose_caller {
-            if let Some(record) = cx.sessions.get(caller) {
-                details.insert("caller".into(), Value::from(caller));
-                details.insert("caller_authid".into(), Value::from(record.authid.as_str()));
-                details.insert(
-                    "caller_authrole".into(),
-                    Value::from(record.authrole.as_str()),
-                );
-            }
-        }
+        let details = invocation_details(
+            cx,
+            caller,
+            &call.procedure,
+            options,
+            match_policy,
+            &callee,
+            receive_progress,
+            forwarded_timeout,
+        );
         let outbound = OutboundCall {
             callee,
             registration,
@@ -168,7 +241,6 @@ impl Dealer {
             arguments: call.arguments,
         };
         self.send_to_callee_side(cx, callee.node, invoke);
-        Ok(())
     }
 
     /// One more chunk of a progressive call invocation: it goes to the callee the

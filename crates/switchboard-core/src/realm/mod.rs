@@ -172,21 +172,26 @@ impl Realm {
     /// An empty realm on a single node (node 0), which applies its own registry
     /// changes at once. `clock` ties the monotonic `now` of later inputs to wall
     /// time, for the timestamps the meta API reports.
-    pub fn new(config: RealmConfig, clock: ClockAnchor) -> Self {
-        Self::with_replication(config, clock, 0, Replication::Local)
+    pub fn new(config: RealmConfig, clock: ClockAnchor, seed: u64) -> Self {
+        Self::with_replication(config, clock, 0, Replication::Local, seed)
     }
 
     /// An empty realm on `node` of a cluster: registry changes go out through
     /// [`Realm::poll_proposal`] and take effect when [`Realm::apply`]'d.
-    pub fn replicated(config: RealmConfig, clock: ClockAnchor, node: NodeId) -> Self {
-        Self::with_replication(config, clock, node, Replication::Replicated)
+    pub fn replicated(config: RealmConfig, clock: ClockAnchor, node: NodeId, seed: u64) -> Self {
+        Self::with_replication(config, clock, node, Replication::Replicated, seed)
     }
 
+    /// `seed` is the realm's only source of randomness (session and
+    /// publication ids, the `random` invoke policy): the router draws it from
+    /// the OS, so ids cannot be guessed; a test passes a constant and gets the
+    /// same run every time.
     fn with_replication(
         config: RealmConfig,
         clock: ClockAnchor,
         node: NodeId,
         replication: Replication,
+        seed: u64,
     ) -> Self {
         Self {
             shared: Shared {
@@ -208,7 +213,7 @@ impl Realm {
                 unreachable: BTreeSet::new(),
                 draining: BTreeSet::new(),
                 session_ids: IdGenerator::default(),
-                rng: StdRng::from_entropy(),
+                rng: StdRng::seed_from_u64(seed),
                 events: Vec::new(),
                 clock,
             },
@@ -245,10 +250,10 @@ impl Realm {
     /// Admits a session whose identity its handshake decided, and queues its
     /// WELCOME. The session gets the id its handshake promised, if still free.
     pub fn handle_join(&mut self, now: Instant, hello: &Hello, identity: Identity) -> SessionId {
-        let ids = &mut self.shared.session_ids;
+        let (ids, rng) = (&mut self.shared.session_ids, &mut self.shared.rng);
         let id = match identity.session {
             Some(promised) if ids.reserve(promised) => promised,
-            _ => ids.next_id(),
+            _ => ids.next_id(rng),
         };
         let record = SessionRecord {
             authid: identity

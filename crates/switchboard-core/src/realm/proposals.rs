@@ -14,6 +14,10 @@ use std::time::{Duration, Instant};
 use crate::cluster::{ProposalFailure, RegistryCommand};
 
 use super::{Outcome, Realm, SessionId};
+use switchboard_proto::error_uri::NETWORK_FAILURE;
+
+/// What a request refused for want of a leader is told.
+const NO_LEADER: &str = "no leader: this node cannot reach a majority of the cluster";
 
 /// How long a failed proposal waits before it is made again, per failure so far
 /// (up to [`RETRY_DELAY_MAX`]): long enough not to spin while no leader is known,
@@ -39,18 +43,18 @@ fn retry_delay(failures: u32) -> Duration {
 
 impl Realm {
     /// A proposal did not commit. A request that no log can hold (no leader was
-    /// known at any attempt) is answered with `uri` once a new leader has had
-    /// time to appear; anything that may still commit is proposed again later
-    /// (every copy is the same command, and the replicated state applies it
-    /// once), so its answer comes from the commit. A session's joining and
-    /// leaving are proposed again until they commit.
+    /// known at any attempt) is answered with ERROR `wamp.error.network_failure`
+    /// once a new leader has had time to appear; anything that may still commit
+    /// is proposed again later (every copy is the same command, and the
+    /// replicated state applies it once), so its answer comes from the commit.
+    /// A session's joining and leaving are proposed again until they commit.
     pub fn handle_proposal_failed(
         &mut self,
         now: Instant,
         command: RegistryCommand,
         failure: ProposalFailure,
-        uri: &str,
     ) {
+        let (uri, why) = (NETWORK_FAILURE, NO_LEADER);
         let failures = match command.requester() {
             Some(by) => {
                 let Some(waiting) = self.shared.pending.get_mut(by.session, by.seq) else {
@@ -58,13 +62,13 @@ impl Realm {
                 };
                 waiting.failures += 1;
                 match &failure {
-                    ProposalFailure::NotSent(why)
+                    ProposalFailure::NoLeader
                         if !waiting.maybe_in_log && waiting.failures > NOT_SENT_GRACE =>
                     {
                         self.refuse(by.session, by.seq, uri, why);
                         return;
                     }
-                    ProposalFailure::NotSent(_) => {}
+                    ProposalFailure::NoLeader => {}
                     ProposalFailure::Unknown(_) => waiting.maybe_in_log = true,
                 }
                 waiting.failures
@@ -76,7 +80,7 @@ impl Realm {
                 let failures = self.shared.membership_failures.entry(session).or_insert(0);
                 *failures += 1;
                 let failures = *failures;
-                if let (RegistryCommand::SessionJoined { .. }, ProposalFailure::NotSent(why)) =
+                if let (RegistryCommand::SessionJoined { .. }, ProposalFailure::NoLeader) =
                     (&command, &failure)
                 {
                     if failures > NOT_SENT_GRACE {

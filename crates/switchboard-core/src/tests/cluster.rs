@@ -490,6 +490,7 @@ fn a_node_restored_from_a_snapshot_routes_like_the_others() {
         crate::RealmConfig::anonymous("com.example.realm"),
         crate::ClockAnchor::now(),
         2,
+        2,
     );
     fresh.restore(
         c.now,

@@ -12,7 +12,6 @@ use super::harness::{hello_with, test_clock};
 use crate::cluster::{NodeId, PeerMessage, ProposalFailure, RegistryCommand};
 use crate::realm::{Realm, SessionId};
 use crate::RealmConfig;
-use switchboard_proto::error_uri::NETWORK_FAILURE;
 
 pub(super) struct Cluster {
     /// Node `i + 1` is `nodes[i]`.
@@ -35,7 +34,7 @@ impl Cluster {
         let now = Instant::now();
         let config = RealmConfig::anonymous("com.example.realm");
         let nodes = (1..=size)
-            .map(|id| Realm::replicated(config.clone(), test_clock(now), id))
+            .map(|id| Realm::replicated(config.clone(), test_clock(now), id, id))
             .collect();
         Self {
             nodes,
@@ -177,7 +176,7 @@ impl Cluster {
         let (node, command) = self.intercepted.as_ref().expect("intercepting")[position].clone();
         let now = self.now;
         self.node(node)
-            .handle_proposal_failed(now, command, failure, NETWORK_FAILURE);
+            .handle_proposal_failed(now, command, failure);
         self.settle();
     }
 
@@ -199,12 +198,10 @@ impl Cluster {
                 while let Some(command) = self.node(id).poll_proposal() {
                     moved = true;
                     if self.isolated.contains(&id) {
-                        let failure = ProposalFailure::NotSent("no quorum".into());
                         self.node(id).handle_proposal_failed(
                             now,
                             command,
-                            failure,
-                            NETWORK_FAILURE,
+                            ProposalFailure::NoLeader,
                         );
                     } else if let Some(intercepted) = &mut self.intercepted {
                         intercepted.push((id, command));

@@ -55,7 +55,7 @@ impl Harness {
     pub(super) fn with_config(config: RealmConfig) -> Self {
         let now = Instant::now();
         Self {
-            realm: Realm::new(config, test_clock(now)),
+            realm: Realm::new(config, test_clock(now), 1),
             now,
             sent: Vec::new(),
         }

@@ -174,7 +174,7 @@ fn a_proposal_that_fails_before_its_commit_is_known_is_retried_and_answered_by_t
 /// Fails the intercepted proposal at `position` with no leader known, then
 /// lets its retry come due; returns the position of the retry.
 fn no_leader_again(c: &mut Cluster, position: usize) -> usize {
-    c.fail_intercepted(position, ProposalFailure::NotSent("no leader".into()));
+    c.fail_intercepted(position, ProposalFailure::NoLeader);
     c.advance(Duration::from_secs(1));
     c.intercepted.as_ref().map_or(0, |i| i.len() - 1)
 }
@@ -190,7 +190,7 @@ fn a_request_no_log_can_hold_waits_out_an_election_then_is_refused() {
         at = no_leader_again(&mut c, at);
         assert!(c.take(1, session).is_empty(), "still within the grace");
     }
-    c.fail_intercepted(at, ProposalFailure::NotSent("no leader".into()));
+    c.fail_intercepted(at, ProposalFailure::NoLeader);
     assert_eq!(
         error_of(c.take_one(1, session)),
         (

@@ -9,7 +9,7 @@ use crate::{ClockAnchor, Realm, RealmConfig};
 
 #[test]
 fn welcome_announces_the_dealer_role_and_anonymous_auth() {
-    let mut realm = Realm::new(RealmConfig::anonymous("r"), ClockAnchor::now());
+    let mut realm = Realm::new(RealmConfig::anonymous("r"), ClockAnchor::now(), 1);
     let id = realm.handle_join(
         std::time::Instant::now(),
         &Hello::default(),
@@ -65,7 +65,7 @@ fn welcome_announces_the_dealer_role_and_anonymous_auth() {
 
 #[test]
 fn a_session_gets_the_id_its_handshake_promised_when_it_is_free() {
-    let mut realm = Realm::new(RealmConfig::anonymous("r"), ClockAnchor::now());
+    let mut realm = Realm::new(RealmConfig::anonymous("r"), ClockAnchor::now(), 1);
     let now = std::time::Instant::now();
     let promised = Identity {
         session: Some(4242),
@@ -80,7 +80,7 @@ fn a_session_gets_the_id_its_handshake_promised_when_it_is_free() {
 
 #[test]
 fn welcome_reports_the_identity_the_handshake_decided() {
-    let mut realm = Realm::new(RealmConfig::anonymous("r"), ClockAnchor::now());
+    let mut realm = Realm::new(RealmConfig::anonymous("r"), ClockAnchor::now(), 1);
     let mut extra = Dict::new();
     extra.insert("tier".into(), Value::from("gold"));
     let identity = Identity {
@@ -128,4 +128,22 @@ fn messages_from_a_session_that_already_left_are_dropped() {
     h.leave(s);
     h.send(s, Message::Call(Default::default()));
     h.assert_quiet();
+}
+
+#[test]
+fn session_ids_come_from_the_seed_passed_in() {
+    let join_three = |seed| {
+        let mut realm = Realm::new(RealmConfig::anonymous("r"), ClockAnchor::now(), seed);
+        (0..3)
+            .map(|_| {
+                realm.handle_join(
+                    std::time::Instant::now(),
+                    &Hello::default(),
+                    Identity::anonymous("anonymous"),
+                )
+            })
+            .collect::<Vec<_>>()
+    };
+    assert_eq!(join_three(7), join_three(7), "the same seed, the same ids");
+    assert_ne!(join_three(7), join_three(8));
 }
