@@ -84,6 +84,12 @@ impl FailureDetector {
         self.lost = true;
     }
 
+    /// Whether the connection was lost and the peer has not been heard from since
+    /// (nor declared down): what a probe of its address is for.
+    pub fn awaits_probe(&self) -> bool {
+        self.up && self.lost
+    }
+
     /// A redial (or a probe) after the loss was refused, unreachable or unanswered.
     pub fn redial_failed(&mut self) {
         if self.lost {

@@ -237,6 +237,14 @@ pub(crate) struct Peers {
 /// and a dead container's address never answers at all.
 const PROBE_TIMEOUT: Duration = Duration::from_millis(200);
 
+/// How often, and how many times, a lost peer's address is probed. A dying
+/// process's kernel resets its connections and closes its listener in no set
+/// order, so the first probe may still be accepted; a live peer that dropped
+/// the connection redials within this window and is heard from, which ends
+/// the probing.
+const PROBE_INTERVAL: Duration = Duration::from_millis(50);
+const PROBES: u32 = 20;
+
 /// How a connection ended.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Ended {
@@ -700,17 +708,28 @@ impl Peers {
         let Some(addr) = addr else { return };
         let peers = self.clone();
         tokio::spawn(async move {
-            let answered = matches!(
-                tokio::time::timeout(PROBE_TIMEOUT, TcpStream::connect(&addr)).await,
-                Ok(Ok(_))
-            );
-            if !answered {
-                if let Ok(mut links) = peers.links.lock() {
-                    if let Some(link) = links.get_mut(&node) {
-                        link.detector.redial_failed();
-                    }
+            for _ in 0..PROBES {
+                let awaits = peers
+                    .links
+                    .lock()
+                    .is_ok_and(|links| links.get(&node).is_some_and(|l| l.detector.awaits_probe()));
+                if !awaits {
+                    return; // Heard from again, or already down.
                 }
-                peers.judge(Instant::now());
+                let answered = matches!(
+                    tokio::time::timeout(PROBE_TIMEOUT, TcpStream::connect(&addr)).await,
+                    Ok(Ok(_))
+                );
+                if !answered {
+                    if let Ok(mut links) = peers.links.lock() {
+                        if let Some(link) = links.get_mut(&node) {
+                            link.detector.redial_failed();
+                        }
+                    }
+                    peers.judge(Instant::now());
+                    return;
+                }
+                tokio::time::sleep(PROBE_INTERVAL).await;
             }
         });
     }
