@@ -6,7 +6,10 @@ callee's node, kill the leader, pause a node, cut a node off the network, restar
 every node in turn), heals it, and reports: calls attempted, succeeded, failed
 with a WAMP error, hung (no answer within HANG_S: must be 0), time from the fault
 to the first error and to recovery, and whether every acknowledged registration
-of a session still alive survived (must be all). Failed and hung calls are split
+of a session still alive survived (must be all). When the fault kills, pauses or
+cuts off a node, a call through another node to a slow procedure of the victim's
+callee is in flight as the fault starts; the row gives the seconds from the fault
+to that call's error (a measurement, never fatal). Failed and hung calls are split
 by cause: "own" if the caller's own node was the one faulted while the call was
 outstanding (from the fault until that node was ready again, or until the caller
 had reconnected if that was later), "other" otherwise. Exits non-zero on a hang,
@@ -36,6 +39,8 @@ PORTS = {1: 18080, 2: 18081, 3: 18082}
 HANG_S = 10.0
 CALL_TIMEOUT_MS = 3000
 SCENARIO_S = 8.0
+SLOW_S = 60.0       # how long com.chaos.slow.n{node} takes to answer
+IN_FLIGHT_S = 15.0  # the in-flight call counts as hung if it has not ended this long after the fault
 # Scenarios whose faults are graceful (SIGTERM: the node drains), where a call
 # whose caller's node stayed up must not fail, even if its callee's node restarted.
 GRACEFUL = {"rolling restart"}
@@ -52,6 +57,13 @@ def container(node):
 
 def docker(*args):
     return subprocess.run(["docker", *args], capture_output=True, text=True)
+
+
+async def fault_command(*args):
+    """A docker command that injects or heals a fault, run off the event loop:
+    the callers keep calling while it runs (a `docker restart` lasts as long as
+    the node's drain and start), which is what the scenario is about."""
+    return await asyncio.to_thread(docker, *args)
 
 
 def status(node):
@@ -131,6 +143,7 @@ class Callee:
 
     def __init__(self, node):
         self.node, self.session, self.keep, self.starts = node, None, [], 0
+        self.invoked = asyncio.Event()  # set when com.chaos.slow.n{node} is invoked
 
     async def start(self):
         self.starts += 1
@@ -140,15 +153,85 @@ class Callee:
         def work():
             return self.node
 
+        async def slow():
+            self.invoked.set()
+            await asyncio.sleep(SLOW_S)
+            return self.node
+
         await self.session.register(work, "com.chaos.work", options=RegisterOptions(invoke="roundrobin"))
         for i in range(5):
             uri = f"com.chaos.keep.n{self.node}.s{self.session.session_id}.{i}"
             await self.session.register(lambda: None, uri)
             self.keep.append(uri)
+        # Like com.chaos.work, not in `keep`: a procedure in use, not one kept to be
+        # checked. Registered last, so that a refusal loses none of the others.
+        await self.session.register(slow, f"com.chaos.slow.n{self.node}")
 
     @property
     def alive(self):
         return self.session is not None and self.session.is_attached()
+
+
+class InFlight:
+    """A call in flight on the faulted node when the fault starts: the slow procedure
+    of the victim's callee, called through another node, so that the time the caller
+    takes to hear of the failure can be measured."""
+
+    def __init__(self, callee):
+        self.callee, self.session, self.call, self.ended = callee, None, None, None
+        self.invoked, self.error = False, None
+
+    async def start(self):
+        """Makes the call; returns once the callee has the invocation (at most 3 s)."""
+        through = next(n for n in PORTS if n != self.callee.node)
+        self.callee.invoked.clear()
+        try:
+            self.session = await asyncio.wait_for(open_session(url(through), "json"), 3)
+            self.call = asyncio.ensure_future(self.session.call(f"com.chaos.slow.n{self.callee.node}"))
+        except Exception as e:
+            self.error = f"not made: {type(e).__name__}: {e}"
+            return
+        self.call.add_done_callback(self._ended)
+        invoked = asyncio.create_task(self.callee.invoked.wait())
+        await asyncio.wait({self.call, invoked}, timeout=3, return_when=asyncio.FIRST_COMPLETED)
+        invoked.cancel()
+        self.invoked = self.callee.invoked.is_set()
+
+    def _ended(self, _call):
+        self.ended = time.monotonic()
+
+    async def finish(self, fault_start):
+        """(seconds from `fault_start` to the call's error, the error); (None, "hung")
+        if the call had not ended IN_FLIGHT_S after it, and is then cancelled."""
+        if self.call is not None:
+            await asyncio.wait({self.call}, timeout=max(0.0, fault_start + IN_FLIGHT_S - time.monotonic()))
+        outcome = self._outcome(fault_start)
+        if self.call is not None and not self.call.done():
+            self.call.cancel()
+        if self.session is not None:
+            await close_session(self.session)
+        return outcome
+
+    def _outcome(self, fault_start):
+        if self.call is None:
+            return None, self.error
+        error = self._error()
+        if self.ended is not None and self.ended < fault_start:
+            return None, f"ended before the fault: {error}"
+        if not self.invoked:
+            return None, "not invoked before the fault"
+        if self.ended is None or self.ended > fault_start + IN_FLIGHT_S:
+            return None, "hung"
+        if error is None:
+            return None, "returned a result"
+        return round(self.ended - fault_start, 2), error
+
+    def _error(self):
+        """The URI of the call's error (or the exception), None if it is not done or returned."""
+        if not self.call.done() or self.call.cancelled() or self.call.exception() is None:
+            return None
+        e = self.call.exception()
+        return e.error if isinstance(e, ApplicationError) else f"{type(e).__name__}: {e}"
 
 
 class Caller:
@@ -275,17 +358,30 @@ def keep_evidence(name, t_fault, hung_on, lost, callees, other=(), faults=None):
     print(f"  at {time.time():.3f}; fault at {time.time() - (time.monotonic() - t_fault):.3f}", file=sys.stderr)
 
 
-async def run_scenario(name, fault, heal, callees):
+async def start_in_flight(callees, node):
+    """The in-flight call of a scenario whose fault hits `node`; None for no node."""
+    if node is None:
+        return None
+    probe = InFlight(next(c for c in callees if c.node == node))
+    await probe.start()
+    return probe
+
+
+async def run_scenario(name, target, fault, heal, callees):
+    """`target` picks the node the fault hits (None: a fault of its own choosing,
+    with no in-flight call); `fault(faults, node)` and `heal(node)` act on it."""
     await restart_lost_callees(callees)
     stats = Stats()
     faults = Faults()
     callers = [Caller(n, stats) for n in PORTS]
     tasks = [asyncio.create_task(c.run()) for c in callers]
     await asyncio.sleep(1.5)
+    node = target() if target else None
+    probe = await start_in_flight(callees, node)
     t_fault = time.monotonic()
-    await fault(faults)
+    await fault(faults, node)
     await asyncio.sleep(SCENARIO_S / 2)
-    await heal()
+    await heal(node)
     await wait_all_ready()
     faults.healed()
     await restart_lost_callees(callees)
@@ -293,6 +389,10 @@ async def run_scenario(name, fault, heal, callees):
     for c in callers:
         c.stop = True
     await asyncio.wait_for(asyncio.gather(*tasks, return_exceptions=True), HANG_S + 5)
+    # From the fault's docker command (its first window), not t_fault: container
+    # lookups come first.
+    fault_start = faults.windows[0][1] if faults.windows else t_fault
+    in_flight_s, in_flight_error = (None, None) if probe is None else await probe.finish(fault_start)
     first_error = next((t - t_fault for t in stats.errors if t >= t_fault), None)
     last_error = max((t for t in stats.errors if t >= t_fault), default=None)
     recovery = None
@@ -317,6 +417,8 @@ async def run_scenario(name, fault, heal, callees):
         "hung other": sum(1 for f in other if f[3] == "hung"),
         "first error s": None if first_error is None else round(first_error, 2),
         "recovered s": None if recovery is None else round(recovery, 2),
+        "in_flight_error_s": in_flight_s,
+        "in_flight_error": in_flight_error,
         "registrations lost": len(lost),
     }
 
@@ -331,69 +433,72 @@ async def main():
         for c in callees:
             await c.start()
 
-        state = {}
-
-        def on_node(command, node_of):
-            """A docker command on the node `node_of` names, remembered for `on_same`."""
-            async def run(faults):
-                state["node"] = node_of()
-                faults.hit(state["node"])
-                docker(command, container(state["node"]))
+        def on_node(command):
+            """A docker command on the scenario's node, the fault starting with it."""
+            async def run(faults, node):
+                cid = container(node)
+                faults.hit(node)
+                await fault_command(command, cid)
             return run
 
         def on_same(command):
-            async def run():
-                docker(command, container(state["node"]))
+            async def run(node):
+                await fault_command(command, container(node))
             return run
 
         network = f"{PROJECT}_switchboard"
 
-        async def disconnect(node, faults):
+        async def disconnect(faults, node):
+            cid = container(node)
             faults.hit(node)
-            docker("network", "disconnect", network, container(node))
+            await fault_command("network", "disconnect", network, cid)
 
         async def reconnect(node):
-            docker("network", "connect", "--alias", f"node{node}", network, container(node))
+            await fault_command("network", "connect", "--alias", f"node{node}", network, container(node))
 
-        async def rolling_restart(faults):
+        async def rolling_restart(faults, _node):
             """Each node's restart is its own fault window; its callee reconnects
             before the next node goes, as a real service would (else the last
             restart would leave no callee at all)."""
             for node in PORTS:
                 faults.hit(node)
-                docker("restart", "-t", "10", container(node))
+                await fault_command("restart", "-t", "10", container(node))
                 await wait_all_ready()
                 faults.healed()
                 await restart_lost_callees(callees)
 
-        async def noop():
+        async def noop(_node):
             pass
 
         scenarios = [
-            ("kill a callee's node", on_node("kill", lambda: 3), on_same("start")),
-            ("kill the leader", on_node("kill", lambda: leader() or 1), on_same("start")),
+            ("kill a callee's node", lambda: 3, on_node("kill"), on_same("start")),
+            ("kill the leader", lambda: leader() or 1, on_node("kill"), on_same("start")),
             # The leader: it comes back believing it still leads, the hardest case.
-            ("pause the leader", on_node("pause", lambda: leader() or 2), on_same("unpause")),
-            ("cut a node off", lambda faults: disconnect(1, faults), lambda: reconnect(1)),
-            ("rolling restart", rolling_restart, noop),
+            ("pause the leader", lambda: leader() or 2, on_node("pause"), on_same("unpause")),
+            ("cut a node off", lambda: 1, disconnect, reconnect),
+            # No node and no in-flight call: each node drains on SIGTERM, and a 60 s
+            # call would hold its drain until the drain's timeout.
+            ("rolling restart", None, rolling_restart, noop),
         ]
 
         rows = []
         only = os.environ.get("CHAOS_ONLY")
-        for name, fault, heal in scenarios:
+        for name, target, fault, heal in scenarios:
             if only and only not in name:
                 continue
-            rows.append(await run_scenario(name, fault, heal, callees))
+            rows.append(await run_scenario(name, target, fault, heal, callees))
             print(json.dumps(rows[-1]), flush=True)
-        columns = list(rows[0].keys())
+        columns = [c for c in rows[0] if c != "in_flight_error"]  # the error's URI: JSON only
+        headers = {"in_flight_error_s": "in-flight error s"}
         print()
-        print(" | ".join(columns))
+        print(" | ".join(headers.get(c, c) for c in columns))
         for row in rows:
             print(" | ".join(str(row[c]) for c in columns))
         print()
         print("note: own = the caller's own node was faulted while the call was outstanding (until the node was ready", flush=True)
         print("again or the caller had reconnected); other = the caller's node stayed up. Failed calls of either kind are", flush=True)
         print(f"expected and not fatal, except other failures in: {', '.join(sorted(GRACEFUL))} (the node drains on SIGTERM).", flush=True)
+        print("in-flight error s (a measurement, never fatal): target an error within 0.5 s of `docker kill` in the kill scenarios; the pause and cut-off scenarios show the failure timeout (1.5 s) by design; None: hung, cancelled at 15 s, or not applicable (see in_flight_error in the JSON line).", flush=True)
         bad = [r for r in rows if r["hung"] or r["registrations lost"] or (r["scenario"] in GRACEFUL and r["failed other"])]
         return 1 if bad else 0
     finally:
