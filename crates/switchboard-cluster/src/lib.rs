@@ -24,6 +24,7 @@
 pub mod config;
 mod db;
 pub mod failure_detector;
+mod link_writer;
 pub mod log_store;
 pub mod network;
 pub mod node;

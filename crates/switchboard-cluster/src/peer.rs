@@ -23,10 +23,11 @@ use openraft::raft::{
 use serde::{Deserialize, Serialize};
 use switchboard_core::cluster::PeerMessage;
 use tokio::net::{TcpListener, TcpStream};
-use tokio::sync::{mpsc, oneshot};
-use tokio_util::codec::{Framed, LengthDelimitedCodec};
+use tokio::sync::oneshot;
+use tokio_util::codec::{Framed, FramedRead, LengthDelimitedCodec};
 
 use crate::failure_detector::{DownCause, FailureDetector, Heard};
+use crate::link_writer::{length_prefixed, Connection};
 use crate::peer_tls::{certifies, LinkStream, PeerTls};
 use crate::types::{Command, NodeId, TypeConfig};
 
@@ -166,8 +167,8 @@ pub const MAX_PENDING_BYTES: usize = 64 * 1024 * 1024;
 
 /// One peer's link state.
 struct Link {
-    /// Encoded frames to write on the current connection, if one is up.
-    tx: Option<mpsc::UnboundedSender<Bytes>>,
+    /// The current connection's sending side, if one is up.
+    connection: Option<Arc<Connection>>,
     /// Frames sent while no connection was open, written first when one opens.
     queued: std::collections::VecDeque<Bytes>,
     /// Bytes sent to this peer and not written yet (queued or in `tx`).
@@ -179,7 +180,7 @@ struct Link {
 impl Link {
     fn new(timing: LinkTiming) -> Self {
         Self {
-            tx: None,
+            connection: None,
             queued: std::collections::VecDeque::new(),
             pending: Arc::default(),
             detector: FailureDetector::new(timing.failure_timeout),
@@ -256,7 +257,13 @@ enum Ended {
     Closing,
 }
 
+/// `frame` in MessagePack with its length prefix, ready for a socket.
 fn encode(frame: &Frame) -> Option<bytes::Bytes> {
+    encode_payload(frame).map(|payload| length_prefixed(&payload))
+}
+
+/// `frame` in MessagePack, for a codec that adds the length prefix itself.
+fn encode_payload(frame: &Frame) -> Option<bytes::Bytes> {
     match rmp_serde::to_vec(frame) {
         Ok(bytes) => Some(bytes.into()),
         Err(error) => {
@@ -334,7 +341,7 @@ impl Peers {
     pub(crate) fn is_connected(&self, node: NodeId) -> bool {
         self.links
             .lock()
-            .is_ok_and(|links| links.get(&node).is_some_and(|l| l.tx.is_some()))
+            .is_ok_and(|links| links.get(&node).is_some_and(|l| l.connection.is_some()))
     }
 
     /// Sends `frame` to `node`, in order with everything sent before. While the
@@ -353,15 +360,13 @@ impl Peers {
         if link.pending.load(Ordering::Relaxed) + len > MAX_PENDING_BYTES {
             return false;
         }
-        link.pending.fetch_add(len, Ordering::Relaxed);
-        let bytes = match &link.tx {
-            Some(tx) => match tx.send(bytes) {
-                Ok(()) => return true,
-                Err(mpsc::error::SendError(bytes)) => bytes,
-            },
-            None => bytes,
-        };
-        link.queued.push_back(bytes);
+        match &link.connection {
+            Some(connection) => connection.send(bytes),
+            None => {
+                link.pending.fetch_add(len, Ordering::Relaxed);
+                link.queued.push_back(bytes);
+            }
+        }
         true
     }
 
@@ -467,7 +472,7 @@ impl Peers {
             return;
         }
         self.check_config(node, &security);
-        let Some(hello) = encode(&self.hello()) else {
+        let Some(hello) = encode_payload(&self.hello()) else {
             return;
         };
         if framed.send(hello).await.is_ok() {
@@ -584,7 +589,7 @@ impl Peers {
         node: NodeId,
         mut framed: Framed<S, LengthDelimitedCodec>,
     ) -> bool {
-        let Some(hello) = encode(&self.hello()) else {
+        let Some(hello) = encode_payload(&self.hello()) else {
             return false;
         };
         if framed.send(hello).await.is_err() {
@@ -600,37 +605,36 @@ impl Peers {
         node: NodeId,
         framed: Framed<S, LengthDelimitedCodec>,
     ) {
-        let (mut sink, mut stream) = framed.split();
+        // The Hello exchange is over (and flushed): from here on the halves
+        // go their own ways, keeping whatever the peer already sent.
+        let parts = framed.into_parts();
+        let (read, write) = parts.io.into_halves();
+        let mut stream = FramedRead::new(read, LengthDelimitedCodec::new());
+        *stream.read_buffer_mut() = parts.read_buf;
         let ended;
-        let (tx, mut rx) = mpsc::unbounded_channel::<Bytes>();
-        let mut pending = Arc::default();
-        if let Ok(mut links) = self.links.lock() {
+        let heartbeat = encode(&Frame::Heartbeat).unwrap_or_default();
+        let (connection, writer) = {
+            let Ok(mut links) = self.links.lock() else {
+                return;
+            };
             let link = links.entry(node).or_insert_with(|| Link::new(self.timing));
+            let (connection, writer) = Connection::start(
+                write,
+                link.pending.clone(),
+                heartbeat,
+                self.timing.heartbeat,
+            );
+            // What waited for a connection goes first, in order.
+            let waited: usize = link.queued.iter().map(Bytes::len).sum();
+            link.pending.fetch_sub(waited, Ordering::Relaxed);
             for bytes in link.queued.drain(..) {
-                let _ = tx.send(bytes);
+                connection.send(bytes);
             }
-            link.tx = Some(tx.clone());
-            pending = link.pending.clone();
-        }
+            link.connection = Some(connection.clone());
+            (connection, writer)
+        };
         // Not `heard_from` yet: a TCP connect proves nothing (the kernel of a
         // paused peer still accepts), only a frame from the peer does.
-        let heartbeat = self.timing.heartbeat;
-        let heartbeat_frame = encode(&Frame::Heartbeat).unwrap_or_default();
-        let writer = tokio::spawn(async move {
-            loop {
-                let (bytes, counted) = tokio::select! {
-                    bytes = rx.recv() => match bytes { Some(b) => (b, true), None => break },
-                    _ = tokio::time::sleep(heartbeat) => (heartbeat_frame.clone(), false),
-                };
-                let len = bytes.len();
-                if sink.send(bytes).await.is_err() {
-                    break;
-                }
-                if counted {
-                    pending.fetch_sub(len, Ordering::Relaxed);
-                }
-            }
-        });
         loop {
             // A healthy peer sends at least a heartbeat every `heartbeat`; a
             // connection silent past the failure timeout is dead (the peer was
@@ -663,12 +667,13 @@ impl Peers {
         writer.abort();
         if let Ok(mut links) = self.links.lock() {
             // A newer connection to the same peer may already have replaced this one.
-            if let Some(link) = links
-                .get_mut(&node)
-                .filter(|l| l.tx.as_ref().is_some_and(|t| t.same_channel(&tx)))
-            {
-                // What was in this connection's channel is gone with it.
-                link.tx = None;
+            if let Some(link) = links.get_mut(&node).filter(|l| {
+                l.connection
+                    .as_ref()
+                    .is_some_and(|c| Arc::ptr_eq(c, &connection))
+            }) {
+                // What waited in this connection's outbox is gone with it.
+                link.connection = None;
                 let queued = link.queued.iter().map(Bytes::len).sum();
                 link.pending.store(queued, Ordering::Relaxed);
             }
@@ -812,7 +817,7 @@ impl Peers {
                 .filter_map(|(node, l)| {
                     let cause = l.detector.poll(now)?;
                     l.queued.clear();
-                    if l.tx.is_none() {
+                    if l.connection.is_none() {
                         l.pending.store(0, Ordering::Relaxed);
                     }
                     Some((*node, cause))

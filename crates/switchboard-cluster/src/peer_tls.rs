@@ -15,6 +15,7 @@ use tokio::io::{AsyncRead, AsyncWrite};
 use tokio::net::TcpStream;
 use tokio_rustls::{client, server, TlsAcceptor, TlsConnector};
 
+use crate::link_writer::WriteHalf;
 use crate::types::NodeId;
 
 /// The name a node's certificate must carry.
@@ -125,5 +126,29 @@ pub(crate) fn certifies(cert: &CertificateDer<'_>, node: NodeId) -> bool {
 }
 
 /// A byte stream a link can run on: plain TCP or either end of TLS.
-pub(crate) trait LinkStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {}
-impl<S: AsyncRead + AsyncWrite + Unpin + Send + 'static> LinkStream for S {}
+pub(crate) trait LinkStream: AsyncRead + AsyncWrite + Unpin + Send + 'static {
+    /// Its reading and writing halves (see `link_writer.rs` for why plain TCP
+    /// differs).
+    fn into_halves(self) -> (Box<dyn AsyncRead + Send + Unpin>, WriteHalf);
+}
+
+impl LinkStream for TcpStream {
+    fn into_halves(self) -> (Box<dyn AsyncRead + Send + Unpin>, WriteHalf) {
+        let (read, write) = self.into_split();
+        (Box::new(read), WriteHalf::Tcp(std::sync::Arc::new(write)))
+    }
+}
+
+impl LinkStream for server::TlsStream<TcpStream> {
+    fn into_halves(self) -> (Box<dyn AsyncRead + Send + Unpin>, WriteHalf) {
+        let (read, write) = tokio::io::split(self);
+        (Box::new(read), WriteHalf::Stream(Box::new(write)))
+    }
+}
+
+impl LinkStream for client::TlsStream<TcpStream> {
+    fn into_halves(self) -> (Box<dyn AsyncRead + Send + Unpin>, WriteHalf) {
+        let (read, write) = tokio::io::split(self);
+        (Box::new(read), WriteHalf::Stream(Box::new(write)))
+    }
+}
