@@ -1,4 +1,4 @@
-//! The suite `scripts/bench` runs: scenarios (a) to (i) on every system each
+//! The suite `scripts/bench` runs: scenarios (a) to (j) on every system each
 //! applies to, and a sweep of latency against offered load, one system after
 //! another on the same machine in the same run.
 //!

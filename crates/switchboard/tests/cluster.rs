@@ -16,9 +16,7 @@ use switchboard_client::{Arguments, CallUpdate, Client, Codec, Dict, Value};
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn client(cluster: &Cluster, node: usize, codec: Codec) -> Client {
-    Client::connect(&cluster.node(node).url, REALM, codec)
-        .await
-        .expect("join")
+    cluster.client(node, codec).await
 }
 
 async fn named(

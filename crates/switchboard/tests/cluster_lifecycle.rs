@@ -9,16 +9,14 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use common::cluster::Cluster;
-use common::{first, options, REALM};
+use common::{first, options};
 use switchboard_client::{Arguments, Client, Codec, Dict, Value};
 
 /// Clusters are started one at a time: three processes each, on two cores.
 static SERIAL: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 async fn client(cluster: &Cluster, node: usize) -> Client {
-    Client::connect(&cluster.node(node).url, REALM, Codec::Msgpack)
-        .await
-        .expect("join")
+    cluster.client(node, Codec::Msgpack).await
 }
 
 /// A callee on `node` that answers with `name` after `delay`.

@@ -1,5 +1,5 @@
 //! The whole benchmark suite (`scripts/bench` builds the programs and installs
-//! Crossbar.io, then runs this): scenarios (a) to (i) on Switchboard, Crossbar.io
+//! Crossbar.io, then runs this): scenarios (a) to (j) on Switchboard, Crossbar.io
 //! and the raw relay, a sweep of latency against load, a table with ratios and
 //! targets on stdout, and everything as JSON in `--out`.
 
@@ -13,7 +13,7 @@ use switchboard_bench::procfs::raise_file_limit;
 use switchboard_bench::scenarios::{executable, Programs, Settings, Suite};
 
 #[derive(Parser)]
-#[command(about = "Switchboard vs Crossbar.io vs a raw relay: scenarios (a) to (i)")]
+#[command(about = "Switchboard vs Crossbar.io vs a raw relay: scenarios (a) to (j)")]
 struct Args {
     /// The Switchboard binary.
     #[arg(long, default_value = "target/release/switchboard")]

@@ -442,19 +442,20 @@ mod tests {
         assert!(reg.match_procedure("p").is_none() && reg.is_empty());
     }
 
-    #[test]
-    fn roundrobin_rotates_over_the_callees() {
-        let (mut reg, mut ids) = (Registry::default(), 0u64..);
-        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
+    /// Sessions 1, 2 and 3 (on node 0) sharing `p` under roundrobin.
+    fn roundrobin_of_three() -> (Registry, RegistrationId, rand::rngs::StdRng) {
+        let mut reg = Registry::default();
         for s in 1..=3 {
-            reg.register(
-                ids.next().unwrap(),
-                request("p", InvokePolicy::RoundRobin, s),
-                now,
-            )
-            .unwrap();
+            reg.register(s, request("p", InvokePolicy::RoundRobin, s), now)
+                .unwrap();
         }
         let id = reg.match_procedure("p").unwrap().id;
+        (reg, id, rand::rngs::StdRng::seed_from_u64(3))
+    }
+
+    #[test]
+    fn roundrobin_rotates_over_the_callees() {
+        let (mut reg, id, mut rng) = roundrobin_of_three();
         let picks: Vec<SessionId> = (0..6)
             .map(|_| {
                 reg.choose_callee(id, &BTreeSet::new(), &BTreeSet::new(), &mut rng)
@@ -502,17 +503,7 @@ mod tests {
 
     #[test]
     fn the_roundrobin_cursor_stays_out_of_snapshots() {
-        let (mut reg, mut ids) = (Registry::default(), 0u64..);
-        let mut rng = rand::rngs::StdRng::seed_from_u64(3);
-        for s in 1..=3 {
-            reg.register(
-                ids.next().unwrap(),
-                request("p", InvokePolicy::RoundRobin, s),
-                now,
-            )
-            .unwrap();
-        }
-        let id = reg.match_procedure("p").unwrap().id;
+        let (mut reg, id, mut rng) = roundrobin_of_three();
         let before = rmp_serde::to_vec(reg.get(id).unwrap()).unwrap();
         reg.choose_callee(id, &BTreeSet::new(), &BTreeSet::new(), &mut rng);
         let after = rmp_serde::to_vec(reg.get(id).unwrap()).unwrap();

@@ -194,6 +194,13 @@ impl Cluster {
         }
     }
 
+    /// A session on node `id`, in the test realm.
+    pub async fn client(&self, id: usize, codec: switchboard_client::Codec) -> switchboard_client::Client {
+        switchboard_client::Client::connect(&self.node(id).url, super::REALM, codec)
+            .await
+            .expect("join")
+    }
+
     /// SIGTERM node `id` and wait (at most `within`) for it to exit.
     pub fn terminate(&mut self, id: usize, within: Duration) -> Option<std::process::ExitStatus> {
         let mut router = self.nodes[id - 1].take()?;
