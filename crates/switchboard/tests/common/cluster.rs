@@ -195,7 +195,11 @@ impl Cluster {
     }
 
     /// A session on node `id`, in the test realm.
-    pub async fn client(&self, id: usize, codec: switchboard_client::Codec) -> switchboard_client::Client {
+    pub async fn client(
+        &self,
+        id: usize,
+        codec: switchboard_client::Codec,
+    ) -> switchboard_client::Client {
         switchboard_client::Client::connect(&self.node(id).url, super::REALM, codec)
             .await
             .expect("join")
