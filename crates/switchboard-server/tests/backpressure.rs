@@ -105,19 +105,29 @@ async fn a_subscriber_that_stops_reading_loses_events_and_is_closed_while_others
     let healthy = Client::connect(&url, REALM, Codec::Json).await.unwrap();
     let received = Arc::new(AtomicUsize::new(0));
     let counter = received.clone();
+    // The healthy subscriber keeps up: at most 8 events (32 KiB, half its soft
+    // limit) are ever on their way to it, however slowly a loaded machine
+    // schedules its reader. The stalled one gets all of them and reads none.
+    let window = Arc::new(tokio::sync::Semaphore::new(8));
+    let opened = window.clone();
     healthy
         .subscribe("com.example.flood", Dict::new(), move |_| {
             counter.fetch_add(1, Ordering::Relaxed);
+            opened.add_permits(1);
         })
         .await
         .unwrap();
     let publisher = Client::connect(&url, REALM, Codec::Json).await.unwrap();
     // 16 MiB: more than the kernel's socket buffers can hide (a 4 MiB send
-    // buffer at most here), so most of it has to wait in the router. Each
-    // publish is acknowledged, so the healthy subscriber is never outpaced.
+    // buffer at most here), so most of it has to wait in the router.
     const EVENTS: usize = 4000;
     let acknowledge = Dict::from([("acknowledge".to_owned(), Value::Bool(true))]);
     for _ in 0..EVENTS {
+        tokio::time::timeout(Duration::from_secs(20), window.acquire())
+            .await
+            .expect("the healthy subscriber keeps receiving")
+            .unwrap()
+            .forget();
         publisher
             .publish("com.example.flood", acknowledge.clone(), payload(4096))
             .await
