@@ -99,12 +99,24 @@ async def test_a_subscriber_that_stops_reading_is_closed_and_others_keep_receivi
             budget_url, serializer
         ) as publisher:
             received = []
-            await watcher.subscribe(lambda *args: received.append(1), "com.example.flood")
+            arrived = asyncio.Event()
+
+            def on_event(*args):
+                received.append(1)
+                arrived.set()
+
+            await watcher.subscribe(on_event, "com.example.flood")
             left = asyncio.get_running_loop().create_future()
             await watcher.subscribe(
                 lambda *args: left.done() or left.set_result(args), "wamp.session.on_leave"
             )
-            for _ in range(1000):  # 16 MiB of events, acknowledged one by one
+            for sent in range(1000):  # 16 MiB of events, acknowledged one by one
+                # The watcher keeps up: at most 2 events (32 KiB, half its soft
+                # limit) are on their way to it, however slowly a loaded machine
+                # runs its reader; the stalled subscriber gets them all and reads none.
+                while len(received) < sent - 2:
+                    arrived.clear()
+                    await within(arrived.wait(), 10, "the watcher keeping up")
                 await publisher.publish(
                     "com.example.flood", "x" * 16384, options=PublishOptions(acknowledge=True)
                 )
