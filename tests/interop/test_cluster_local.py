@@ -139,6 +139,18 @@ async def call_until_answered(session: ClientSession, attempts: int = 50) -> tup
     raise AssertionError(f"no answer to {PROCEDURE} after {attempts} attempts; errors: {errors}")
 
 
+async def assert_node_1_answers(cluster: "ClusterLocal", node: int, when: str) -> None:
+    """A session on `node` calls PROCEDURE (retrying errors) and node 1's callee answers."""
+    async with connect(ws_url(node)) as caller:
+        started = time.monotonic()
+        answer, errors = await call_until_answered(caller)
+        print(
+            f"{cluster.elapsed()} call node {node} -> node 1 {when} answered {answer!r} in "
+            f"{(time.monotonic() - started) * 1000:.1f} ms; failed attempts: {errors}"
+        )
+        assert answer == "node 1"
+
+
 class ClusterLocal:
     """`scripts/cluster-local` started in its own process group, and its subcommands."""
 
@@ -349,14 +361,7 @@ async def test_cluster_local_keeps_the_survivors_serving_while_one_node_is_kille
             print(f"{cluster.elapsed()} node 1's status after {time.monotonic() - started:.2f} s: {status}")
             assert status["leader"] in (1, 2), status
 
-            async with connect(ws_url(2)) as caller:
-                started = time.monotonic()
-                answer, errors = await call_until_answered(caller)
-                print(
-                    f"{cluster.elapsed()} call node 2 -> node 1 with node 3 down answered {answer!r} in "
-                    f"{(time.monotonic() - started) * 1000:.1f} ms; failed attempts: {errors}"
-                )
-                assert answer == "node 1"
+            await assert_node_1_answers(cluster, 2, "with node 3 down")
 
             # 4. Restart node 3: a new process, which rejoins and serves.
             started = time.monotonic()
@@ -381,14 +386,7 @@ async def test_cluster_local_keeps_the_survivors_serving_while_one_node_is_kille
             print(f"{cluster.elapsed()} the script reported node 3 running again")
             assert cluster.running(), f"scripts/cluster-local exited:\n{cluster.diagnostics()}"
 
-            async with connect(ws_url(3)) as caller:
-                started = time.monotonic()
-                answer, errors = await call_until_answered(caller)
-                print(
-                    f"{cluster.elapsed()} call restarted node 3 -> node 1 answered {answer!r} in "
-                    f"{(time.monotonic() - started) * 1000:.1f} ms; failed attempts: {errors}"
-                )
-                assert answer == "node 1"
+            await assert_node_1_answers(cluster, 3, "from the restarted node")
 
         # 5. SIGTERM (Ctrl-C) to the script stops every node and removes the directory.
         node_pids = {1: pids[1], 2: pids[2], 3: new_pid}

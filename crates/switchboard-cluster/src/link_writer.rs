@@ -20,18 +20,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::{BufMut, Bytes, BytesMut};
+use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncWrite, AsyncWriteExt};
 use tokio::net::tcp::OwnedWriteHalf;
 use tokio::sync::Notify;
-
-/// `payload` with the length prefix the reader's codec expects.
-pub(crate) fn length_prefixed(payload: &[u8]) -> Bytes {
-    let mut framed = BytesMut::with_capacity(4 + payload.len());
-    framed.put_u32(payload.len() as u32);
-    framed.put_slice(payload);
-    framed.freeze()
-}
 
 /// Where a connection's bytes go.
 pub(crate) enum WriteHalf {
@@ -178,17 +170,18 @@ impl Connection {
 
 #[cfg(test)]
 mod tests {
+    use bytes::BufMut;
     use tokio::io::AsyncReadExt;
     use tokio::net::{TcpListener, TcpStream};
 
     use super::*;
 
-    #[test]
-    fn frames_carry_a_big_endian_length_prefix() {
-        assert_eq!(
-            &length_prefixed(b"abc")[..],
-            &[0, 0, 0, 3, b'a', b'b', b'c']
-        );
+    /// `payload` with the length prefix the reader's codec expects.
+    fn length_prefixed(payload: &[u8]) -> Bytes {
+        let mut framed = BytesMut::with_capacity(4 + payload.len());
+        framed.put_u32(payload.len() as u32);
+        framed.put_slice(payload);
+        framed.freeze()
     }
 
     #[tokio::test]

@@ -27,7 +27,7 @@ use tokio::sync::oneshot;
 use tokio_util::codec::{Framed, FramedRead, LengthDelimitedCodec};
 
 use crate::failure_detector::{DownCause, FailureDetector, Heard};
-use crate::link_writer::{length_prefixed, Connection};
+use crate::link_writer::Connection;
 use crate::peer_tls::{certifies, LinkStream, PeerTls};
 use crate::types::{Command, NodeId, TypeConfig};
 
@@ -257,20 +257,23 @@ enum Ended {
     Closing,
 }
 
-/// `frame` in MessagePack with its length prefix, ready for a socket.
+/// `frame` in MessagePack with the 4-byte big-endian length prefix the
+/// reading side's `LengthDelimitedCodec` expects, ready for a socket: encoded
+/// in place behind room left for the prefix, with no second copy.
 fn encode(frame: &Frame) -> Option<bytes::Bytes> {
-    encode_payload(frame).map(|payload| length_prefixed(&payload))
+    let mut bytes = vec![0; 4];
+    if let Err(error) = rmp_serde::encode::write(&mut bytes, frame) {
+        tracing::error!(%error, "cannot encode a peer frame");
+        return None;
+    }
+    let len = u32::try_from(bytes.len() - 4).ok()?;
+    bytes[..4].copy_from_slice(&len.to_be_bytes());
+    Some(bytes.into())
 }
 
-/// `frame` in MessagePack, for a codec that adds the length prefix itself.
+/// `frame` in MessagePack without the prefix, for a codec that adds it itself.
 fn encode_payload(frame: &Frame) -> Option<bytes::Bytes> {
-    match rmp_serde::to_vec(frame) {
-        Ok(bytes) => Some(bytes.into()),
-        Err(error) => {
-            tracing::error!(%error, "cannot encode a peer frame");
-            None
-        }
-    }
+    encode(frame).map(|framed| framed.slice(4..))
 }
 
 impl Peers {
@@ -851,6 +854,26 @@ mod tests {
             heartbeat: Duration::from_millis(20),
             failure_timeout: Duration::from_millis(200),
         }
+    }
+
+    #[test]
+    fn frames_carry_the_big_endian_length_prefix_the_reading_codec_expects() {
+        use tokio_util::codec::Decoder;
+        let framed = encode(&Frame::Heartbeat).expect("encodes");
+        assert_eq!(&framed[..4], &((framed.len() - 4) as u32).to_be_bytes());
+        let mut buffer = bytes::BytesMut::from(&framed[..]);
+        let payload = LengthDelimitedCodec::new()
+            .decode(&mut buffer)
+            .expect("decodes")
+            .expect("a whole frame");
+        assert_eq!(
+            &payload[..],
+            &encode_payload(&Frame::Heartbeat).expect("encodes")[..]
+        );
+        assert!(matches!(
+            rmp_serde::from_slice::<Frame>(&payload),
+            Ok(Frame::Heartbeat)
+        ));
     }
 
     /// A paused peer's kernel still completes TCP handshakes on its listening
