@@ -25,6 +25,26 @@ pub struct LoadReport {
 }
 
 impl LoadReport {
+    /// Adds another run of the same load: its calls join this one's latencies
+    /// and window; errors add up, the first error seen stays, and CPU shares
+    /// become the window-weighted mean.
+    pub fn absorb(&mut self, other: LoadReport) {
+        let (mine, theirs) = (self.window.as_secs_f64(), other.window.as_secs_f64());
+        let weighted = |a: f64, b: f64| (a * mine + b * theirs) / (mine + theirs).max(f64::EPSILON);
+        self.generator_cpu = weighted(self.generator_cpu, other.generator_cpu);
+        self.router_cpu = match (self.router_cpu, other.router_cpu) {
+            (Some(a), Some(b)) => Some(weighted(a, b)),
+            (a, b) => a.or(b),
+        };
+        // Both histograms have the same bounds (one constructor), so adding cannot fail.
+        let _ = self.latencies.add(&other.latencies);
+        self.window += other.window;
+        self.errors += other.errors;
+        if self.first_error.is_none() {
+            self.first_error = other.first_error;
+        }
+    }
+
     /// Calls that returned in the window.
     pub fn calls(&self) -> u64 {
         self.latencies.len()

@@ -479,7 +479,7 @@ impl Peers {
             return;
         };
         if framed.send(hello).await.is_ok() {
-            self.heard_from(node);
+            self.heard_from(node, Instant::now());
             self.run(node, framed).await;
         }
     }
@@ -638,21 +638,35 @@ impl Peers {
         };
         // Not `heard_from` yet: a TCP connect proves nothing (the kernel of a
         // paused peer still accepts), only a frame from the peer does.
+        //
+        // A healthy peer sends at least a heartbeat every `heartbeat`; a
+        // connection silent past the failure timeout is dead (the peer was
+        // paused, killed, or moved to another address) even if TCP has not
+        // noticed, so it is dropped and redialled rather than trusted. One
+        // timer watches for that, re-armed only when it fires (not once per
+        // frame: a forwarded call's frames are on the latency path).
+        let failure_timeout = self.timing.failure_timeout;
+        let mut last_frame = Instant::now();
+        let silence = tokio::time::sleep(failure_timeout);
+        tokio::pin!(silence);
+        let closing = self.until_closed();
+        tokio::pin!(closing);
         loop {
-            // A healthy peer sends at least a heartbeat every `heartbeat`; a
-            // connection silent past the failure timeout is dead (the peer was
-            // paused, killed, or moved to another address) even if TCP has not
-            // noticed, so it is dropped and redialled rather than trusted.
             let next = tokio::select! {
-                next = tokio::time::timeout(self.timing.failure_timeout, stream.next()) => match next {
-                    Ok(Some(Ok(bytes))) => Ok(bytes),
-                    Ok(_) => Err(Ended::ByPeer),
-                    Err(_) => {
-                        tracing::warn!(node, "peer connection silent past the failure timeout; dropping it");
-                        Err(Ended::Silent)
-                    }
+                next = stream.next() => match next {
+                    Some(Ok(bytes)) => Ok(bytes),
+                    _ => Err(Ended::ByPeer),
                 },
-                _ = self.until_closed() => Err(Ended::Closing),
+                () = &mut silence => {
+                    let deadline = last_frame + failure_timeout;
+                    if Instant::now() < deadline {
+                        silence.as_mut().reset(deadline.into());
+                        continue;
+                    }
+                    tracing::warn!(node, "peer connection silent past the failure timeout; dropping it");
+                    Err(Ended::Silent)
+                },
+                () = &mut closing => Err(Ended::Closing),
             };
             let bytes = match next {
                 Ok(bytes) => bytes,
@@ -661,7 +675,8 @@ impl Peers {
                     break;
                 }
             };
-            self.heard_from(node);
+            last_frame = Instant::now();
+            self.heard_from(node, last_frame);
             match rmp_serde::from_slice::<Frame>(&bytes) {
                 Ok(frame) => self.dispatch(node, frame),
                 Err(error) => tracing::warn!(%error, node, "undecodable peer frame"),
@@ -742,11 +757,11 @@ impl Peers {
         });
     }
 
-    fn heard_from(&self, node: NodeId) {
+    fn heard_from(&self, node: NodeId, now: Instant) {
         let came_back = match self.links.lock() {
             Ok(mut links) => {
                 let link = links.entry(node).or_insert_with(|| Link::new(self.timing));
-                link.detector.heard_from(Instant::now()) == Heard::CameUp
+                link.detector.heard_from(now) == Heard::CameUp
             }
             Err(_) => false,
         };
