@@ -188,7 +188,7 @@ def pytest_runtest_makereport(item, call):
         )
 
 
-@pytest.fixture(params=["json", "msgpack"])
+@pytest.fixture(params=["json", "msgpack", "cbor"])
 def serializer(request) -> str:
     """The WAMP serializer a test's autobahn clients use."""
     return request.param

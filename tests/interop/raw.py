@@ -16,6 +16,7 @@ import json
 from contextlib import asynccontextmanager
 from typing import Any, AsyncIterator
 
+import cbor2
 import msgpack
 import websockets
 from websockets.exceptions import ConnectionClosed
@@ -59,6 +60,8 @@ def encode(serializer: str, message: Any) -> str | bytes:
         return json.dumps(message)
     if serializer == "msgpack":
         return msgpack.packb(message, use_bin_type=True)
+    if serializer == "cbor":
+        return cbor2.dumps(message)
     raise ValueError(f"unknown serializer {serializer!r}")
 
 
@@ -68,7 +71,9 @@ def decode(serializer: str, frame: str | bytes) -> Any:
             raise AssertionError(f"binary frame on a wamp.2.json session: {frame!r}")
         return json.loads(frame)
     if isinstance(frame, str):
-        raise AssertionError(f"text frame on a wamp.2.msgpack session: {frame!r}")
+        raise AssertionError(f"text frame on a wamp.2.{serializer} session: {frame!r}")
+    if serializer == "cbor":
+        return cbor2.loads(frame)
     return msgpack.unpackb(frame, raw=False)
 
 

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 
-import msgpack
 import pytest
 from websockets.exceptions import ConnectionClosed
 
@@ -26,7 +25,7 @@ from raw import (
 )
 from wamp import REALM, assert_router_serves, connect
 
-SERIALIZERS = ["json", "msgpack"]
+SERIALIZERS = ["json", "msgpack", "cbor"]
 PROTOCOL_VIOLATION = "wamp.error.protocol_violation"
 INVALID_URI = "wamp.error.invalid_uri"
 
@@ -49,9 +48,20 @@ async def test_garbage_bytes_on_msgpack_session_are_a_protocol_violation(router_
     await send_then_expect_protocol_violation(router_url, "msgpack", b"\xc1\xc1\xc1", join=False)
 
 
+async def test_garbage_bytes_on_cbor_session_are_a_protocol_violation(router_url):
+    # 0x1c: an unsigned integer with a reserved length code.
+    await send_then_expect_protocol_violation(router_url, "cbor", b"\x1c\x1c\x1c", join=False)
+
+
+async def test_cbor_tag_in_arguments_is_a_protocol_violation(router_url):
+    # [48, 1, {}, "com.example.p", [tag 1 (epoch time) 0]]: WAMP values have no tags.
+    frame = bytes([0x85, 0x18, 0x30, 0x01, 0xA0, 0x6D]) + b"com.example.p" + bytes([0x81, 0xC1, 0x00])
+    await send_then_expect_protocol_violation(router_url, "cbor", frame, join=True)
+
+
 @pytest.mark.parametrize("serializer", SERIALIZERS)
 async def test_message_that_is_not_an_array_is_a_protocol_violation(router_url, serializer):
-    frame = '{"a":1}' if serializer == "json" else msgpack.packb({"a": 1})
+    frame = encode(serializer, {"a": 1})
     await send_then_expect_protocol_violation(router_url, serializer, frame, join=False)
 
 

@@ -5,7 +5,7 @@ right after a marker line ``<!-- example: <path> -->``; the block must equal
 the whole file. Every ``*.py`` and ``*.toml`` file in the guide's example
 directory must be shown, and every ```python and ```toml block of the guide
 must be one of them, so a guide cannot drift from code that runs. Each ``*.py``
-example then runs as a subprocess against a fresh router on both serializers
+example then runs as a subprocess against a fresh router on every serializer (json, msgpack, cbor)
 and must exit 0, with the router's URL in ``SWITCHBOARD_URL`` and the
 serializer in ``SWITCHBOARD_SERIALIZER``. What the example's text says sets
 up its router:

@@ -172,8 +172,7 @@ CROSS_KWARGS = {
 
 @pytest.mark.parametrize(
     "caller_serializer, callee_serializer",
-    [("json", "msgpack"), ("msgpack", "json")],
-    ids=["json-caller-msgpack-callee", "msgpack-caller-json-callee"],
+    [("json", "msgpack"), ("msgpack", "json"), ("cbor", "json"), ("json", "cbor"), ("cbor", "msgpack"), ("msgpack", "cbor")],
 )
 async def test_values_round_trip_exactly_between_serializers(router_url, caller_serializer, callee_serializer):
     received: list[tuple[list, dict]] = []

@@ -12,7 +12,7 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake
 from raw import ABORT, GOODBYE, WELCOME, raw_connection, raw_session
 from wamp import connect
 
-SERIALIZERS = ["json", "msgpack"]
+SERIALIZERS = ["json", "msgpack", "cbor"]
 
 
 @pytest.mark.parametrize("serializer", SERIALIZERS)

@@ -22,11 +22,11 @@ txaio.use_asyncio()
 
 from autobahn.asyncio.wamp import ApplicationSession  # noqa: E402
 from autobahn.asyncio.websocket import WampWebSocketClientFactory  # noqa: E402
-from autobahn.wamp.serializer import JsonSerializer, MsgPackSerializer  # noqa: E402
+from autobahn.wamp.serializer import CBORSerializer, JsonSerializer, MsgPackSerializer  # noqa: E402
 from autobahn.wamp.types import CloseDetails, ComponentConfig, SessionDetails  # noqa: E402
 
 REALM = "com.example.realm"
-SERIALIZERS = ("json", "msgpack")
+SERIALIZERS = ("json", "msgpack", "cbor")
 
 JOIN_TIMEOUT = 10.0
 CLOSE_TIMEOUT = 5.0
@@ -46,6 +46,8 @@ def make_serializer(name: str):
         return JsonSerializer()
     if name == "msgpack":
         return MsgPackSerializer()
+    if name == "cbor":
+        return CBORSerializer()
     raise ValueError(f"unknown serializer {name!r}")
 
 

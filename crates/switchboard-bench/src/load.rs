@@ -57,7 +57,7 @@ impl Load {
             self.callees,
             plural(self.callees),
             self.payload_bytes,
-            codec_name(self.codec)
+            self.codec.name()
         )
     }
 }
@@ -67,14 +67,6 @@ fn plural(n: usize) -> &'static str {
         ""
     } else {
         "s"
-    }
-}
-
-/// `json` or `msgpack`.
-pub fn codec_name(codec: Codec) -> &'static str {
-    match codec {
-        Codec::Json => "json",
-        Codec::Msgpack => "msgpack",
     }
 }
 

@@ -30,8 +30,11 @@ pub const NO_SUCH_ROLE: &str = "wamp.error.no_such_role";
 pub const NO_SUCH_SESSION: &str = "wamp.error.no_such_session";
 pub const FEATURE_NOT_SUPPORTED: &str = "wamp.error.feature_not_supported";
 /// The router lost (or could not reach) part of itself: a peer node, a majority.
-/// A callee that cannot take the call now (its outbound queue is full).
+/// A callee cannot take the call now: it said so (call re-routing), or its
+/// outbound queue is full.
 pub const UNAVAILABLE: &str = "wamp.error.unavailable";
+/// Every callee of the procedure answered [`UNAVAILABLE`] to the call.
+pub const NO_AVAILABLE_CALLEE: &str = "wamp.error.no_available_callee";
 /// ABORT reason for a session closed because it did not read its socket.
 pub const SLOW_CONSUMER: &str = "switchboard.error.slow_consumer";
 pub const NETWORK_FAILURE: &str = "wamp.error.network_failure";

@@ -49,6 +49,8 @@ enum PayloadOnLink {
     Json(Bytes),
     Msgpack(Bytes),
     Value(Value),
+    // After `Value`: variants are tagged by position on the link.
+    Cbor(Bytes),
 }
 
 impl Serialize for Payload {
@@ -62,6 +64,10 @@ impl Serialize for Payload {
                 codec: Codec::Msgpack,
                 bytes,
             } => PayloadOnLink::Msgpack(bytes.clone()),
+            Payload::Encoded {
+                codec: Codec::Cbor,
+                bytes,
+            } => PayloadOnLink::Cbor(bytes.clone()),
             Payload::Value(v) => PayloadOnLink::Value(v.clone()),
         };
         on_link.serialize(serializer)
@@ -77,6 +83,10 @@ impl<'de> Deserialize<'de> for Payload {
             },
             PayloadOnLink::Msgpack(bytes) => Payload::Encoded {
                 codec: Codec::Msgpack,
+                bytes,
+            },
+            PayloadOnLink::Cbor(bytes) => Payload::Encoded {
+                codec: Codec::Cbor,
                 bytes,
             },
             PayloadOnLink::Value(v) => Payload::Value(v),

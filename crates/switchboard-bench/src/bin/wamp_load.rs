@@ -15,6 +15,7 @@ use switchboard_client::Codec;
 enum Serializer {
     Json,
     Msgpack,
+    Cbor,
 }
 
 #[derive(Parser)]
@@ -80,6 +81,7 @@ async fn main() -> anyhow::Result<()> {
         codec: match args.codec {
             Serializer::Json => Codec::Json,
             Serializer::Msgpack => Codec::Msgpack,
+            Serializer::Cbor => Codec::Cbor,
         },
         warmup: Duration::from_secs_f64(args.warmup_s),
         duration: Duration::from_secs_f64(args.duration_s),

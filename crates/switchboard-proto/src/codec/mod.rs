@@ -5,6 +5,7 @@
 //! split is what lets `args`/`kwargs` stay undecoded: they become
 //! [`Payload::Encoded`] slices of the frame.
 
+mod cbor;
 mod json;
 mod msgpack;
 
@@ -25,17 +26,29 @@ pub enum Codec {
     Json,
     /// `wamp.2.msgpack`: MessagePack binary frames.
     Msgpack,
+    /// `wamp.2.cbor`: CBOR binary frames.
+    Cbor,
 }
 
 impl Codec {
     /// Every codec, in the router's order of preference.
-    pub const ALL: [Codec; 2] = [Codec::Json, Codec::Msgpack];
+    pub const ALL: [Codec; 3] = [Codec::Json, Codec::Msgpack, Codec::Cbor];
 
     /// The WebSocket subprotocol that selects this codec.
     pub fn subprotocol(self) -> &'static str {
         match self {
             Codec::Json => "wamp.2.json",
             Codec::Msgpack => "wamp.2.msgpack",
+            Codec::Cbor => "wamp.2.cbor",
+        }
+    }
+
+    /// The serializer's short name: `json`, `msgpack` or `cbor`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Codec::Json => "json",
+            Codec::Msgpack => "msgpack",
+            Codec::Cbor => "cbor",
         }
     }
 
@@ -65,6 +78,7 @@ impl Codec {
         match self {
             Codec::Json => json::decode_element(bytes),
             Codec::Msgpack => msgpack::decode_element(bytes),
+            Codec::Cbor => cbor::decode_element(bytes),
         }
     }
 
@@ -76,6 +90,7 @@ impl Codec {
         match self {
             Codec::Json => json::write_element(buf, value),
             Codec::Msgpack => msgpack::write_element(buf, value),
+            Codec::Cbor => cbor::write_element(buf, value),
         }
     }
 }
@@ -83,7 +98,7 @@ impl Codec {
 /// Why a frame is not a WAMP message. Every variant is a protocol violation.
 #[derive(Debug, thiserror::Error, PartialEq)]
 pub enum DecodeError {
-    /// The frame is not valid JSON / MessagePack, or not an array.
+    /// The frame is not valid JSON / MessagePack / CBOR, or not an array.
     #[error("frame is not a {0} array")]
     NotAnArray(&'static str),
     /// The array is empty or its first element is not an integer.
@@ -125,6 +140,7 @@ pub fn decode(codec: Codec, frame: Bytes) -> Result<Message, DecodeError> {
     let elements = match codec {
         Codec::Json => json::split(&frame)?,
         Codec::Msgpack => msgpack::split(&frame)?,
+        Codec::Cbor => cbor::split(&frame)?,
     };
     Message::decode(&mut Fields {
         codec,
@@ -191,6 +207,7 @@ impl Fields {
         let ok = match self.codec {
             Codec::Json => json::has_shape(&self.frame[range.clone()], shape),
             Codec::Msgpack => msgpack::has_shape(&self.frame[range.clone()], shape),
+            Codec::Cbor => cbor::has_shape(&self.frame[range.clone()], shape),
         };
         if !ok {
             return Err(DecodeError::InvalidField {
@@ -237,6 +254,7 @@ impl FrameWriter {
         match codec {
             Codec::Json => buf.push(b'['),
             Codec::Msgpack => msgpack::write_array_len(&mut buf, element_count),
+            Codec::Cbor => cbor::write_array_len(&mut buf, element_count),
         }
         Self {
             codec,

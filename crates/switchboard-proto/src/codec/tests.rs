@@ -142,7 +142,103 @@ fn subprotocol_names_map_to_codecs() {
         Codec::from_subprotocol("wamp.2.msgpack"),
         Some(Codec::Msgpack)
     );
-    assert_eq!(Codec::from_subprotocol("wamp.2.cbor"), None);
+    assert_eq!(Codec::from_subprotocol("wamp.2.cbor"), Some(Codec::Cbor));
+    assert_eq!(Codec::from_subprotocol("wamp.2.ubjson"), None);
+}
+
+fn cbor(frame: &[u8]) -> Result<Message, DecodeError> {
+    decode(Codec::Cbor, Bytes::copy_from_slice(frame))
+}
+
+#[test]
+fn cbor_args_are_relayed_byte_for_byte_into_another_message() {
+    // [48, 7, {}, "p", [1, h'0102'], {"k": "v"}], the args with a needlessly
+    // long integer encoding (0x18 0x01) that a re-encode would shorten.
+    let frame = [
+        0x86, 0x18, 0x30, 0x07, 0xa0, 0x61, b'p', 0x82, 0x18, 0x01, 0x42, 0x01, 0x02, 0xa1, 0x61,
+        b'k', 0x61, b'v',
+    ];
+    let Ok(Message::Call(call)) = cbor(&frame) else {
+        panic!("expected a CALL");
+    };
+    assert_eq!(
+        call.arguments.args_values().unwrap(),
+        vec![Value::Int(1), Value::Bytes(vec![1, 2])]
+    );
+    let invocation = Message::Invocation(Invocation {
+        request: 1,
+        registration: 9,
+        details: Dict::new(),
+        arguments: call.arguments,
+    });
+    let out = encode(Codec::Cbor, &invocation).unwrap();
+    assert_eq!(
+        out,
+        [
+            0x86, 0x18, 0x44, 0x01, 0x09, 0xa0, 0x82, 0x18, 0x01, 0x42, 0x01, 0x02, 0xa1, 0x61,
+            b'k', 0x61, b'v'
+        ],
+        "the payload keeps its exact bytes"
+    );
+}
+
+#[test]
+fn cbor_binary_is_a_byte_string_and_becomes_base64_for_json() {
+    let bytes = Codec::Cbor.encode_value(&Value::Bytes(vec![1, 2])).unwrap();
+    assert_eq!(bytes, [0x42, 0x01, 0x02], "major type 2, not a text string");
+    let msg = cbor(&[
+        0x85, 0x18, 0x30, 0x07, 0xa0, 0x61, b'p', 0x81, 0x42, 0x01, 0x02,
+    ])
+    .unwrap();
+    let out = encode(Codec::Json, &msg).unwrap();
+    assert_eq!(out, br#"[48,7,{},"p",["\u0000AQI="]]"#);
+}
+
+#[test]
+fn cbor_frames_of_indefinite_length_are_read() {
+    // [_ 48, 7, {_ }, "p", [_ 1]]
+    let frame = [
+        0x9f, 0x18, 0x30, 0x07, 0xbf, 0xff, 0x61, b'p', 0x9f, 0x01, 0xff, 0xff,
+    ];
+    let Ok(Message::Call(call)) = cbor(&frame) else {
+        panic!("expected a CALL");
+    };
+    assert_eq!(call.arguments.args_values().unwrap(), vec![Value::Int(1)]);
+}
+
+#[test]
+fn cbor_values_wamp_cannot_hold_are_rejected() {
+    let invalid = |frame: &[u8]| matches!(cbor(frame), Err(DecodeError::InvalidPayload(_)));
+    // A tag (1: epoch time) in args.
+    assert!(invalid(&[
+        0x85, 0x18, 0x30, 0x07, 0xa0, 0x61, b'p', 0x81, 0xc1, 0x01
+    ]));
+    // A map with an integer key.
+    assert!(invalid(&[
+        0x85, 0x18, 0x30, 0x07, 0xa0, 0x61, b'p', 0x81, 0xa1, 0x01, 0x02
+    ]));
+    // `undefined`.
+    assert!(invalid(&[
+        0x85, 0x18, 0x30, 0x07, 0xa0, 0x61, b'p', 0x81, 0xf7
+    ]));
+    // A text string that is not UTF-8.
+    assert!(invalid(&[
+        0x85, 0x18, 0x30, 0x07, 0xa0, 0x61, b'p', 0x81, 0x61, 0xff
+    ]));
+}
+
+#[test]
+fn a_cbor_frame_nesting_arrays_without_end_is_rejected_without_exhausting_the_stack() {
+    let mut frame = vec![0x85, 0x18, 0x30, 0x07, 0xa0, 0x61, b'p'];
+    frame.extend(std::iter::repeat_n(0x81, 100_000));
+    frame.push(0x01);
+    assert!(matches!(cbor(&frame), Err(DecodeError::InvalidPayload(_))));
+}
+
+#[test]
+fn a_cbor_frame_claiming_billions_of_elements_is_rejected_without_allocating_them() {
+    let frame = [0x9b, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff, 0xff];
+    assert_eq!(cbor(&frame), Err(DecodeError::NotAnArray("CBOR")));
 }
 
 fn arb_value() -> impl Strategy<Value = Value> {
@@ -167,7 +263,7 @@ fn arb_value() -> impl Strategy<Value = Value> {
 
 proptest! {
     #[test]
-    fn any_value_round_trips_through_both_codecs(v in arb_value()) {
+    fn any_value_round_trips_through_every_codec(v in arb_value()) {
         for codec in Codec::ALL {
             let bytes = codec.encode_value(&v).unwrap();
             prop_assert_eq!(codec.decode_value(&bytes).unwrap(), v.clone());
