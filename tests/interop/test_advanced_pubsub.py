@@ -19,6 +19,7 @@ UNKNOWN_ID = 2**53 - 1  # a valid id that no session in a fresh router has
 DEALER_FEATURES = (
     "call_timeout",
     "call_canceling",
+    "call_reroute",
     "caller_identification",
     "progressive_call_results",
     "progressive_call_invocations",

@@ -810,3 +810,58 @@ async def test_callee_leaving_mid_progressive_call_errors_caller_with_canceled(r
         await caller.send([CALL, fresh, {}, "com.example.upload", []])
         await expect_call_error(caller, fresh, "wamp.error.no_such_procedure")
     await assert_router_serves(router_url, serializer)
+
+
+# ---------------------------------------------------------------------------
+# Call re-routing
+# ---------------------------------------------------------------------------
+
+
+def declining(name: str, declines: set[str], asked: list[str]):
+    """A handler that answers wamp.error.unavailable while its name is in `declines`."""
+
+    def handler(job):
+        asked.append(name)
+        if name in declines:
+            raise ApplicationError("wamp.error.unavailable", f"{name} is busy")
+        return f"{job} by {name}"
+
+    return handler
+
+
+@pytest.mark.parametrize("invoke, first_asked, answerer", [
+    ("roundrobin", "a", "b"),
+    ("first", "a", "b"),
+    ("last", "c", "b"),
+])
+async def test_a_call_declined_with_unavailable_is_answered_by_the_next_callee(
+    router_url, serializer, invoke, first_asked, answerer
+):
+    asked: list[str] = []
+    declines = {"a", "c"} if invoke != "last" else {"c"}
+    async with contextlib.AsyncExitStack() as stack:
+        for name in ("a", "b", "c"):
+            callee = await stack.enter_async_context(connect(router_url, serializer))
+            await callee.register(
+                declining(name, declines, asked), "com.example.reroute", options=RegisterOptions(invoke=invoke)
+            )
+        caller = await stack.enter_async_context(connect(router_url, serializer))
+        result = await within(caller.call("com.example.reroute", "job"), 5.0, "the call's answer")
+    assert result == f"job by {answerer}"
+    assert asked == [first_asked, answerer], asked
+
+
+async def test_when_every_callee_declines_the_caller_gets_no_available_callee(router_url, serializer):
+    asked: list[str] = []
+    async with contextlib.AsyncExitStack() as stack:
+        for name in ("a", "b", "c"):
+            callee = await stack.enter_async_context(connect(router_url, serializer))
+            await callee.register(
+                declining(name, {"a", "b", "c"}, asked),
+                "com.example.reroute.none",
+                options=RegisterOptions(invoke="random"),
+            )
+        caller = await stack.enter_async_context(connect(router_url, serializer))
+        error = await call_error(caller.call("com.example.reroute.none", "job"))
+    assert error.error == "wamp.error.no_available_callee", error
+    assert sorted(asked) == ["a", "b", "c"], f"each callee is asked once: {asked}"

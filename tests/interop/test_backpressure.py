@@ -3,7 +3,8 @@
 A raw session on a socket with a tiny receive buffer registers or subscribes,
 then never reads again. Its outbound queue is bounded by the realm's budget
 (here 64 KiB soft, 1 MiB hard, 1.5 s stall): an Autobahn caller's calls to it
-fail at once with `wamp.error.unavailable`, and the stalled session is closed,
+fail at once with `wamp.error.no_available_callee` (the router declines for the
+stalled callee, and re-routing finds nobody else), and the stalled session is closed,
 which an Autobahn session sees through the session meta API. A connection that
 never sends HELLO gets ABORT `wamp.error.timeout`.
 """
@@ -68,7 +69,7 @@ async def stalling_session(url: str, request: list):
 
 
 @pytest.mark.parametrize("serializer", ["json", "msgpack"])
-async def test_calls_to_a_callee_that_stops_reading_fail_at_once_with_unavailable(
+async def test_calls_to_a_callee_that_stops_reading_fail_at_once_with_no_available_callee(
     budget_url, serializer
 ):
     async with stalling_session(budget_url, [REGISTER, 1, {}, "com.example.stuck"]):
@@ -85,9 +86,9 @@ async def test_calls_to_a_callee_that_stops_reading_fail_at_once_with_unavailabl
                 asyncio.gather(*calls, return_exceptions=True), 10, "an answer to every call"
             )
     unavailable = [
-        o for o in outcomes if isinstance(o, ApplicationError) and o.error == "wamp.error.unavailable"
+        o for o in outcomes if isinstance(o, ApplicationError) and o.error == "wamp.error.no_available_callee"
     ]
-    assert unavailable, f"no call failed with wamp.error.unavailable: {outcomes[:3]!r}"
+    assert unavailable, f"no call failed with wamp.error.no_available_callee: {outcomes[:3]!r}"
 
 
 @pytest.mark.parametrize("serializer", ["json", "msgpack"])

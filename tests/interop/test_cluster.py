@@ -348,6 +348,29 @@ async def test_roundrobin_over_callees_on_three_nodes_rotates_under_one_registra
         assert served[3:] == served[:3], served
 
 
+async def test_a_call_declined_on_node_1_is_rerouted_to_a_callee_on_node_3(cluster, serializer):
+    uri = f"com.example.cluster.{serializer}.reroute"
+    first = RegisterOptions(invoke="first")
+
+    def busy(*args, **kwargs):
+        raise ApplicationError("wamp.error.unavailable", "node 1's callee is busy")
+
+    async with connect(cluster.url(1), serializer) as one, connect(cluster.url(3), serializer) as three, connect(
+        cluster.url(2), serializer
+    ) as caller:
+        registration = await register(one, busy, uri, first)
+        await register(three, named("three"), uri, first)
+        assert await call(caller, uri) == "three"
+        await within(three.leave(), 5.0, "node 3's callee leaving")
+        for _ in range(50):  # until node 2 has applied the departure
+            if await call(caller, "wamp.registration.count_callees", registration.id) == 1:
+                break
+            await asyncio.sleep(0.05)
+        error = await call_error(caller, uri)
+        print(f"[{serializer}] with only the busy callee left: {error.error}")
+        assert error.error == "wamp.error.no_available_callee", error
+
+
 # ---------------------------------------------------------------------------
 # 4. REGISTER race across nodes
 # ---------------------------------------------------------------------------

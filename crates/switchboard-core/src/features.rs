@@ -58,6 +58,7 @@ fn alternate_spelling(name: &str) -> Option<&'static str> {
 const DEALER_FEATURES: &[&str] = &[
     "call_timeout",
     "call_canceling",
+    "call_reroute",
     "caller_identification",
     "progressive_call_results",
     "progressive_call_invocations",

@@ -5,12 +5,14 @@
 use std::time::Duration;
 
 use switchboard_proto::error_uri::{
-    CANCELED, FEATURE_NOT_SUPPORTED, INVALID_ARGUMENT, INVALID_URI, NO_SUCH_PROCEDURE, TIMEOUT,
+    CANCELED, FEATURE_NOT_SUPPORTED, INVALID_ARGUMENT, INVALID_URI, NO_AVAILABLE_CALLEE,
+    NO_SUCH_PROCEDURE, TIMEOUT, UNAVAILABLE,
 };
 use switchboard_proto::uri::Components;
-use switchboard_proto::{code, Call, CallResult, Cancel, Dict, Error, Message, Value};
+use switchboard_proto::{code, Arguments, Call, CallResult, Cancel, Dict, Error, Message, Value};
 
-use super::calls::OutboundCall;
+use super::calls::{OnUnavailable, OutboundCall, Reroute};
+use super::invoke_policy::InvokePolicy;
 use super::options::{CallOptions, CancelMode};
 use super::registry::Callee;
 use super::{Dealer, ProtocolViolation};
@@ -74,7 +76,56 @@ fn invocation_details(
 struct Route {
     registration: u64,
     match_policy: MatchPolicy,
+    invoke: InvokePolicy,
     callee: Callee,
+}
+
+/// The call's record on the caller's side and the INVOKE for `route`'s callee
+/// (its `on_unavailable` is the caller's to set).
+fn invoke(
+    cx: &Context<'_>,
+    call: CallRef,
+    procedure: &str,
+    options: &CallOptions,
+    route: &Route,
+    arguments: Arguments,
+) -> (OutboundCall, PeerMessage) {
+    let callee = route.callee;
+    let receive_progress =
+        options.receive_progress && callee.features.callee_progressive_call_results;
+    let timeout = cx.config.call_timeout(options.timeout);
+    let forwarded_timeout = timeout.filter(|_| callee.forward_timeout);
+    let details = invocation_details(
+        cx,
+        call.caller,
+        procedure,
+        options,
+        route.match_policy,
+        &callee,
+        receive_progress,
+        forwarded_timeout,
+    );
+    let outbound = OutboundCall {
+        callee,
+        registration: route.registration,
+        receive_progress,
+        timeout: if forwarded_timeout.is_some() {
+            None
+        } else {
+            timeout
+        },
+        killing: false,
+        streaming: options.progress,
+        on_unavailable: OnUnavailable::PassOn,
+    };
+    let invoke = PeerMessage::Invoke {
+        call,
+        callee: callee.session,
+        registration: route.registration,
+        details,
+        arguments,
+    };
+    (outbound, invoke)
 }
 
 /// Why a new call is refused before it starts: the ERROR's URI and text.
@@ -164,10 +215,14 @@ impl Dealer {
                 format!("no callee registered procedure {procedure:?}"),
             ));
         };
-        let (registration, match_policy) = (registration.id, registration.match_policy);
+        let (registration, match_policy, invoke) = (
+            registration.id,
+            registration.match_policy,
+            registration.invoke,
+        );
         let Some(callee) =
             self.registry
-                .choose_callee(registration, cx.unreachable, cx.draining, cx.rng)
+                .choose_callee(registration, cx.unreachable, cx.draining, &[], cx.rng)
         else {
             return Err(Refusal(
                 NO_SUCH_PROCEDURE,
@@ -183,6 +238,7 @@ impl Dealer {
         Ok(Route {
             registration,
             match_policy,
+            invoke,
             callee,
         })
     }
@@ -197,50 +253,106 @@ impl Dealer {
         options: &CallOptions,
         route: Route,
     ) {
-        let Route {
-            registration,
-            match_policy,
-            callee,
-        } = route;
-        let receive_progress =
-            options.receive_progress && callee.features.callee_progressive_call_results;
-        let timeout = cx.config.call_timeout(options.timeout);
-        let forwarded_timeout = timeout.filter(|_| callee.forward_timeout);
-        let details = invocation_details(
-            cx,
+        let on_unavailable = if options.progress {
+            OnUnavailable::PassOn
+        } else if route.invoke == InvokePolicy::Single {
+            OnUnavailable::NoOtherCallee
+        } else {
+            OnUnavailable::Reroute(Box::new(Reroute {
+                procedure: call.procedure.clone(),
+                options: *options,
+                match_policy: route.match_policy,
+                arguments: call.arguments.clone(),
+                declined: Vec::new(),
+            }))
+        };
+        let call_ref = CallRef {
+            node: cx.node,
             caller,
+            request: call.request,
+        };
+        let (outbound, invoke) = invoke(
+            cx,
+            call_ref,
             &call.procedure,
             options,
-            match_policy,
-            &callee,
-            receive_progress,
-            forwarded_timeout,
+            &route,
+            call.arguments,
         );
         let outbound = OutboundCall {
-            callee,
-            registration,
-            receive_progress,
-            timeout: if forwarded_timeout.is_some() {
-                None
-            } else {
-                timeout
-            },
-            killing: false,
-            streaming: options.progress,
+            on_unavailable,
+            ..outbound
         };
         self.calls.insert(caller, call.request, outbound, cx.now);
-        let invoke = PeerMessage::Invoke {
-            call: CallRef {
-                node: cx.node,
-                caller,
-                request: call.request,
-            },
-            callee: callee.session,
-            registration,
-            details,
-            arguments: call.arguments,
+        self.send_to_callee_side(cx, route.callee.node, invoke);
+    }
+
+    /// The callee answered `wamp.error.unavailable`. The call goes to another
+    /// callee of its registration, picked by the registration's policy as if
+    /// every callee that declined were not registered; with none left (or for
+    /// a `single` registration), the caller gets `wamp.error.no_available_callee`.
+    /// Returns whether it dealt with the answer; if not (a progressive call
+    /// invocation, a call being killed, or one no longer pending), the error
+    /// goes to the caller as it is.
+    fn reroute(&mut self, cx: &mut Context<'_>, call: CallRef) -> bool {
+        let Some(pending) = self.calls.get_mut(call.caller, call.request) else {
+            return false;
         };
-        self.send_to_callee_side(cx, callee.node, invoke);
+        if pending.killing {
+            return false;
+        }
+        let reroute = match std::mem::replace(&mut pending.on_unavailable, OnUnavailable::PassOn) {
+            OnUnavailable::PassOn => return false,
+            OnUnavailable::NoOtherCallee => None,
+            OnUnavailable::Reroute(mut reroute) => {
+                reroute.declined.push(pending.callee.session);
+                Some(reroute)
+            }
+        };
+        let registration = pending.registration;
+        let next = reroute.as_ref().and_then(|r| {
+            self.registry.choose_callee(
+                registration,
+                cx.unreachable,
+                cx.draining,
+                &r.declined,
+                cx.rng,
+            )
+        });
+        let (Some(reroute), Some(callee)) = (reroute, next) else {
+            self.calls.complete(call.caller, call.request);
+            let why = "every callee of the procedure answered wamp.error.unavailable";
+            cx.out.send(
+                call.caller,
+                error(code::CALL, call.request, NO_AVAILABLE_CALLEE, why),
+            );
+            return true;
+        };
+        let route = Route {
+            registration,
+            match_policy: reroute.match_policy,
+            invoke: self
+                .registry
+                .get(registration)
+                .map_or(InvokePolicy::Single, |r| r.invoke),
+            callee,
+        };
+        let (outbound, message) = invoke(
+            cx,
+            call,
+            &reroute.procedure,
+            &reroute.options,
+            &route,
+            reroute.arguments.clone(),
+        );
+        if let Some(pending) = self.calls.get_mut(call.caller, call.request) {
+            // The deadline the caller's timeout set stays as it is.
+            pending.callee = outbound.callee;
+            pending.receive_progress = outbound.receive_progress;
+            pending.on_unavailable = OnUnavailable::Reroute(reroute);
+        }
+        self.send_to_callee_side(cx, callee.node, message);
+        true
     }
 
     /// One more chunk of a progressive call invocation: it goes to the callee the
@@ -424,6 +536,8 @@ impl Dealer {
                 };
                 cx.out.send(call.caller, Message::Result(result));
             }
+            PeerMessage::Error { call, error, .. }
+                if error == UNAVAILABLE && self.reroute(cx, call) => {}
             PeerMessage::Error {
                 call,
                 error: uri,

@@ -10,16 +10,45 @@
 use std::collections::{BTreeSet, HashMap, VecDeque};
 use std::time::{Duration, Instant};
 
+use switchboard_proto::Arguments;
+
 use crate::cluster::NodeId;
+use crate::dealer::options::CallOptions;
 use crate::dealer::registry::Callee;
+use crate::matching::MatchPolicy;
 use crate::realm::SessionId;
 
 /// How many finished progressive-CALL request ids are remembered per caller, so a
 /// late chunk of a finished stream is dropped instead of starting a new call.
 const FINISHED_STREAMS_REMEMBERED: usize = 64;
 
+/// What happens when the callee answers `wamp.error.unavailable` (call re-routing,
+/// `rfc/text/advanced/ap_rpc_call_rerouting.md`).
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) enum OnUnavailable {
+    /// A `single` registration has nobody else: the caller gets
+    /// `wamp.error.no_available_callee`.
+    NoOtherCallee,
+    /// A progressive call invocation: the callee holds part of the call, so
+    /// its error goes to the caller as it is.
+    PassOn,
+    /// A shared registration: the call is offered to another of its callees.
+    Reroute(Box<Reroute>),
+}
+
+/// The CALL as it came, kept to offer it to another callee, and who declined it.
+#[derive(Debug, Clone, PartialEq)]
+pub(crate) struct Reroute {
+    pub(crate) procedure: String,
+    pub(crate) options: CallOptions,
+    pub(crate) match_policy: MatchPolicy,
+    pub(crate) arguments: Arguments,
+    /// Callees that answered `wamp.error.unavailable`: as if not registered now.
+    pub(crate) declined: Vec<SessionId>,
+}
+
 /// A call as its caller's node sees it.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub(crate) struct OutboundCall {
     /// The callee serving it (session, node, features).
     pub(crate) callee: Callee,
@@ -33,6 +62,8 @@ pub(crate) struct OutboundCall {
     pub(crate) killing: bool,
     /// The caller is still sending progressive CALL chunks.
     pub(crate) streaming: bool,
+    /// What a `wamp.error.unavailable` from the callee leads to.
+    pub(crate) on_unavailable: OnUnavailable,
 }
 
 type CallKey = (SessionId, u64);

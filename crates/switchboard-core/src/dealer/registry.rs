@@ -225,40 +225,50 @@ impl Registry {
 
     /// Picks the callee for the next call to registration `id` under its policy,
     /// among callees whose node is not known to be down (their removal may not
-    /// be committed yet, but nobody there can answer) and, while any other is
-    /// left, not leaving either (a draining node finishes its calls, and new
-    /// ones go elsewhere).
+    /// be committed yet, but nobody there can answer), that have not `declined`
+    /// this call (re-routing treats them as not registered) and, while any
+    /// other is left, not leaving either (a draining node finishes its calls,
+    /// and new ones go elsewhere).
     pub(crate) fn choose_callee(
         &mut self,
         id: RegistrationId,
         unreachable: &BTreeSet<NodeId>,
         draining: &BTreeSet<NodeId>,
+        declined: &[SessionId],
         rng: &mut impl Rng,
     ) -> Option<Callee> {
         let registration = self.by_id.get_mut(&id)?;
         // Runs on every call: count and index the eligible callees in place
         // rather than collecting them.
-        let staying = |c: &&Callee| !unreachable.contains(&c.node) && !draining.contains(&c.node);
         let live = |c: &&Callee| !unreachable.contains(&c.node);
+        let staying = |c: &&Callee| live(c) && !draining.contains(&c.node);
         let eligible: &dyn Fn(&&Callee) -> bool =
             if draining.is_empty() || !registration.callees.iter().any(|c| staying(&c)) {
                 &live
             } else {
                 &staying
             };
-        let count = registration.callees.iter().filter(eligible).count();
+        let invoke = registration.invoke;
+        let willing = |c: &&Callee| eligible(c) && !declined.contains(&c.session);
+        if invoke == InvokePolicy::RoundRobin {
+            // Round-robin walks the queue: a callee that declined is passed
+            // over by moving the cursor on, so the call goes to the one after it.
+            let count = registration.callees.iter().filter(eligible).count();
+            for _ in 0..count {
+                let at = invoke.choose(count, &mut registration.cursor, rng);
+                let callee = registration.callees.iter().filter(eligible).nth(at);
+                if let Some(callee) = callee.filter(|c| willing(c)) {
+                    return Some(*callee);
+                }
+            }
+            return None;
+        }
+        let count = registration.callees.iter().filter(willing).count();
         if count == 0 {
             return None;
         }
-        let at = registration
-            .invoke
-            .choose(count, &mut registration.cursor, rng);
-        registration
-            .callees
-            .iter()
-            .filter(eligible)
-            .nth(at)
-            .copied()
+        let at = invoke.choose(count, &mut registration.cursor, rng);
+        registration.callees.iter().filter(willing).nth(at).copied()
     }
 
     /// The registration for exactly this URI and policy (`wamp.registration.lookup`).
@@ -458,7 +468,7 @@ mod tests {
         let (mut reg, id, mut rng) = roundrobin_of_three();
         let picks: Vec<SessionId> = (0..6)
             .map(|_| {
-                reg.choose_callee(id, &BTreeSet::new(), &BTreeSet::new(), &mut rng)
+                reg.choose_callee(id, &BTreeSet::new(), &BTreeSet::new(), &[], &mut rng)
                     .unwrap()
                     .session
             })
@@ -483,7 +493,7 @@ mod tests {
         let node0 = BTreeSet::from([0]);
         let picks: Vec<SessionId> = (0..4)
             .map(|_| {
-                reg.choose_callee(id, &none, &node0, &mut rng)
+                reg.choose_callee(id, &none, &node0, &[], &mut rng)
                     .unwrap()
                     .session
             })
@@ -493,7 +503,7 @@ mod tests {
         let node7 = BTreeSet::from([7]);
         let picks: Vec<SessionId> = (0..4)
             .map(|_| {
-                reg.choose_callee(id, &node7, &node0, &mut rng)
+                reg.choose_callee(id, &node7, &node0, &[], &mut rng)
                     .unwrap()
                     .session
             })
@@ -505,7 +515,7 @@ mod tests {
     fn the_roundrobin_cursor_stays_out_of_snapshots() {
         let (mut reg, id, mut rng) = roundrobin_of_three();
         let before = rmp_serde::to_vec(reg.get(id).unwrap()).unwrap();
-        reg.choose_callee(id, &BTreeSet::new(), &BTreeSet::new(), &mut rng);
+        reg.choose_callee(id, &BTreeSet::new(), &BTreeSet::new(), &[], &mut rng);
         let after = rmp_serde::to_vec(reg.get(id).unwrap()).unwrap();
         assert_eq!(
             before, after,

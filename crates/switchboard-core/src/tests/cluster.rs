@@ -553,3 +553,46 @@ fn a_node_that_comes_back_after_being_declared_down_ends_its_sessions() {
     assert!(matches!(c.take_one(3, stranded), Message::Goodbye(g) if g.reason == CLOSE_KILLED));
     assert_eq!(c.node(3).session_count(), 0);
 }
+
+#[test]
+fn a_call_declined_with_unavailable_is_rerouted_to_a_callee_on_another_node() {
+    let mut c = Cluster::new(3);
+    let callees: Vec<(u64, SessionId)> = [1, 3]
+        .into_iter()
+        .map(|node| (node, c.join(node, &[], &[])))
+        .collect();
+    for &(node, session) in &callees {
+        registered(
+            &mut c,
+            node,
+            session,
+            "p",
+            opts(&[("invoke", "first".into())]),
+        );
+    }
+    let caller = c.join(2, &[], &[]);
+    call(&mut c, 2, caller, 1, "p", Dict::new());
+    let declined = invocation(c.take_one(1, callees[0].1));
+    let failure = switchboard_proto::Error {
+        request_type: code::INVOCATION,
+        request: declined.request,
+        details: Dict::new(),
+        error: UNAVAILABLE.into(),
+        arguments: Arguments::none(),
+    };
+    c.send(1, callees[0].1, Message::Error(failure));
+    let rerouted = invocation(c.take_one(3, callees[1].1));
+    assert_eq!(args(&rerouted.arguments), vec![Value::Int(1)]);
+    yield_(
+        &mut c,
+        3,
+        callees[1].1,
+        rerouted.request,
+        Dict::new(),
+        Value::from("ok"),
+    );
+    assert_eq!(
+        args(&result(c.take_one(2, caller)).arguments),
+        vec![Value::from("ok")]
+    );
+}

@@ -160,3 +160,106 @@ fn the_other_callees_keep_serving_after_one_leaves_mid_call() {
     }
     h.assert_quiet();
 }
+
+/// Call re-routing (`ap_rpc_call_rerouting.md`): the callee's
+/// `wamp.error.unavailable` sends the same call to the next callee.
+mod rerouting {
+    use switchboard_proto::error_uri::{NO_AVAILABLE_CALLEE, UNAVAILABLE};
+    use switchboard_proto::{code, Dict, Value};
+
+    use super::super::wamp::{args, error, error_of, invocation, opts, result};
+    use super::{shared, P};
+    use crate::tests::harness::Harness;
+
+    #[test]
+    fn an_unavailable_callee_hands_the_same_call_to_the_next_roundrobin_callee() {
+        let mut h = Harness::new();
+        let (c, caller) = shared(&mut h, 3, "roundrobin");
+        h.call(caller, 1, P, Dict::new(), vec![Value::from("work")]);
+        let first = invocation(h.take_one(c[0]));
+        h.fail_invocation(c[0], first.request, UNAVAILABLE);
+        let second = invocation(h.take_one(c[1]));
+        assert_eq!(args(&second.arguments), vec![Value::from("work")]);
+        h.yield_(c[1], second.request, Dict::new(), vec![Value::from("done")]);
+        let answer = result(h.take_one(caller));
+        assert_eq!(args(&answer.arguments), vec![Value::from("done")]);
+        h.assert_quiet();
+    }
+
+    #[test]
+    fn when_every_callee_declines_the_caller_gets_no_available_callee() {
+        let mut h = Harness::new();
+        let (c, caller) = shared(&mut h, 3, "random");
+        h.call(caller, 1, P, Dict::new(), vec![]);
+        let mut asked = Vec::new();
+        for _ in 0..3 {
+            let (callee, message) = c
+                .iter()
+                .find_map(|&s| h.take(s).pop().map(|m| (s, m)))
+                .expect("one callee was invoked");
+            assert!(!asked.contains(&callee), "{callee} was asked twice");
+            asked.push(callee);
+            h.fail_invocation(callee, invocation(message).request, UNAVAILABLE);
+        }
+        assert_eq!(
+            error_of(h.take_one(caller)),
+            (code::CALL, 1, NO_AVAILABLE_CALLEE.into())
+        );
+        h.assert_quiet();
+    }
+
+    #[test]
+    fn first_and_last_fall_back_in_registration_order() {
+        for (policy, order) in [("first", [0, 1, 2]), ("last", [2, 1, 0])] {
+            let mut h = Harness::new();
+            let (c, caller) = shared(&mut h, 3, policy);
+            h.call(caller, 1, P, Dict::new(), vec![]);
+            for (i, &at) in order.iter().enumerate() {
+                let inv = invocation(h.take_one(c[at]));
+                if i < 2 {
+                    h.fail_invocation(c[at], inv.request, UNAVAILABLE);
+                } else {
+                    h.yield_(c[at], inv.request, Dict::new(), vec![]);
+                }
+            }
+            assert_eq!(result(h.take_one(caller)).request, 1, "{policy}");
+            h.assert_quiet();
+        }
+    }
+
+    #[test]
+    fn a_single_callee_that_declines_leaves_no_available_callee() {
+        let mut h = Harness::new();
+        let (c, caller) = shared(&mut h, 1, "single");
+        let inv = h.call_invoked(caller, 1, P, c[0]);
+        h.fail_invocation(c[0], inv.request, UNAVAILABLE);
+        assert_eq!(
+            error_of(h.take_one(caller)),
+            (code::CALL, 1, NO_AVAILABLE_CALLEE.into())
+        );
+    }
+
+    #[test]
+    fn other_errors_and_declined_progressive_invocations_reach_the_caller_unchanged() {
+        let mut h = Harness::new();
+        let (c, caller) = shared(&mut h, 2, "roundrobin");
+        let inv = h.call_invoked(caller, 1, P, c[0]);
+        h.fail_invocation(c[0], inv.request, "com.example.error.busy");
+        assert_eq!(error(h.take_one(caller)).error, "com.example.error.busy");
+        h.assert_quiet();
+
+        let mut h = Harness::new();
+        let callees: Vec<_> = (0..2)
+            .map(|_| h.join_with(super::super::wamp::PROGRESSIVE_INVOCATIONS))
+            .collect();
+        for &callee in &callees {
+            h.registered_shared(callee, P, "roundrobin");
+        }
+        let caller = h.join_roles(&[], super::super::wamp::PROGRESSIVE_INVOCATIONS);
+        h.call(caller, 1, P, opts(&[("progress", true.into())]), vec![]);
+        let inv = invocation(h.take_one(callees[0]));
+        h.fail_invocation(callees[0], inv.request, UNAVAILABLE);
+        assert_eq!(error(h.take_one(caller)).error, UNAVAILABLE);
+        h.assert_quiet();
+    }
+}
