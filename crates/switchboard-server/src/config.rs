@@ -35,6 +35,17 @@ pub struct ServerConfig {
     /// On SIGTERM, how long a cluster node lets the calls its callees serve
     /// finish (with no new ones routed to them) before it says GOODBYE.
     pub drain_timeout: Duration,
+    /// RawSocket listeners (both off by default).
+    pub rawsocket: RawSocketConfig,
+}
+
+/// Where to accept WAMP-over-RawSocket, besides the WebSocket endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct RawSocketConfig {
+    /// Host and port for RawSocket over TCP (port 0 picks a free one).
+    pub tcp: Option<(String, u16)>,
+    /// Path of a Unix socket; a stale socket file there is removed first.
+    pub unix: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +64,7 @@ impl Default for ServerConfig {
             max_connections: Some(100_000),
             hello_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(5),
+            rawsocket: RawSocketConfig::default(),
         }
     }
 }
