@@ -284,9 +284,11 @@ impl<T: Transport> Session<T> {
 
     /// A message the client said it cannot take. It is not sent; where
     /// someone waits for it, they get `wamp.error.payload_size_exceeded`
-    /// instead of waiting forever: the caller for a RESULT, the caller
-    /// through the realm (as if this callee had failed) for an INVOCATION.
-    /// Anything else (an EVENT most often) is dropped.
+    /// instead of waiting forever: the caller for a RESULT or an ERROR (the
+    /// ERROR goes out again without its payload), the caller through the realm
+    /// (as if this callee had failed) for an INVOCATION. An EVENT is dropped.
+    /// Any other message (a WELCOME with many details, say) cannot be made
+    /// smaller and the session cannot go on without it: the session ends.
     fn too_large_for_peer(
         &mut self,
         message: &Message,
@@ -310,12 +312,24 @@ impl<T: Transport> Session<T> {
             Message::Result(result) => {
                 self.write(&Message::Error(error(code::CALL, result.request)), ctx)
             }
+            Message::Error(failed) if failed.error != PAYLOAD_SIZE_EXCEEDED => {
+                let error = error(failed.request_type, failed.request);
+                self.write(&Message::Error(error), ctx);
+            }
             Message::Invocation(invocation) => {
                 let failed = Message::Error(error(code::INVOCATION, invocation.request));
                 let action = self.gate.handle_inbound(failed);
                 self.perform(action, ctx);
             }
-            _ => {}
+            Message::Event(_) => {}
+            _ if self.gate.is_closed() => self.transport.close(ctx),
+            _ => {
+                let why = format!(
+                    "a {} of {len} bytes exceeds the client's {limit}",
+                    message.name()
+                );
+                self.fail(PAYLOAD_SIZE_EXCEEDED, why, ctx);
+            }
         }
     }
 }
