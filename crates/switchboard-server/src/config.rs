@@ -19,7 +19,8 @@ pub struct ServerConfig {
     pub ping_timeout: Duration,
     /// How long to wait for a client's GOODBYE after the router said GOODBYE.
     pub goodbye_timeout: Duration,
-    /// Threads running WebSocket sessions (each realm has a thread of its own).
+    /// Threads running WebSocket sessions, and as many running RawSocket ones
+    /// (each realm has a thread of its own).
     pub workers: usize,
     /// Set to run as a node of a cluster; `None` is the single embedded node.
     pub cluster: Option<switchboard_cluster::ClusterConfig>,
