@@ -182,6 +182,11 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
         .max()
         .unwrap_or_default()
         + KERNEL_STALL_MARGIN;
+    // Bound before the WebSocket listener starts, so a RawSocket address that
+    // cannot be had fails the start with nothing left running.
+    let rawsocket = rawsocket::Listeners::start(&config.rawsocket, deps, stall)
+        .await?
+        .map(Arc::new);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::from(app_realms.clone()))
@@ -219,9 +224,6 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
         .client_disconnect_timeout(Duration::ZERO)
         .shutdown_timeout(config.goodbye_timeout.as_secs().max(1))
         .run();
-    let rawsocket = rawsocket::Listeners::start(&config.rawsocket, deps, stall)
-        .await?
-        .map(Arc::new);
     Ok(RunningServer {
         local_addr,
         handle: server.handle(),

@@ -71,6 +71,18 @@ impl Listeners {
         if config.tcp.is_none() && config.unix.is_none() {
             return Ok(None);
         }
+        // Both bound before anything starts, so a failure leaves nothing running.
+        let tcp = match &config.tcp {
+            Some((host, port)) => Some(
+                tokio::net::TcpListener::bind((host.as_str(), *port))
+                    .await
+                    .map_err(|e| {
+                        io::Error::new(e.kind(), format!("RawSocket on {host}:{port}: {e}"))
+                    })?,
+            ),
+            None => None,
+        };
+        let unix = config.unix.as_deref().map(bind_unix).transpose()?;
         let arbiters: Vec<Arbiter> = (0..deps.config.workers.max(1))
             .map(|_| Arbiter::new())
             .collect();
@@ -82,27 +94,18 @@ impl Listeners {
         };
         let mut listeners = Self {
             tcp_addr: None,
-            unix_path: None,
+            unix_path: config.unix.clone(),
             accepting: Vec::new(),
             arbiters: Mutex::new(arbiters),
         };
-        if let Some((host, port)) = &config.tcp {
-            let tcp = tokio::net::TcpListener::bind((host.as_str(), *port))
-                .await
-                .map_err(|e| {
-                    io::Error::new(e.kind(), format!("RawSocket on {host}:{port}: {e}"))
-                })?;
+        if let Some(tcp) = tcp {
             listeners.tcp_addr = Some(tcp.local_addr()?);
-            listeners
-                .accepting
-                .push(actix_web::rt::spawn(accept_tcp(tcp, shared.clone())));
+            let accepting = actix_web::rt::spawn(accept_tcp(tcp, shared.clone()));
+            listeners.accepting.push(accepting);
         }
-        if let Some(path) = &config.unix {
-            let unix = bind_unix(path)?;
-            listeners.unix_path = Some(path.clone());
-            listeners
-                .accepting
-                .push(actix_web::rt::spawn(accept_unix(unix, shared)));
+        if let Some(unix) = unix {
+            let accepting = actix_web::rt::spawn(accept_unix(unix, shared));
+            listeners.accepting.push(accepting);
         }
         Ok(Some(listeners))
     }
