@@ -174,6 +174,31 @@ async fn beyond_the_connection_limit_the_handshake_says_so() {
 }
 
 #[actix_web::test]
+async fn a_draining_router_refuses_new_sessions_and_says_goodbye_to_its_own() {
+    let router = serve("drain", ServerConfig::default()).await;
+    let mut joined = UnixStream::connect(&router.unix).await.unwrap();
+    join_and_ping(&mut joined).await;
+    let handle = router.handle.clone();
+    let stopping =
+        actix_web::rt::spawn(async move { handle.shutdown(Duration::from_millis(500)).await });
+    // The drain waits a quiet spell before GOODBYE; new handshakes meanwhile are refused.
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let mut late = TcpStream::connect(router.tcp).await.unwrap();
+    assert_eq!(handshake(&mut late, 0xf1).await, [0x7f, 0x40, 0, 0]);
+    let goodbye = message(&mut joined).await;
+    assert_eq!(goodbye[0], 6, "GOODBYE: {goodbye}");
+    assert_eq!(goodbye[2], "wamp.close.system_shutdown");
+    send(
+        &mut joined,
+        MESSAGE,
+        br#"[6, {}, "wamp.close.goodbye_and_out"]"#,
+    )
+    .await;
+    assert!(closed(&mut joined).await);
+    stopping.await.unwrap();
+}
+
+#[actix_web::test]
 async fn a_frame_longer_than_the_routers_limit_aborts_the_session() {
     let config = ServerConfig {
         max_message_size: 100_000,
