@@ -1,6 +1,6 @@
-//! The actix layer: one actor per realm, one per WebSocket session.
+//! The actix layer: one actor per realm, one per session (WebSocket or RawSocket).
 //!
-//! Actors here are pumps. A [`session::Session`] (one per WebSocket or RawSocket connection) decodes frames, asks its
+//! Actors here are pumps. A [`session::Session`] decodes frames, asks its
 //! `SessionGate` what they mean and forwards them to its realm; a
 //! [`realm_actor::RealmActor`] feeds them to the sans-IO `Realm` and delivers
 //! whatever it outputs. Neither decides anything about WAMP itself.

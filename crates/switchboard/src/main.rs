@@ -50,8 +50,9 @@ fn main() -> anyhow::Result<()> {
         .into_iter()
         .map(str::to_owned)
         .collect();
-    // The one line on stdout, once clients can be served (in a cluster, once this
-    // node has joined): scripts and tests read the real port from it.
+    // The lines on stdout (the WebSocket one, after one per RawSocket listener),
+    // once clients can be served (in a cluster, once this node has joined):
+    // scripts and tests read the real ports from them.
     let ready = move |server: &switchboard_server::RunningServer| {
         // RawSocket lines come first: a script that waits for the WebSocket
         // line has them by then.
