@@ -5,6 +5,10 @@ The binary under test is ``$SWITCHBOARD_BIN`` (default
 is started on 127.0.0.1 with an ephemeral port; the fixture waits for the
 ``switchboard listening on ws://...`` line (``wss://...`` when the router
 serves TLS) on stdout and yields the URL.
+A router started with RawSocket listeners also prints where they are
+(``switchboard rawsocket listening on tcp://...`` or ``unix:...``) before
+that line; ``Router.rawsocket_urls`` gives them as ``rs://`` and
+``rs+unix://`` URLs, which ``wamp.connect`` takes like a ``ws://`` URL.
 The router's stderr is captured to a file and attached to the report of
 any failing test.
 """
@@ -14,8 +18,10 @@ from __future__ import annotations
 import os
 import queue
 import re
+import shutil
 import signal
 import subprocess
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -28,6 +34,7 @@ DEFAULT_BIN = REPO_ROOT / "target" / "debug" / "switchboard"
 READY_TIMEOUT = 20.0  # seconds to wait for the "listening on" line
 STOP_TIMEOUT = 10.0  # seconds to wait for exit after SIGTERM
 LISTENING_RE = re.compile(r"listening on (wss?://\S+)")
+RAWSOCKET_RE = re.compile(r"rawsocket listening on (tcp://|unix:)(\S+)")
 
 
 def router_binary() -> Path:
@@ -104,6 +111,18 @@ class Router:
                 return self.url
 
     @property
+    def rawsocket_urls(self) -> dict[str, str]:
+        """Where RawSocket is served, by kind ("tcp", "unix"), as ``wamp.connect`` URLs."""
+        urls = {}
+        for line in self.stdout_lines:
+            match = RAWSOCKET_RE.search(line)
+            if match and match.group(1) == "tcp://":
+                urls["tcp"] = f"rs://{match.group(2)}"
+            elif match:
+                urls["unix"] = f"rs+unix://{match.group(2)}"
+        return urls
+
+    @property
     def pid(self) -> int:
         return self.process.pid
 
@@ -171,6 +190,19 @@ def router_url(router) -> str:
     """The ws:// URL of a router with default settings."""
     assert router.url is not None
     return router.url
+
+
+@pytest.fixture
+def rawsocket_router(router_factory) -> Router:
+    """A router that also serves RawSocket over TCP and over a Unix socket."""
+    # A short directory of its own: a Unix socket path may not exceed 107 bytes.
+    directory = tempfile.mkdtemp(prefix="sb-rs-")
+    try:
+        yield router_factory(
+            "--rawsocket-port", "0", "--rawsocket-path", os.path.join(directory, "wamp.sock")
+        )
+    finally:
+        shutil.rmtree(directory, ignore_errors=True)
 
 
 @pytest.hookimpl(hookwrapper=True)

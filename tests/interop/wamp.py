@@ -4,6 +4,8 @@
         await session.register(handler, "com.example.proc")
         result = await session.call("com.example.proc", 1, 2)
 
+``url`` is a WebSocket URL (``ws://``, ``wss://``) or a RawSocket one:
+``rs://host:port`` over TCP, ``rs+unix:///path/to/socket`` over a Unix socket.
 ``session`` is a joined :class:`autobahn.asyncio.wamp.ApplicationSession`.
 On exit the session says GOODBYE (if still joined) and the connection is
 closed; the exit never waits more than a few seconds.
@@ -21,11 +23,13 @@ import txaio
 txaio.use_asyncio()
 
 from autobahn.asyncio.wamp import ApplicationSession  # noqa: E402
+from autobahn.asyncio.rawsocket import WampRawSocketClientFactory  # noqa: E402
 from autobahn.asyncio.websocket import WampWebSocketClientFactory  # noqa: E402
 from autobahn.wamp.serializer import CBORSerializer, JsonSerializer, MsgPackSerializer  # noqa: E402
 from autobahn.wamp.types import CloseDetails, ComponentConfig, SessionDetails  # noqa: E402
 
 REALM = "com.example.realm"
+# Every serializer the router speaks.
 SERIALIZERS = ("json", "msgpack", "cbor")
 
 JOIN_TIMEOUT = 10.0
@@ -99,13 +103,20 @@ async def open_session(
     """Connect to `url`, join `realm` and return the joined session."""
     loop = asyncio.get_running_loop()
     session = ClientSession(ComponentConfig(realm=realm))
-    factory = WampWebSocketClientFactory(
-        lambda: session, url=url, serializers=[make_serializer(serializer)]
-    )
     parsed = urlparse(url)
-    await asyncio.wait_for(
-        loop.create_connection(factory, parsed.hostname, parsed.port), timeout
-    )
+    if parsed.scheme in ("rs", "rs+unix"):
+        factory = WampRawSocketClientFactory(
+            lambda: session, serializer=make_serializer(serializer)
+        )
+    else:
+        factory = WampWebSocketClientFactory(
+            lambda: session, url=url, serializers=[make_serializer(serializer)]
+        )
+    if parsed.scheme == "rs+unix":
+        connecting = loop.create_unix_connection(factory, parsed.path)
+    else:
+        connecting = loop.create_connection(factory, parsed.hostname, parsed.port)
+    await asyncio.wait_for(connecting, timeout)
     try:
         await asyncio.wait_for(asyncio.shield(session.joined), timeout)
     except BaseException:

@@ -19,7 +19,8 @@ pub struct ServerConfig {
     pub ping_timeout: Duration,
     /// How long to wait for a client's GOODBYE after the router said GOODBYE.
     pub goodbye_timeout: Duration,
-    /// Threads running WebSocket sessions (each realm has a thread of its own).
+    /// Threads running WebSocket sessions, and as many running RawSocket ones
+    /// (each realm has a thread of its own).
     pub workers: usize,
     /// Set to run as a node of a cluster; `None` is the single embedded node.
     pub cluster: Option<switchboard_cluster::ClusterConfig>,
@@ -35,6 +36,17 @@ pub struct ServerConfig {
     /// On SIGTERM, how long a cluster node lets the calls its callees serve
     /// finish (with no new ones routed to them) before it says GOODBYE.
     pub drain_timeout: Duration,
+    /// RawSocket listeners (both off by default).
+    pub rawsocket: RawSocketConfig,
+}
+
+/// Where to accept WAMP-over-RawSocket, besides the WebSocket endpoint.
+#[derive(Debug, Clone, Default)]
+pub struct RawSocketConfig {
+    /// Host and port for RawSocket over TCP (port 0 picks a free one).
+    pub tcp: Option<(String, u16)>,
+    /// Path of a Unix socket; a stale socket file there is removed first.
+    pub unix: Option<std::path::PathBuf>,
 }
 
 impl Default for ServerConfig {
@@ -53,6 +65,7 @@ impl Default for ServerConfig {
             max_connections: Some(100_000),
             hello_timeout: Duration::from_secs(10),
             drain_timeout: Duration::from_secs(5),
+            rawsocket: RawSocketConfig::default(),
         }
     }
 }

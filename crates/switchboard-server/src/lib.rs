@@ -1,6 +1,6 @@
-//! The actix layer: one actor per realm, one per WebSocket session.
+//! The actix layer: one actor per realm, one per session (WebSocket or RawSocket).
 //!
-//! Actors here are pumps. A [`session::WsSession`] decodes frames, asks its
+//! Actors here are pumps. A [`session::Session`] decodes frames, asks its
 //! `SessionGate` what they mean and forwards them to its realm; a
 //! [`realm_actor::RealmActor`] feeds them to the sans-IO `Realm` and delivers
 //! whatever it outputs. Neither decides anything about WAMP itself.
@@ -14,6 +14,7 @@ mod drain;
 mod gatekeeper;
 mod metrics;
 mod outbound;
+mod rawsocket;
 mod realm_actor;
 mod session;
 mod websocket;
@@ -28,9 +29,9 @@ use switchboard_cluster::{ClusterNode, MemberChange, ProposeError};
 use switchboard_core::cluster::RegistryCommand;
 
 pub use admin::{AdminToken, AdminTokenTooShort, MIN_ADMIN_TOKEN_LEN};
-pub use config::ServerConfig;
+pub use config::{RawSocketConfig, ServerConfig};
 use directory::RealmDirectory;
-use session::ConnectionCounter;
+use session::{ConnectionCounter, SessionDeps};
 
 /// A router that is accepting connections.
 pub struct RunningServer {
@@ -41,12 +42,23 @@ pub struct RunningServer {
     server: actix_web::dev::Server,
     cluster: Option<Arc<ClusterNode>>,
     drain_timeout: Duration,
+    rawsocket: Option<Arc<rawsocket::Listeners>>,
 }
 
 impl RunningServer {
     /// The address the listener is bound to (useful with port 0).
     pub fn local_addr(&self) -> SocketAddr {
         self.local_addr
+    }
+
+    /// The address RawSocket over TCP is bound to, if it is served.
+    pub fn rawsocket_addr(&self) -> Option<SocketAddr> {
+        self.rawsocket.as_ref().and_then(|r| r.tcp_addr())
+    }
+
+    /// The Unix socket RawSocket is served on, if it is.
+    pub fn rawsocket_path(&self) -> Option<&std::path::Path> {
+        self.rawsocket.as_ref().and_then(|r| r.unix_path())
     }
 
     /// A handle that can stop the server from elsewhere.
@@ -57,6 +69,7 @@ impl RunningServer {
             connections: self.connections.clone(),
             cluster: self.cluster.clone(),
             drain_timeout: self.drain_timeout,
+            rawsocket: self.rawsocket.clone(),
         }
     }
 
@@ -74,6 +87,7 @@ pub struct ShutdownHandle {
     connections: ConnectionCounter,
     cluster: Option<Arc<ClusterNode>>,
     drain_timeout: Duration,
+    rawsocket: Option<Arc<rawsocket::Listeners>>,
 }
 
 impl ShutdownHandle {
@@ -93,23 +107,26 @@ impl ShutdownHandle {
             drain::leave(&self.realms, node, grace).await;
         }
         self.handle.stop(true).await;
+        if let Some(rawsocket) = &self.rawsocket {
+            rawsocket.stop();
+        }
     }
 }
 
 /// Runs the router on `listener` until `shutdown` resolves, then says GOODBYE to
 /// every session and returns. Blocks the calling thread (it owns the actix system).
 /// `ready` is called once clients can be served (in a cluster: once the node has
-/// joined and caught up).
+/// joined and caught up), with the server, to tell where it listens.
 pub fn serve(
     config: ServerConfig,
     listener: TcpListener,
     shutdown: impl std::future::Future<Output = ()> + 'static,
-    ready: impl FnOnce(),
+    ready: impl FnOnce(&RunningServer),
 ) -> std::io::Result<()> {
     actix_web::rt::System::new().block_on(async move {
         let grace = config.goodbye_timeout;
         let server = start(config, listener).await?;
-        ready();
+        ready(&server);
         let handle = server.handle();
         let running = actix_web::rt::spawn(server.run());
         shutdown.await;
@@ -150,6 +167,12 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
     let app_realms = realms.clone();
     let app_config = config.clone();
     let app_connections = connections.clone();
+    let deps = SessionDeps {
+        config: config.clone(),
+        realms: realms.clone(),
+        connections: connections.clone(),
+        gatekeeper: gatekeeper.clone(),
+    };
     // Later than the realms' own check, which sees what waits in the router and
     // counts what it closes; the kernel's catches what waits in the kernel.
     let stall = config
@@ -159,6 +182,11 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
         .max()
         .unwrap_or_default()
         + KERNEL_STALL_MARGIN;
+    // Bound before the WebSocket listener starts, so a RawSocket address that
+    // cannot be had fails the start with nothing left running.
+    let rawsocket = rawsocket::Listeners::start(&config.rawsocket, deps, stall)
+        .await?
+        .map(Arc::new);
     let server = HttpServer::new(move || {
         App::new()
             .app_data(web::Data::from(app_realms.clone()))
@@ -204,6 +232,7 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
         server,
         cluster: node,
         drain_timeout,
+        rawsocket,
     })
 }
 

@@ -28,7 +28,8 @@ use futures_util::Stream;
 use switchboard_core::outbound::weight;
 use switchboard_proto::Message;
 
-/// Bytes waiting for one session, shared by its realm, its actor and its body stream.
+/// Bytes waiting for one session, shared by its realm, its actor and its
+/// body stream (WebSocket) or socket writer (RawSocket).
 #[derive(Debug)]
 pub(crate) struct OutboundGauge {
     /// Handed to the actor and not yet encoded (by [`weight`]).
@@ -83,8 +84,8 @@ impl OutboundGauge {
         self.encoded.fetch_add(bytes as i64, Ordering::Relaxed);
     }
 
-    /// actix-http took `bytes` bytes to write. Frames the WebSocket layer makes
-    /// itself (pings, pongs, close) were never counted in, so the count stops
+    /// The transport took `bytes` bytes to write. Frames the transport makes
+    /// itself (pings, pongs, close, frame prefixes) were never counted in, so the count stops
     /// at zero rather than going below.
     fn written(&self, bytes: usize) {
         let _ = self
@@ -141,6 +142,42 @@ where
             self.gauge.written(bytes.len());
         }
         polled
+    }
+}
+
+/// A RawSocket session's socket that tells its gauge what was written: the
+/// actor's writer buffers frames and writes them as the socket takes them, so
+/// what a client leaves unread shows in the gauge as it does for WebSocket.
+pub(crate) struct CountingWriter<W> {
+    inner: W,
+    gauge: Arc<OutboundGauge>,
+}
+
+impl<W> CountingWriter<W> {
+    pub(crate) fn new(inner: W, gauge: Arc<OutboundGauge>) -> Self {
+        Self { inner, gauge }
+    }
+}
+
+impl<W: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for CountingWriter<W> {
+    fn poll_write(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
+        let polled = Pin::new(&mut self.inner).poll_write(cx, buf);
+        if let Poll::Ready(Ok(n)) = &polled {
+            self.gauge.written(*n);
+        }
+        polled
+    }
+
+    fn poll_flush(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_flush(cx)
+    }
+
+    fn poll_shutdown(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<std::io::Result<()>> {
+        Pin::new(&mut self.inner).poll_shutdown(cx)
     }
 }
 

@@ -1,25 +1,26 @@
-//! The actor behind one WebSocket connection: a pump between frames and the realm.
+//! The actor behind one client connection, whatever carries it: a pump between
+//! frames and the realm.
 //!
-//! Inbound: reassemble fragments, decode, ask the `SessionGate` what the message
-//! means, do what it says (join a realm, route to it, answer, close). Outbound:
-//! let the gate see the message, encode, write. Keepalive pings and the frame
-//! size limit are transport concerns and live here too.
+//! Inbound: decode, ask the `SessionGate` what the message means, do what it
+//! says (join a realm, route to it, answer, close). Outbound: let the gate see
+//! the message, encode, write. All of that is the same for every transport, so
+//! it lives here once; a [`Transport`] only knows how to put an encoded
+//! message, a keepalive ping and a close on its wire, and its own
+//! `StreamHandler` turns what it reads into [`Session::handle_frame`] calls.
 
 use std::net::SocketAddr;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
-use actix::dev::SendError;
-use actix::{Actor, ActorContext, Addr, AsyncContext, Handler, StreamHandler};
-use actix_http::ws::Item;
-use actix_web_actors::ws::{self, CloseCode, CloseReason, ProtocolError};
-use bytes::{Bytes, BytesMut};
+use actix::dev::{SendError, ToEnvelope};
+use actix::{Actor, ActorContext, Addr, AsyncContext, Handler};
+use bytes::Bytes;
 use switchboard_core::auth::{AuthenticatorReply, Fresh};
 use switchboard_core::session_gate::{AfterSend, AuthFailure};
 use switchboard_core::{GateAction, SessionGate};
-use switchboard_proto::error_uri::{PAYLOAD_SIZE_EXCEEDED, PROTOCOL_VIOLATION};
-use switchboard_proto::{decode, encode, Codec, Message};
+use switchboard_proto::error_uri::PAYLOAD_SIZE_EXCEEDED;
+use switchboard_proto::{code, decode, encode, Codec, Message};
 
 use crate::authenticator::{Answered, Ask};
 use crate::config::ServerConfig;
@@ -28,7 +29,8 @@ use crate::gatekeeper::Gatekeeper;
 use crate::outbound::OutboundGauge;
 use crate::realm_actor::{Deliver, Inbound, Join, Leave, RealmActor};
 
-/// Counts open WebSocket sessions, so shutdown can wait for them to close.
+/// Counts open sessions of every transport, so the connection limit covers
+/// them all and shutdown can wait for them to close.
 #[derive(Clone, Default)]
 pub(crate) struct ConnectionCounter(Arc<AtomicUsize>);
 
@@ -38,59 +40,92 @@ impl ConnectionCounter {
     }
 }
 
-/// Where a fragmented message stands after one more fragment.
-enum Reassembly {
-    Whole(Bytes),
-    Partial,
-    Failed(GateAction),
+/// The part of a session that differs between WebSocket and RawSocket. The
+/// context is the transport's because actix ties the way an actor writes
+/// (a WebSocket response stream, a socket writer) to its context type.
+pub(crate) trait Transport: Sized + Unpin + 'static {
+    type Context: AsyncContext<Session<Self>>
+        + ToEnvelope<Session<Self>, Deliver>
+        + ToEnvelope<Session<Self>, Answered>;
+
+    /// Queues one encoded WAMP message.
+    fn send(&mut self, codec: Codec, bytes: Vec<u8>, ctx: &mut Self::Context);
+
+    /// Sends a keepalive ping.
+    fn ping(&mut self, ctx: &mut Self::Context);
+
+    /// Whether the peer answers this transport's pings, so silence past the
+    /// ping timeout means it is gone. A transport that returns false leaves
+    /// dead peers to the kernel (TCP keepalive).
+    fn pings_answered(&self) -> bool {
+        true
+    }
+
+    /// Closes the connection once what was queued is written; the actor stops.
+    fn close(&mut self, ctx: &mut Self::Context);
+
+    /// The largest message the peer said it accepts, if it said.
+    fn peer_limit(&self) -> Option<usize> {
+        None
+    }
+}
+
+/// Everything a session needs from the server, the same for every transport.
+#[derive(Clone)]
+pub(crate) struct SessionDeps {
+    pub(crate) config: Arc<ServerConfig>,
+    pub(crate) realms: Arc<RealmDirectory>,
+    pub(crate) connections: ConnectionCounter,
+    pub(crate) gatekeeper: Arc<Gatekeeper>,
 }
 
 /// One client connection.
-pub(crate) struct WsSession {
+pub(crate) struct Session<T> {
     codec: Codec,
     gate: SessionGate,
-    config: Arc<ServerConfig>,
-    realms: Arc<RealmDirectory>,
+    deps: SessionDeps,
     /// The realm the current session joined (set on HELLO).
     realm: Option<Addr<RealmActor>>,
     /// When the client last sent anything, for the keepalive.
     last_heard: Instant,
-    /// A fragmented message being reassembled.
-    fragments: Option<BytesMut>,
-    connections: ConnectionCounter,
-    gatekeeper: Arc<Gatekeeper>,
     /// The client's address, for logs, the failure throttle and authenticators.
     peer: Option<SocketAddr>,
     /// What waits to be written to this connection (shared with the realm).
     gauge: Arc<OutboundGauge>,
+    pub(crate) transport: T,
 }
 
-impl WsSession {
+impl<T: Transport> Session<T> {
     pub(crate) fn new(
         codec: Codec,
-        config: Arc<ServerConfig>,
-        realms: Arc<RealmDirectory>,
-        connections: ConnectionCounter,
-        gatekeeper: Arc<Gatekeeper>,
+        deps: SessionDeps,
         peer: Option<SocketAddr>,
         gauge: Arc<OutboundGauge>,
+        transport: T,
     ) -> Self {
         Self {
             codec,
             gate: SessionGate::default(),
-            config,
-            realms,
+            deps,
             realm: None,
             last_heard: Instant::now(),
-            fragments: None,
-            connections,
-            gatekeeper,
             peer,
             gauge,
+            transport,
         }
     }
 
-    fn handle_frame(&mut self, frame: Bytes, ctx: &mut ws::WebsocketContext<Self>) {
+    pub(crate) fn config(&self) -> &ServerConfig {
+        &self.deps.config
+    }
+
+    /// The client sent something: it is alive, whatever the frame was.
+    pub(crate) fn heard(&mut self) {
+        self.last_heard = Instant::now();
+    }
+
+    /// One whole WAMP message from the client.
+    pub(crate) fn handle_frame(&mut self, frame: Bytes, ctx: &mut T::Context) {
         let action = match decode(self.codec, frame) {
             Ok(message) => self.gate.handle_inbound(message),
             Err(error) => {
@@ -101,14 +136,37 @@ impl WsSession {
         self.perform(action, ctx);
     }
 
-    fn perform(&mut self, action: GateAction, ctx: &mut ws::WebsocketContext<Self>) {
+    /// The transport found the client at fault (`reason` is the ABORT's URI).
+    pub(crate) fn fail(&mut self, reason: &str, why: impl Into<String>, ctx: &mut T::Context) {
+        let action = self.gate.abort_with(reason, why);
+        self.perform(action, ctx);
+    }
+
+    /// The client sent a message larger than this router accepts.
+    pub(crate) fn oversized(&mut self, limit: usize, ctx: &mut T::Context) {
+        self.fail(
+            PAYLOAD_SIZE_EXCEEDED,
+            format!("message larger than {limit} bytes"),
+            ctx,
+        );
+    }
+
+    /// The client closed the connection (or it broke).
+    pub(crate) fn transport_closed(&mut self, ctx: &mut T::Context) {
+        if let Some(session) = self.gate.handle_transport_closed() {
+            self.leave(session);
+        }
+        ctx.stop();
+    }
+
+    pub(crate) fn perform(&mut self, action: GateAction, ctx: &mut T::Context) {
         match action {
             GateAction::Resolve(hello) => {
-                ctx.run_later(self.config.hello_timeout, |session, ctx| {
+                ctx.run_later(self.deps.config.hello_timeout, |session, ctx| {
                     let action = session.gate.handshake_timed_out();
                     session.perform(action, ctx);
                 });
-                let next = match self.realms.lookup(&hello.realm) {
+                let next = match self.deps.realms.lookup(&hello.realm) {
                     Some((realm, security)) => {
                         self.realm = Some(realm.clone());
                         let peer = self.peer.map(|p| match p {
@@ -124,7 +182,7 @@ impl WsSession {
                 self.perform(next, ctx);
             }
             GateAction::Send(message) => self.write(&message, ctx),
-            GateAction::Ask(request) => match self.gatekeeper.authenticator(&request.realm) {
+            GateAction::Ask(request) => match self.deps.gatekeeper.authenticator(&request.realm) {
                 Some(client) => client.do_send(Ask {
                     request,
                     reply_to: ctx.address().recipient(),
@@ -139,7 +197,8 @@ impl WsSession {
                 }
             },
             GateAction::Join { hello, identity } => {
-                self.gatekeeper
+                self.deps
+                    .gatekeeper
                     .admitted(identity.authmethod.as_str(), self.peer);
                 if let Some(realm) = &self.realm {
                     realm.do_send(Join {
@@ -161,13 +220,13 @@ impl WsSession {
                     self.leave(session);
                 }
                 self.write(&abort, ctx);
-                self.close(ctx, CloseCode::Normal);
+                self.transport.close(ctx);
             }
             GateAction::Close { leave } => {
                 if let Some(session) = leave {
                     self.leave(session);
                 }
-                self.close(ctx, CloseCode::Normal);
+                self.transport.close(ctx);
             }
             GateAction::Ignore => {}
         }
@@ -176,7 +235,7 @@ impl WsSession {
     /// Hands a message to the realm. When the realm's mailbox is full, this
     /// session waits for room and reads nothing meanwhile, so a client that
     /// sends faster than its realm keeps up is slowed by TCP, not queued.
-    fn forward(&mut self, inbound: Inbound, ctx: &mut ws::WebsocketContext<Self>) {
+    fn forward(&mut self, inbound: Inbound, ctx: &mut T::Context) {
         let Some(realm) = &self.realm else {
             return;
         };
@@ -193,16 +252,16 @@ impl WsSession {
 
     /// Sends a failed handshake's ABORT, held back while its address keeps
     /// failing, then closes.
-    fn refuse(&mut self, failure: AuthFailure, ctx: &mut ws::WebsocketContext<Self>) {
+    fn refuse(&mut self, failure: AuthFailure, ctx: &mut T::Context) {
         self.realm = None;
-        let delay = self.gatekeeper.refused(&failure, self.peer);
+        let delay = self.deps.gatekeeper.refused(&failure, self.peer);
         if delay.is_zero() {
             self.write(&failure.abort, ctx);
-            self.close(ctx, CloseCode::Normal);
+            self.transport.close(ctx);
         } else {
             ctx.run_later(delay, move |session, ctx| {
                 session.write(&failure.abort, ctx);
-                session.close(ctx, CloseCode::Normal);
+                session.transport.close(ctx);
             });
         }
     }
@@ -214,89 +273,93 @@ impl WsSession {
     }
 
     /// Encodes and queues `message`, counting its bytes in the gauge.
-    fn write(&mut self, message: &Message, ctx: &mut ws::WebsocketContext<Self>) {
-        let written = match encode(self.codec, message) {
-            Ok(bytes) if self.codec.is_text() => match String::from_utf8(bytes) {
-                Ok(text) => {
-                    let len = text.len();
-                    ctx.text(text);
-                    len
-                }
-                Err(_) => {
-                    tracing::error!("JSON encoder produced invalid UTF-8");
-                    0
-                }
-            },
-            Ok(bytes) => {
-                let len = bytes.len();
-                ctx.binary(bytes);
-                len
-            }
+    fn write(&mut self, message: &Message, ctx: &mut T::Context) {
+        let bytes = match encode(self.codec, message) {
+            Ok(bytes) => bytes,
             Err(error) => {
                 tracing::error!(%error, message = message.name(), "cannot encode outbound message");
-                0
+                return;
             }
         };
-        self.gauge.encoded(written);
-    }
-
-    fn close(&mut self, ctx: &mut ws::WebsocketContext<Self>, code: CloseCode) {
-        ctx.close(Some(CloseReason::from(code)));
-        ctx.stop();
-    }
-
-    /// Adds a fragment; yields the whole message once the last one is in.
-    fn reassemble(&mut self, item: Item) -> Reassembly {
-        let (data, last) = match item {
-            Item::FirstText(data) | Item::FirstBinary(data) => {
-                self.fragments = Some(BytesMut::new());
-                (data, false)
-            }
-            Item::Continue(data) => (data, false),
-            Item::Last(data) => (data, true),
-        };
-        let Some(buffer) = self.fragments.as_mut() else {
-            let why = "continuation frame without a first frame";
-            return Reassembly::Failed(self.gate.abort_with(PROTOCOL_VIOLATION, why));
-        };
-        if buffer.len() + data.len() > self.config.max_message_size {
-            return Reassembly::Failed(self.oversized());
+        if let Some(limit) = self.transport.peer_limit().filter(|&l| bytes.len() > l) {
+            self.too_large_for_peer(message, bytes.len(), limit, ctx);
+            return;
         }
-        buffer.extend_from_slice(&data);
-        match self.fragments.take() {
-            Some(whole) if last => Reassembly::Whole(whole.freeze()),
-            rest => {
-                self.fragments = rest;
-                Reassembly::Partial
-            }
-        }
+        self.gauge.encoded(bytes.len());
+        self.transport.send(self.codec, bytes, ctx);
     }
 
-    fn oversized(&mut self) -> GateAction {
-        let limit = self.config.max_message_size;
-        self.gate.abort_with(
-            PAYLOAD_SIZE_EXCEEDED,
-            format!("message larger than {limit} bytes"),
-        )
+    /// A message the client said it cannot take. It is not sent; where
+    /// someone waits for it, they get `wamp.error.payload_size_exceeded`
+    /// instead of waiting forever: the caller for a RESULT or an ERROR (the
+    /// ERROR goes out again without its payload), the caller through the realm
+    /// (as if this callee had failed) for an INVOCATION. An EVENT is dropped.
+    /// Any other message (a WELCOME with many details, say) cannot be made
+    /// smaller and the session cannot go on without it: the session ends.
+    fn too_large_for_peer(
+        &mut self,
+        message: &Message,
+        len: usize,
+        limit: usize,
+        ctx: &mut T::Context,
+    ) {
+        tracing::debug!(
+            message = message.name(),
+            len,
+            limit,
+            "outbound message larger than the client accepts: not sent"
+        );
+        let error = |request_type, request| switchboard_proto::Error {
+            request_type,
+            request,
+            error: PAYLOAD_SIZE_EXCEEDED.to_owned(),
+            ..Default::default()
+        };
+        match message {
+            Message::Result(result) => {
+                self.write(&Message::Error(error(code::CALL, result.request)), ctx)
+            }
+            Message::Error(failed) if failed.error != PAYLOAD_SIZE_EXCEEDED => {
+                let error = error(failed.request_type, failed.request);
+                self.write(&Message::Error(error), ctx);
+            }
+            Message::Invocation(invocation) => {
+                let failed = Message::Error(error(code::INVOCATION, invocation.request));
+                let action = self.gate.handle_inbound(failed);
+                self.perform(action, ctx);
+            }
+            Message::Event(_) => {}
+            _ if self.gate.is_closed() => self.transport.close(ctx),
+            _ => {
+                let why = format!(
+                    "a {} of {len} bytes exceeds the client's {limit}",
+                    message.name()
+                );
+                self.fail(PAYLOAD_SIZE_EXCEEDED, why, ctx);
+            }
+        }
     }
 }
 
-impl Actor for WsSession {
-    type Context = ws::WebsocketContext<Self>;
+impl<T: Transport> Actor for Session<T> {
+    type Context = T::Context;
 
     fn started(&mut self, ctx: &mut Self::Context) {
-        self.connections.0.fetch_add(1, Ordering::SeqCst);
-        ctx.run_later(self.config.hello_timeout, |session, ctx| {
+        self.deps.connections.0.fetch_add(1, Ordering::SeqCst);
+        ctx.run_later(self.deps.config.hello_timeout, |session, ctx| {
             let action = session.gate.hello_overdue();
             session.perform(action, ctx);
         });
-        ctx.run_interval(self.config.ping_interval, |session, ctx| {
-            if session.last_heard.elapsed() > session.config.ping_timeout {
+        ctx.run_interval(self.deps.config.ping_interval, |session, ctx| {
+            if !session.transport.pings_answered() {
+                return;
+            }
+            if session.last_heard.elapsed() > session.deps.config.ping_timeout {
                 tracing::debug!("client silent past the ping timeout; closing");
                 let leave = session.gate.handle_transport_closed();
                 session.perform(GateAction::Close { leave }, ctx);
             } else {
-                ctx.ping(b"");
+                session.transport.ping(ctx);
             }
         });
     }
@@ -305,45 +368,11 @@ impl Actor for WsSession {
         if let Some(session) = self.gate.handle_transport_closed() {
             self.leave(session);
         }
-        self.connections.0.fetch_sub(1, Ordering::SeqCst);
+        self.deps.connections.0.fetch_sub(1, Ordering::SeqCst);
     }
 }
 
-impl StreamHandler<Result<ws::Message, ProtocolError>> for WsSession {
-    fn handle(&mut self, frame: Result<ws::Message, ProtocolError>, ctx: &mut Self::Context) {
-        self.last_heard = Instant::now();
-        match frame {
-            Ok(ws::Message::Text(text)) => self.handle_frame(text.into_bytes(), ctx),
-            Ok(ws::Message::Binary(bytes)) => self.handle_frame(bytes, ctx),
-            Ok(ws::Message::Continuation(item)) => match self.reassemble(item) {
-                Reassembly::Whole(whole) => self.handle_frame(whole, ctx),
-                Reassembly::Partial => {}
-                Reassembly::Failed(action) => self.perform(action, ctx),
-            },
-            Ok(ws::Message::Ping(payload)) => ctx.pong(&payload),
-            Ok(ws::Message::Pong(_)) | Ok(ws::Message::Nop) => {}
-            Ok(ws::Message::Close(reason)) => {
-                let leave = self.gate.handle_transport_closed();
-                if let Some(session) = leave {
-                    self.leave(session);
-                }
-                ctx.close(reason);
-                ctx.stop();
-            }
-            Err(ProtocolError::Overflow) => {
-                let action = self.oversized();
-                self.perform(action, ctx);
-            }
-            Err(error) => {
-                tracing::debug!(%error, "WebSocket protocol error");
-                let action = self.gate.abort_with(PROTOCOL_VIOLATION, error.to_string());
-                self.perform(action, ctx);
-            }
-        }
-    }
-}
-
-impl Handler<Answered> for WsSession {
+impl<T: Transport> Handler<Answered> for Session<T> {
     type Result = ();
 
     fn handle(&mut self, Answered(reply): Answered, ctx: &mut Self::Context) {
@@ -352,7 +381,7 @@ impl Handler<Answered> for WsSession {
     }
 }
 
-impl Handler<Deliver> for WsSession {
+impl<T: Transport> Handler<Deliver> for Session<T> {
     type Result = ();
 
     fn handle(&mut self, Deliver(message): Deliver, ctx: &mut Self::Context) {
@@ -366,12 +395,12 @@ impl Handler<Deliver> for WsSession {
             AfterSend::Continue => {}
             AfterSend::Close => {
                 self.realm = None;
-                self.close(ctx, CloseCode::Normal);
+                self.transport.close(ctx);
             }
             AfterSend::AwaitGoodbye => {
                 self.realm = None;
-                ctx.run_later(self.config.goodbye_timeout, |session, ctx| {
-                    session.close(ctx, CloseCode::Normal);
+                ctx.run_later(self.deps.config.goodbye_timeout, |session, ctx| {
+                    session.transport.close(ctx);
                 });
             }
         }

@@ -26,6 +26,12 @@ pub(crate) struct Cli {
     /// HTTP path of the WebSocket endpoint.
     #[arg(long)]
     pub(crate) path: Option<String>,
+    /// Also serve WAMP-over-RawSocket over TCP on this port, on --host (0 picks a free one).
+    #[arg(long, value_name = "PORT")]
+    pub(crate) rawsocket_port: Option<u16>,
+    /// Also serve WAMP-over-RawSocket on this Unix socket path.
+    #[arg(long, value_name = "PATH")]
+    pub(crate) rawsocket_path: Option<PathBuf>,
     /// Largest message accepted, in bytes.
     #[arg(long, value_name = "BYTES")]
     pub(crate) max_message_size: Option<usize>,
@@ -35,7 +41,7 @@ pub(crate) struct Cli {
     /// Silence after which a client is dropped, in milliseconds.
     #[arg(long, value_name = "MS")]
     pub(crate) ping_timeout_ms: Option<u64>,
-    /// Threads running WebSocket sessions [default: one per core].
+    /// Threads running sessions, for each transport [default: one per core].
     #[arg(long, value_name = "N")]
     pub(crate) workers: Option<usize>,
     /// Realms to serve (anonymous, loose URIs), replacing the configured ones.
@@ -104,6 +110,8 @@ pub(crate) fn env_name(key: &str) -> String {
         format!("log_{last}")
     } else if key.starts_with("server.tls.") {
         format!("tls_{last}")
+    } else if key.starts_with("server.rawsocket.") {
+        format!("rawsocket_{last}")
     } else if key.starts_with("cluster.tls.") {
         format!("cluster_tls_{last}")
     } else {

@@ -50,9 +50,20 @@ fn main() -> anyhow::Result<()> {
         .into_iter()
         .map(str::to_owned)
         .collect();
-    // The one line on stdout, once clients can be served (in a cluster, once this
-    // node has joined): scripts and tests read the real port from it.
-    let ready = move || {
+    // The lines on stdout (the WebSocket one, after one per RawSocket listener),
+    // once clients can be served (in a cluster, once this node has joined):
+    // scripts and tests read the real ports from them.
+    let ready = move |server: &switchboard_server::RunningServer| {
+        // RawSocket lines come first: a script that waits for the WebSocket
+        // line has them by then.
+        if let Some(raw) = server.rawsocket_addr() {
+            println!("switchboard rawsocket listening on tcp://{raw}");
+            tracing::info!(addr = %raw, "RawSocket over TCP");
+        }
+        if let Some(raw) = server.rawsocket_path() {
+            println!("switchboard rawsocket listening on unix:{}", raw.display());
+            tracing::info!(path = %raw.display(), "RawSocket over a Unix socket");
+        }
         println!("switchboard listening on {scheme}://{addr}{path}");
         let _ = std::io::stdout().flush();
         tracing::info!(%addr, %path, ?realms, "router ready");

@@ -12,7 +12,7 @@ use switchboard_cluster::LinkSecurity;
 use switchboard_core::outbound::OutboundLimits;
 use switchboard_core::RealmConfig;
 use switchboard_proto::uri::{Components, UriCheck};
-use switchboard_server::ServerConfig;
+use switchboard_server::{RawSocketConfig, ServerConfig};
 
 use crate::cli::{env_name, Cli};
 use crate::cluster_settings::{path, ClusterSettings, FileCluster};
@@ -46,6 +46,10 @@ pub(crate) struct Settings {
     pub(crate) ping_timeout_ms: u64,
     pub(crate) hello_timeout_ms: u64,
     pub(crate) drain_timeout_ms: u64,
+    /// RawSocket over TCP on `host`, off unless set.
+    pub(crate) rawsocket_port: Option<u16>,
+    /// RawSocket on a Unix socket, off unless set.
+    pub(crate) rawsocket_path: Option<PathBuf>,
     /// 0: no limit.
     pub(crate) max_connections: usize,
     /// The outbound budget of every realm's sessions, unless a realm sets its own.
@@ -78,6 +82,8 @@ impl Default for Settings {
             ping_timeout_ms: millis(server.ping_timeout),
             hello_timeout_ms: millis(server.hello_timeout),
             drain_timeout_ms: millis(server.drain_timeout),
+            rawsocket_port: None,
+            rawsocket_path: None,
             max_connections: server.max_connections.unwrap_or(0),
             outbound_soft_limit: OutboundLimits::default().soft,
             outbound_hard_limit: OutboundLimits::default().hard,
@@ -121,6 +127,8 @@ pub(crate) const SETTINGS: &[&str] = &[
     "server.ping_timeout_ms",
     "server.hello_timeout_ms",
     "server.drain_timeout_ms",
+    "server.rawsocket.port",
+    "server.rawsocket.path",
     "server.max_connections",
     "server.outbound_soft_limit",
     "server.outbound_hard_limit",
@@ -157,6 +165,8 @@ impl Settings {
             "server.ping_timeout_ms" => self.ping_timeout_ms = parse(key, v)?,
             "server.hello_timeout_ms" => self.hello_timeout_ms = parse(key, v)?,
             "server.drain_timeout_ms" => self.drain_timeout_ms = parse(key, v)?,
+            "server.rawsocket.port" => self.rawsocket_port = Some(parse(key, v)?),
+            "server.rawsocket.path" => self.rawsocket_path = path(v),
             "server.max_connections" => self.max_connections = parse(key, v)?,
             "server.outbound_soft_limit" => self.outbound_soft_limit = parse(key, v)?,
             "server.outbound_hard_limit" => self.outbound_hard_limit = parse(key, v)?,
@@ -207,8 +217,16 @@ struct FileServerTls {
 
 #[derive(Debug, Default, Deserialize)]
 #[serde(deny_unknown_fields)]
+struct FileRawSocket {
+    port: Option<u16>,
+    path: Option<PathBuf>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
 struct FileServer {
     tls: Option<FileServerTls>,
+    rawsocket: Option<FileRawSocket>,
     host: Option<String>,
     port: Option<u16>,
     path: Option<String>,
@@ -264,6 +282,13 @@ impl Settings {
             if let Some(tls) = server.tls {
                 self.tls.cert = tls.cert.map(|p| base.join(p)).or(self.tls.cert.take());
                 self.tls.key = tls.key.map(|p| base.join(p)).or(self.tls.key.take());
+            }
+            if let Some(rawsocket) = server.rawsocket {
+                self.rawsocket_port = rawsocket.port.or(self.rawsocket_port);
+                self.rawsocket_path = rawsocket
+                    .path
+                    .map(|p| base.join(p))
+                    .or(self.rawsocket_path.take());
             }
             set(&mut self.host, server.host);
             set(&mut self.port, server.port);
@@ -322,6 +347,8 @@ impl Settings {
         set(&mut self.ping_interval_ms, cli.ping_interval_ms);
         set(&mut self.ping_timeout_ms, cli.ping_timeout_ms);
         set(&mut self.workers, cli.workers);
+        self.rawsocket_port = cli.rawsocket_port.or(self.rawsocket_port);
+        self.rawsocket_path = cli.rawsocket_path.clone().or(self.rawsocket_path.take());
         if let Some(cert) = &cli.tls_cert {
             self.tls.cert = Some(cert.clone());
         }
@@ -470,6 +497,10 @@ impl Settings {
             hello_timeout: Duration::from_millis(self.hello_timeout_ms),
             drain_timeout: Duration::from_millis(self.drain_timeout_ms),
             max_connections: Some(self.max_connections).filter(|&n| n > 0),
+            rawsocket: RawSocketConfig {
+                tcp: self.rawsocket_port.map(|port| (self.host.clone(), port)),
+                unix: self.rawsocket_path.clone(),
+            },
             ..ServerConfig::default()
         })
     }
@@ -660,6 +691,43 @@ mod tests {
         assert_eq!(env_name("server.port"), "SWITCHBOARD_PORT");
         assert_eq!(env_name("log.format"), "SWITCHBOARD_LOG_FORMAT");
         assert_eq!(env_name("realms"), "SWITCHBOARD_REALMS");
+    }
+
+    #[test]
+    fn rawsocket_is_off_unless_a_port_or_path_comes_from_the_file_the_environment_or_a_flag() {
+        assert_eq!(
+            env_name("server.rawsocket.port"),
+            "SWITCHBOARD_RAWSOCKET_PORT"
+        );
+        assert_eq!(
+            env_name("server.rawsocket.path"),
+            "SWITCHBOARD_RAWSOCKET_PATH"
+        );
+        let off = load(&[], &[]).unwrap().server_config().unwrap();
+        assert!(off.rawsocket.tcp.is_none() && off.rawsocket.unix.is_none());
+
+        let f = file("[server]\nhost = \"127.0.0.1\"\n[server.rawsocket]\nport = 8081\npath = \"wamp.sock\"\n");
+        let s = load(&["--config", f.arg()], &[]).unwrap();
+        let config = s.server_config().unwrap();
+        assert_eq!(config.rawsocket.tcp, Some(("127.0.0.1".to_owned(), 8081)));
+        let unix = config.rawsocket.unix.unwrap();
+        assert!(
+            unix.ends_with("wamp.sock") && unix.is_absolute() == Path::new(f.arg()).is_absolute()
+        );
+
+        let s = load(
+            &["--config", f.arg(), "--rawsocket-port", "0"],
+            &[
+                ("SWITCHBOARD_RAWSOCKET_PORT", "9000"),
+                ("SWITCHBOARD_RAWSOCKET_PATH", "/tmp/env.sock"),
+            ],
+        )
+        .unwrap();
+        assert_eq!(s.rawsocket_port, Some(0), "the flag beats the environment");
+        assert_eq!(s.rawsocket_path, Some(PathBuf::from("/tmp/env.sock")));
+        let s = load(&["--rawsocket-path", "/tmp/flag.sock"], &[]).unwrap();
+        assert_eq!(s.rawsocket_path, Some(PathBuf::from("/tmp/flag.sock")));
+        assert_eq!(s.rawsocket_port, None);
     }
 
     #[test]

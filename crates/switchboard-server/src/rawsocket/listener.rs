@@ -1,0 +1,294 @@
+//! Accepting RawSocket connections: bind, handshake, hand each connection to
+//! a session thread.
+//!
+//! Sessions run on `workers` arbiters of their own, chosen round-robin, as
+//! WebSocket sessions run on actix-web's `workers` threads: on the thread
+//! that accepts (the actix system's, which also runs the cluster and the
+//! HTTP accept loop) every RawSocket session would share one core. The
+//! handshake itself (four octets each way) is done on the accepting thread,
+//! so a client that never sends it costs a session thread nothing.
+
+use std::io;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use actix::{Arbiter, ArbiterHandle};
+use actix_web::rt::task::JoinHandle;
+use switchboard_proto::Codec;
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
+
+use super::handshake::{self, HandshakeError, Refusal};
+use super::{codec_for, start_session, Accepted};
+use crate::config::RawSocketConfig;
+use crate::outbound::limit_unacknowledged;
+use crate::session::SessionDeps;
+
+/// How long to wait before accepting again after `accept` failed (out of
+/// file descriptors, most often), rather than spinning on the error.
+const ACCEPT_BACKOFF: Duration = Duration::from_millis(100);
+
+/// The running RawSocket listeners.
+pub(crate) struct Listeners {
+    tcp_addr: Option<SocketAddr>,
+    unix_path: Option<PathBuf>,
+    accepting: Vec<JoinHandle<()>>,
+    arbiters: Mutex<Vec<Arbiter>>,
+}
+
+/// What every accepted connection needs.
+#[derive(Clone)]
+struct Shared {
+    deps: SessionDeps,
+    threads: Arc<[ArbiterHandle]>,
+    next: Arc<AtomicUsize>,
+    stall: Duration,
+}
+
+impl Shared {
+    /// Starts the session on the next session thread.
+    fn hand_over(&self, accepted: Accepted, codec: Codec, peer_limit: usize) {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.threads.len();
+        let deps = self.deps.clone();
+        let sent =
+            self.threads[i].spawn_fn(move || start_session(accepted, codec, peer_limit, deps));
+        if !sent {
+            tracing::warn!("RawSocket session thread gone: connection dropped");
+        }
+    }
+}
+
+impl Listeners {
+    /// Binds what `config` asks for; `None` when it asks for nothing. Must be
+    /// called inside the actix system.
+    pub(crate) async fn start(
+        config: &RawSocketConfig,
+        deps: SessionDeps,
+        stall: Duration,
+    ) -> io::Result<Option<Self>> {
+        if config.tcp.is_none() && config.unix.is_none() {
+            return Ok(None);
+        }
+        // Both bound before anything starts, so a failure leaves nothing running.
+        let tcp = match &config.tcp {
+            Some((host, port)) => Some(
+                tokio::net::TcpListener::bind((host.as_str(), *port))
+                    .await
+                    .map_err(|e| {
+                        io::Error::new(e.kind(), format!("RawSocket on {host}:{port}: {e}"))
+                    })?,
+            ),
+            None => None,
+        };
+        let unix = config.unix.as_deref().map(bind_unix).transpose()?;
+        let arbiters: Vec<Arbiter> = (0..deps.config.workers.max(1))
+            .map(|_| Arbiter::new())
+            .collect();
+        let shared = Shared {
+            threads: arbiters.iter().map(Arbiter::handle).collect(),
+            next: Arc::new(AtomicUsize::new(0)),
+            deps,
+            stall,
+        };
+        let mut listeners = Self {
+            tcp_addr: None,
+            unix_path: config.unix.clone(),
+            accepting: Vec::new(),
+            arbiters: Mutex::new(arbiters),
+        };
+        if let Some(tcp) = tcp {
+            listeners.tcp_addr = Some(tcp.local_addr()?);
+            let accepting = actix_web::rt::spawn(accept_tcp(tcp, shared.clone()));
+            listeners.accepting.push(accepting);
+        }
+        if let Some(unix) = unix {
+            let accepting = actix_web::rt::spawn(accept_unix(unix, shared));
+            listeners.accepting.push(accepting);
+        }
+        Ok(Some(listeners))
+    }
+
+    pub(crate) fn tcp_addr(&self) -> Option<SocketAddr> {
+        self.tcp_addr
+    }
+
+    pub(crate) fn unix_path(&self) -> Option<&Path> {
+        self.unix_path.as_deref()
+    }
+
+    /// Stops accepting, removes the socket file and ends the session threads
+    /// (with whatever sessions are still on them).
+    pub(crate) fn stop(&self) {
+        for task in &self.accepting {
+            task.abort();
+        }
+        if let Some(path) = &self.unix_path {
+            let _ = std::fs::remove_file(path);
+        }
+        let arbiters = match self.arbiters.lock() {
+            Ok(mut arbiters) => std::mem::take(&mut *arbiters),
+            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
+        };
+        for arbiter in arbiters {
+            arbiter.stop();
+        }
+    }
+}
+
+/// Binds `path`, first removing a socket a previous run left behind. A path
+/// that is not a socket, or a socket something still answers on, is left
+/// alone and the bind fails.
+fn bind_unix(path: &Path) -> io::Result<tokio::net::UnixListener> {
+    use std::os::unix::fs::FileTypeExt;
+    let context =
+        |e: io::Error| io::Error::new(e.kind(), format!("RawSocket on {}: {e}", path.display()));
+    if let Ok(meta) = std::fs::symlink_metadata(path) {
+        if !meta.file_type().is_socket() {
+            return Err(context(io::Error::new(
+                io::ErrorKind::AlreadyExists,
+                "exists and is not a socket",
+            )));
+        }
+        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+            return Err(context(io::Error::new(
+                io::ErrorKind::AddrInUse,
+                "another process is listening on it",
+            )));
+        }
+        std::fs::remove_file(path).map_err(context)?;
+    }
+    tokio::net::UnixListener::bind(path).map_err(context)
+}
+
+/// Has the kernel probe an idle connection every `interval`: the router sends
+/// RawSocket PINGs only to peers that showed they answer them (see
+/// `RawSocket::speaks_ping`), so for the others a peer host that vanished is
+/// found this way (three unanswered probes, a third of `interval` apart).
+fn keep_alive(stream: &tokio::net::TcpStream, interval: Duration) {
+    let probes = socket2::TcpKeepalive::new()
+        .with_time(interval)
+        .with_interval((interval / 3).max(Duration::from_secs(1)))
+        .with_retries(3);
+    if let Err(error) = socket2::SockRef::from(stream).set_tcp_keepalive(&probes) {
+        tracing::debug!(%error, "cannot set TCP keepalive");
+    }
+}
+
+async fn accept_tcp(listener: tokio::net::TcpListener, shared: Shared) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, peer)) => {
+                // No Nagle and the same kernel stall limit as WebSocket
+                // connections (see outbound.rs).
+                let _ = stream.set_nodelay(true);
+                limit_unacknowledged(&stream, shared.stall);
+                keep_alive(&stream, shared.deps.config.ping_interval);
+                let shared = shared.clone();
+                actix_web::rt::spawn(async move {
+                    let mut stream = stream;
+                    if let Some((codec, peer_limit)) = handshake_with(&mut stream, &shared).await {
+                        match stream.into_std() {
+                            Ok(std) => {
+                                shared.hand_over(Accepted::Tcp(std, peer), codec, peer_limit)
+                            }
+                            Err(error) => {
+                                tracing::debug!(%error, "cannot detach a RawSocket connection")
+                            }
+                        }
+                    }
+                });
+            }
+            Err(error) => {
+                tracing::warn!(%error, "RawSocket TCP accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+}
+
+async fn accept_unix(listener: tokio::net::UnixListener, shared: Shared) {
+    loop {
+        match listener.accept().await {
+            Ok((stream, _)) => {
+                let shared = shared.clone();
+                actix_web::rt::spawn(async move {
+                    let mut stream = stream;
+                    if let Some((codec, peer_limit)) = handshake_with(&mut stream, &shared).await {
+                        match stream.into_std() {
+                            Ok(std) => shared.hand_over(Accepted::Unix(std), codec, peer_limit),
+                            Err(error) => {
+                                tracing::debug!(%error, "cannot detach a RawSocket connection")
+                            }
+                        }
+                    }
+                });
+            }
+            Err(error) => {
+                tracing::warn!(%error, "RawSocket Unix accept failed");
+                tokio::time::sleep(ACCEPT_BACKOFF).await;
+            }
+        }
+    }
+}
+
+/// Reads the client's handshake (within the hello timeout) and answers it:
+/// the codec and the client's maximum message length if the session may
+/// start. Reads exactly four octets, so nothing the client sent after them
+/// is lost when the stream moves to its session thread.
+async fn handshake_with<S>(stream: &mut S, shared: &Shared) -> Option<(Codec, usize)>
+where
+    S: AsyncRead + AsyncWrite + Unpin,
+{
+    let timeout = shared.deps.config.hello_timeout;
+    let mut request = [0u8; 4];
+    match tokio::time::timeout(timeout, stream.read_exact(&mut request)).await {
+        Ok(Ok(_)) => {}
+        Ok(Err(error)) => {
+            tracing::debug!(%error, "RawSocket connection closed before its handshake");
+            return None;
+        }
+        Err(_) => {
+            tracing::debug!("no RawSocket handshake within the hello timeout: closing");
+            return None;
+        }
+    }
+    let (answer, admitted) = match judge(request, &shared.deps) {
+        Ok((codec, peer_limit)) => {
+            let limit = shared.deps.config.max_message_size;
+            let answer = handshake::accept(super::serializer_id(codec), limit);
+            (answer, Some((codec, peer_limit)))
+        }
+        Err(HandshakeError::NotRawSocket(octet)) => {
+            tracing::debug!(octet, "not a RawSocket client: closing");
+            return None;
+        }
+        Err(HandshakeError::Refused(refusal)) => {
+            tracing::debug!(?refusal, "RawSocket handshake refused");
+            (handshake::refuse(refusal), None)
+        }
+    };
+    match tokio::time::timeout(timeout, stream.write_all(&answer)).await {
+        Ok(Ok(())) => admitted,
+        _ => None,
+    }
+}
+
+/// Whether this router takes the connection, and with what.
+fn judge(octets: [u8; 4], deps: &SessionDeps) -> Result<(Codec, usize), HandshakeError> {
+    let request = handshake::parse(octets)?;
+    let codec = codec_for(request.serializer)
+        .ok_or(HandshakeError::Refused(Refusal::SerializerUnsupported))?;
+    let full = deps
+        .config
+        .max_connections
+        .is_some_and(|max| deps.connections.open() >= max);
+    // A draining node takes no new session; the spec has no "shutting down"
+    // code, and "maximum connection count reached" tells the client the same:
+    // try another router.
+    if full || deps.realms.is_draining() {
+        return Err(HandshakeError::Refused(Refusal::MaxConnections));
+    }
+    Ok((codec, request.max_len))
+}
