@@ -74,6 +74,8 @@ const BROKER_FEATURES: &[&str] = &[
     "publisher_exclusion",
     "publisher_identification",
     "session_meta_api",
+    "subscriber_blackwhite_listing",
+    "subscription_meta_api",
 ];
 
 /// The roles (and their features) this router announces in WELCOME: only what is

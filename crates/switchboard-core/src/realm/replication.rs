@@ -130,8 +130,8 @@ impl Realm {
                     .apply_subscribe(cx, index, by, &topic, match_policy, created)
             }),
             RegistryCommand::Unsubscribe { by, subscription } => {
-                self.apply_request(now, by, |realm, _| {
-                    realm.broker.apply_unsubscribe(by, subscription)
+                self.apply_request(now, by, |realm, cx| {
+                    realm.broker.apply_unsubscribe(cx, by, subscription)
                 });
             }
         }
@@ -184,7 +184,7 @@ impl Realm {
     pub(super) fn apply_session_left(&mut self, now: Instant, session: SessionId) {
         let mut cx = self.shared.context(now);
         self.dealer.apply_session_left(&mut cx, session);
-        self.broker.apply_session_left(session);
+        self.broker.apply_session_left(&mut cx, session);
         if let Some(summary) = self.shared.directory.remove(session) {
             let event = MetaEvent::session_left(session, &summary.authid, &summary.authrole);
             self.shared.events.push(event);

@@ -59,12 +59,27 @@ impl Cluster {
 
     /// Joins a session on `node` announcing these features.
     pub(super) fn join(&mut self, node: NodeId, callee: &[&str], caller: &[&str]) -> SessionId {
+        let identity = crate::auth::Identity::anonymous("anonymous");
+        self.admit(node, &hello_with(callee, caller), identity)
+    }
+
+    /// Joins a session with this authid and authrole on `node`.
+    pub(super) fn join_as(&mut self, node: NodeId, authid: &str, authrole: &str) -> SessionId {
+        let identity = crate::auth::Identity {
+            authid: Some(authid.to_owned()),
+            ..crate::auth::Identity::anonymous(authrole)
+        };
+        self.admit(node, &hello_with(&[], &[]), identity)
+    }
+
+    fn admit(
+        &mut self,
+        node: NodeId,
+        hello: &switchboard_proto::Hello,
+        identity: crate::auth::Identity,
+    ) -> SessionId {
         let now = self.now;
-        let id = self.node(node).handle_join(
-            now,
-            &hello_with(callee, caller),
-            crate::auth::Identity::anonymous("anonymous"),
-        );
+        let id = self.node(node).handle_join(now, hello, identity);
         self.settle();
         let welcome = self.take(node, id);
         assert!(

@@ -1,6 +1,7 @@
 //! Scenario tests: a realm driven message by message with fake sessions and a
 //! virtual clock, like `quinn-proto`'s `Pair`. No sockets, no sleeping.
 
+mod blackwhite_listing;
 mod broker;
 mod caller_identification;
 mod canceling;
@@ -16,5 +17,6 @@ mod permissions;
 mod progressive;
 mod realm;
 mod shared;
+mod subscription_meta;
 mod timeouts;
 mod wamp;
