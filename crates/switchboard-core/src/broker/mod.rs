@@ -199,7 +199,8 @@ impl Broker {
                 format!("{:?} is reserved for the router", publish.topic),
             );
         }
-        let publisher = flag("disclose_me", false)
+        let disclosed = flag("disclose_me", false) || cx.config.disclose_publisher;
+        let publisher = disclosed
             .then(|| cx.sessions.get(session))
             .flatten()
             .map(|record| (session, record.authid.clone(), record.authrole.clone()));
