@@ -126,6 +126,15 @@ pub enum RegistryCommand {
         /// When it was asked for, as for `Register`.
         #[serde(default)]
         created: String,
+        /// `get_retained`: the subscriber's node then sends it the retained
+        /// events its subscription covers, after SUBSCRIBED.
+        #[serde(default)]
+        get_retained: bool,
+    },
+    /// A publication with `retain=true`: its topic's retained event from now on.
+    Retain {
+        /// The event.
+        event: crate::broker::RetainedEvent,
     },
     /// UNSUBSCRIBE.
     Unsubscribe {
@@ -148,7 +157,8 @@ impl RegistryCommand {
             | RegistryCommand::Unsubscribe { by, .. } => Some(by.node),
             RegistryCommand::SessionLeft { .. }
             | RegistryCommand::NodeDown { .. }
-            | RegistryCommand::NodeDraining { .. } => None,
+            | RegistryCommand::NodeDraining { .. }
+            | RegistryCommand::Retain { .. } => None,
         }
     }
 
@@ -162,7 +172,8 @@ impl RegistryCommand {
             RegistryCommand::SessionJoined { .. }
             | RegistryCommand::SessionLeft { .. }
             | RegistryCommand::NodeDown { .. }
-            | RegistryCommand::NodeDraining { .. } => None,
+            | RegistryCommand::NodeDraining { .. }
+            | RegistryCommand::Retain { .. } => None,
         }
     }
 
@@ -171,7 +182,9 @@ impl RegistryCommand {
         match self {
             RegistryCommand::SessionJoined { session, .. }
             | RegistryCommand::SessionLeft { session } => Some(*session),
-            RegistryCommand::NodeDown { .. } | RegistryCommand::NodeDraining { .. } => None,
+            RegistryCommand::NodeDown { .. }
+            | RegistryCommand::NodeDraining { .. }
+            | RegistryCommand::Retain { .. } => None,
             request => request.requester().map(|by| by.session),
         }
     }
@@ -285,6 +298,9 @@ pub struct RegistrySnapshot {
     /// Nodes that are leaving (`NodeDraining` applied, no `NodeDown` since).
     #[serde(default)]
     pub draining: std::collections::BTreeSet<NodeId>,
+    /// Each topic's retained event.
+    #[serde(default)]
+    pub retained: Vec<crate::broker::RetainedEvent>,
 }
 
 /// One session as the cluster knows it.

@@ -10,9 +10,12 @@
 //! subscriber gets each event once, in the order its publisher sent them.
 
 mod audience;
+mod retained;
 pub mod subscriptions;
 
 pub use audience::Audience;
+use retained::Retained;
+pub use retained::{RetainedEvent, MAX_RETAINED_TOPICS};
 
 use std::collections::BTreeSet;
 
@@ -35,6 +38,7 @@ use subscriptions::{Left, Subscriptions};
 #[derive(Debug, Default)]
 pub struct Broker {
     subscriptions: Subscriptions,
+    retained: Retained,
 }
 
 /// Who published, when the publisher asked to be disclosed: (session, authid, authrole).
@@ -46,9 +50,64 @@ impl Broker {
         &self.subscriptions
     }
 
-    /// Replaces the subscription table (from a snapshot).
-    pub(crate) fn restore_subscriptions(&mut self, subscriptions: Subscriptions) {
+    /// Replaces the subscription table and the retained events (from a snapshot).
+    pub(crate) fn restore(
+        &mut self,
+        subscriptions: Subscriptions,
+        retained: impl IntoIterator<Item = RetainedEvent>,
+    ) {
         self.subscriptions = subscriptions;
+        self.retained = Retained::restore(retained);
+    }
+
+    /// Every retained event (for snapshots).
+    pub fn retained(&self) -> impl Iterator<Item = &RetainedEvent> {
+        self.retained.iter()
+    }
+
+    /// Applies a committed `Retain`.
+    pub(crate) fn apply_retain(&mut self, event: RetainedEvent) {
+        self.retained.keep(event);
+    }
+
+    /// Sends `subscriber` (on this node) the retained events its subscription
+    /// covers, each with `retained=true`, if it would have received them.
+    pub(crate) fn deliver_retained(
+        &self,
+        cx: &mut Context<'_>,
+        subscriber: SessionId,
+        subscription: u64,
+    ) {
+        let Some(subscription) = self.subscriptions.get(subscription) else {
+            return;
+        };
+        let Some(record) = cx.sessions.get(subscriber) else {
+            return;
+        };
+        let mut events = Vec::new();
+        for retained in self
+            .retained
+            .matching(&subscription.topic, subscription.match_policy)
+        {
+            if !retained
+                .audience
+                .admits(subscriber, &record.authid, &record.authrole)
+            {
+                continue;
+            }
+            let mut details =
+                event_details(subscription, &retained.topic, retained.publisher.as_ref());
+            details.insert("retained".into(), Value::Bool(true));
+            events.push(Event {
+                subscription: subscription.id,
+                publication: retained.publication,
+                details,
+                arguments: retained.arguments.clone(),
+            });
+        }
+        for event in events {
+            cx.out.send(subscriber, Message::Event(event));
+        }
     }
 
     /// Validates a SUBSCRIBE and proposes it; SUBSCRIBED comes when it is applied.
@@ -79,6 +138,16 @@ impl Broker {
                 ),
             );
         }
+        let get_retained = match subscribe.options.get("get_retained") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(on)) => *on,
+            Some(_) => {
+                return cx.out.send(
+                    session,
+                    reply(INVALID_ARGUMENT, "get_retained must be a boolean".into()),
+                );
+            }
+        };
         let by = cx
             .pending
             .open(cx.node, session, code::SUBSCRIBE, subscribe.request);
@@ -87,6 +156,7 @@ impl Broker {
             topic: subscribe.topic,
             match_policy: policy,
             created: cx.clock.iso8601(cx.now),
+            get_retained,
         });
     }
 
@@ -227,6 +297,18 @@ impl Broker {
             };
             cx.peers.push_back((node, event));
         }
+        if flag("retain", false) {
+            // Committed like a registry change, so every node keeps the same one.
+            cx.proposals.push(RegistryCommand::Retain {
+                event: RetainedEvent {
+                    topic: publish.topic.clone(),
+                    publication,
+                    publisher: publisher.clone(),
+                    audience: audience.clone(),
+                    arguments: publish.arguments.clone(),
+                },
+            });
+        }
         if acknowledge {
             let published = Published {
                 request: publish.request,
@@ -279,15 +361,7 @@ impl Broker {
     ) -> BTreeSet<NodeId> {
         let mut others = BTreeSet::new();
         for subscription in self.subscriptions.matching(topic) {
-            let mut details = Dict::new();
-            if subscription.match_policy != MatchPolicy::Exact {
-                details.insert("topic".into(), Value::from(topic));
-            }
-            if let Some((session, authid, authrole)) = publisher {
-                details.insert("publisher".into(), Value::from(*session));
-                details.insert("publisher_authid".into(), Value::from(authid.as_str()));
-                details.insert("publisher_authrole".into(), Value::from(authrole.as_str()));
-            }
+            let details = event_details(subscription, topic, publisher);
             for &(subscriber, node) in &subscription.subscribers {
                 if node != cx.node {
                     others.insert(node);
@@ -310,6 +384,25 @@ impl Broker {
         }
         others
     }
+}
+
+/// EVENT.Details for `subscription`: the topic (for a pattern subscription)
+/// and the publisher, if disclosed.
+fn event_details(
+    subscription: &subscriptions::Subscription,
+    topic: &str,
+    publisher: Option<&Publisher>,
+) -> Dict {
+    let mut details = Dict::new();
+    if subscription.match_policy != MatchPolicy::Exact {
+        details.insert("topic".into(), Value::from(topic));
+    }
+    if let Some((session, authid, authrole)) = publisher {
+        details.insert("publisher".into(), Value::from(*session));
+        details.insert("publisher_authid".into(), Value::from(authid.as_str()));
+        details.insert("publisher_authrole".into(), Value::from(authrole.as_str()));
+    }
+    details
 }
 
 /// Whether subscriptions to `topic` are reported by the subscription meta API.

@@ -16,6 +16,7 @@ mod pauses;
 mod permissions;
 mod progressive;
 mod realm;
+mod retention;
 mod shared;
 mod subscription_meta;
 mod timeouts;
