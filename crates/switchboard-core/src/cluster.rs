@@ -133,8 +133,8 @@ pub enum RegistryCommand {
     },
     /// A publication with `retain=true`: its topic's retained event from now on.
     Retain {
-        /// The event.
-        event: crate::broker::RetainedEvent,
+        /// The event (boxed: it carries a payload, the other commands do not).
+        event: Box<crate::broker::RetainedEvent>,
     },
     /// UNSUBSCRIBE.
     Unsubscribe {

@@ -300,13 +300,13 @@ impl Broker {
         if flag("retain", false) {
             // Committed like a registry change, so every node keeps the same one.
             cx.proposals.push(RegistryCommand::Retain {
-                event: RetainedEvent {
+                event: Box::new(RetainedEvent {
                     topic: publish.topic.clone(),
                     publication,
                     publisher: publisher.clone(),
                     audience: audience.clone(),
                     arguments: publish.arguments.clone(),
-                },
+                }),
             });
         }
         if acknowledge {

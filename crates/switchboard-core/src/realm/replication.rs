@@ -137,7 +137,7 @@ impl Realm {
                     self.broker.deliver_retained(&mut cx, by.session, id);
                 }
             }
-            RegistryCommand::Retain { event } => self.broker.apply_retain(event),
+            RegistryCommand::Retain { event } => self.broker.apply_retain(*event),
             RegistryCommand::Unsubscribe { by, subscription } => {
                 self.apply_request(now, by, |realm, cx| {
                     realm.broker.apply_unsubscribe(cx, by, subscription)
