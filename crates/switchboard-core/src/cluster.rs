@@ -134,7 +134,12 @@ pub enum RegistryCommand {
     /// A publication with `retain=true`: its topic's retained event from now on.
     Retain {
         /// The event (boxed: it carries a payload, the other commands do not).
-        event: Box<crate::broker::RetainedEvent>,
+        event: Box<crate::broker::StoredEvent>,
+    },
+    /// A publication to a topic the realm keeps history of.
+    Record {
+        /// The event (boxed, as for `Retain`).
+        event: Box<crate::broker::StoredEvent>,
     },
     /// UNSUBSCRIBE.
     Unsubscribe {
@@ -158,7 +163,8 @@ impl RegistryCommand {
             RegistryCommand::SessionLeft { .. }
             | RegistryCommand::NodeDown { .. }
             | RegistryCommand::NodeDraining { .. }
-            | RegistryCommand::Retain { .. } => None,
+            | RegistryCommand::Retain { .. }
+            | RegistryCommand::Record { .. } => None,
         }
     }
 
@@ -173,7 +179,8 @@ impl RegistryCommand {
             | RegistryCommand::SessionLeft { .. }
             | RegistryCommand::NodeDown { .. }
             | RegistryCommand::NodeDraining { .. }
-            | RegistryCommand::Retain { .. } => None,
+            | RegistryCommand::Retain { .. }
+            | RegistryCommand::Record { .. } => None,
         }
     }
 
@@ -184,7 +191,8 @@ impl RegistryCommand {
             | RegistryCommand::SessionLeft { session } => Some(*session),
             RegistryCommand::NodeDown { .. }
             | RegistryCommand::NodeDraining { .. }
-            | RegistryCommand::Retain { .. } => None,
+            | RegistryCommand::Retain { .. }
+            | RegistryCommand::Record { .. } => None,
             request => request.requester().map(|by| by.session),
         }
     }
@@ -300,7 +308,10 @@ pub struct RegistrySnapshot {
     pub draining: std::collections::BTreeSet<NodeId>,
     /// Each topic's retained event.
     #[serde(default)]
-    pub retained: Vec<crate::broker::RetainedEvent>,
+    pub retained: Vec<crate::broker::StoredEvent>,
+    /// The events kept in history, with their log positions.
+    #[serde(default)]
+    pub history: Vec<(u64, crate::broker::StoredEvent)>,
 }
 
 /// One session as the cluster knows it.

@@ -10,12 +10,18 @@
 //! subscriber gets each event once, in the order its publisher sent them.
 
 mod audience;
+mod history;
 mod retained;
+mod stored_event;
 pub mod subscriptions;
 
 pub use audience::Audience;
+pub(crate) use history::EventQuery;
+use history::History;
+pub use history::{HistoryRule, MAX_HISTORY_LIMIT};
 use retained::Retained;
-pub use retained::{RetainedEvent, MAX_RETAINED_TOPICS};
+pub use retained::MAX_RETAINED_TOPICS;
+pub use stored_event::StoredEvent;
 
 use std::collections::BTreeSet;
 
@@ -39,6 +45,7 @@ use subscriptions::{Left, Subscriptions};
 pub struct Broker {
     subscriptions: Subscriptions,
     retained: Retained,
+    history: History,
 }
 
 /// Who published, when the publisher asked to be disclosed: (session, authid, authrole).
@@ -50,23 +57,51 @@ impl Broker {
         &self.subscriptions
     }
 
-    /// Replaces the subscription table and the retained events (from a snapshot).
+    /// Replaces the subscription table, the retained events and the history
+    /// (from a snapshot).
     pub(crate) fn restore(
         &mut self,
         subscriptions: Subscriptions,
-        retained: impl IntoIterator<Item = RetainedEvent>,
+        retained: impl IntoIterator<Item = StoredEvent>,
+        rules: &[HistoryRule],
+        history: Vec<(u64, StoredEvent)>,
     ) {
         self.subscriptions = subscriptions;
         self.retained = Retained::restore(retained);
+        self.history = History::restore(rules, history);
+    }
+
+    /// Every event kept in history, with its log position (for snapshots).
+    pub fn history(&self) -> impl Iterator<Item = &(u64, StoredEvent)> {
+        self.history.iter()
+    }
+
+    /// The history a subscription covers, oldest first.
+    pub(crate) fn history_of(
+        &self,
+        subscription: &subscriptions::Subscription,
+    ) -> Vec<&StoredEvent> {
+        self.history
+            .covered(&subscription.topic, subscription.match_policy)
+    }
+
+    /// Applies a committed `Record`.
+    pub(crate) fn apply_record(
+        &mut self,
+        rules: &[HistoryRule],
+        position: u64,
+        event: StoredEvent,
+    ) {
+        self.history.record(rules, position, event);
     }
 
     /// Every retained event (for snapshots).
-    pub fn retained(&self) -> impl Iterator<Item = &RetainedEvent> {
+    pub fn retained(&self) -> impl Iterator<Item = &StoredEvent> {
         self.retained.iter()
     }
 
     /// Applies a committed `Retain`.
-    pub(crate) fn apply_retain(&mut self, event: RetainedEvent) {
+    pub(crate) fn apply_retain(&mut self, event: StoredEvent) {
         self.retained.keep(event);
     }
 
@@ -297,17 +332,26 @@ impl Broker {
             };
             cx.peers.push_back((node, event));
         }
-        if flag("retain", false) {
-            // Committed like a registry change, so every node keeps the same one.
-            cx.proposals.push(RegistryCommand::Retain {
-                event: Box::new(RetainedEvent {
-                    topic: publish.topic.clone(),
-                    publication,
-                    publisher: publisher.clone(),
-                    audience: audience.clone(),
-                    arguments: publish.arguments.clone(),
-                }),
-            });
+        let kept = || {
+            Box::new(StoredEvent {
+                topic: publish.topic.clone(),
+                publication,
+                publisher: publisher.clone(),
+                audience: audience.clone(),
+                arguments: publish.arguments.clone(),
+                timestamp: cx.clock.iso8601(cx.now),
+            })
+        };
+        // Both are committed like registry changes, so every node keeps the same.
+        let retain = flag("retain", false).then(kept);
+        let record = (history::rule_for(&cx.config.history, &publish.topic).is_some()
+            && !audience.names_sessions(session))
+        .then(kept);
+        if let Some(event) = retain {
+            cx.proposals.push(RegistryCommand::Retain { event });
+        }
+        if let Some(event) = record {
+            cx.proposals.push(RegistryCommand::Record { event });
         }
         if acknowledge {
             let published = Published {
@@ -388,7 +432,7 @@ impl Broker {
 
 /// EVENT.Details for `subscription`: the topic (for a pattern subscription)
 /// and the publisher, if disclosed.
-fn event_details(
+pub(crate) fn event_details(
     subscription: &subscriptions::Subscription,
     topic: &str,
     publisher: Option<&Publisher>,

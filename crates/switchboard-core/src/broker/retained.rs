@@ -5,11 +5,8 @@
 
 use std::collections::BTreeMap;
 
-use switchboard_proto::Arguments;
-
-use super::Audience;
+use super::StoredEvent;
 use crate::matching::MatchPolicy;
-use crate::realm::SessionId;
 
 /// At most this many topics keep a retained event per realm. Beyond it, new
 /// topics' `retain` is ignored (the spec lets a broker decline retention):
@@ -17,31 +14,15 @@ use crate::realm::SessionId;
 /// memory and the log without bound, one new topic at a time.
 pub const MAX_RETAINED_TOPICS: usize = 10_000;
 
-/// One topic's retained event.
-#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
-pub struct RetainedEvent {
-    /// The topic it was published to.
-    pub topic: String,
-    /// Its publication id.
-    pub publication: u64,
-    /// The publisher, if it was disclosed: (session, authid, authrole).
-    pub publisher: Option<(SessionId, String, String)>,
-    /// Who may receive it: a later subscriber gets it only if it would have
-    /// received the event when it was published.
-    pub audience: Audience,
-    /// The payload.
-    pub arguments: Arguments,
-}
-
 /// The retained events of a realm, by topic.
 #[derive(Debug, Default)]
 pub(crate) struct Retained {
-    by_topic: BTreeMap<String, RetainedEvent>,
+    by_topic: BTreeMap<String, StoredEvent>,
 }
 
 impl Retained {
     /// Keeps `event` as its topic's retained event (replacing the previous one).
-    pub(crate) fn keep(&mut self, event: RetainedEvent) {
+    pub(crate) fn keep(&mut self, event: StoredEvent) {
         if self.by_topic.len() >= MAX_RETAINED_TOPICS && !self.by_topic.contains_key(&event.topic) {
             return;
         }
@@ -53,7 +34,7 @@ impl Retained {
         &'a self,
         pattern: &'a str,
         policy: MatchPolicy,
-    ) -> impl Iterator<Item = &'a RetainedEvent> + 'a {
+    ) -> impl Iterator<Item = &'a StoredEvent> + 'a {
         let exact = (policy == MatchPolicy::Exact)
             .then(|| self.by_topic.get(pattern))
             .flatten();
@@ -65,12 +46,12 @@ impl Retained {
     }
 
     /// Every retained event, by topic (for snapshots).
-    pub(crate) fn iter(&self) -> impl Iterator<Item = &RetainedEvent> {
+    pub(crate) fn iter(&self) -> impl Iterator<Item = &StoredEvent> {
         self.by_topic.values()
     }
 
     /// Rebuilds the table from events saved with [`Self::iter`].
-    pub(crate) fn restore(events: impl IntoIterator<Item = RetainedEvent>) -> Self {
+    pub(crate) fn restore(events: impl IntoIterator<Item = StoredEvent>) -> Self {
         Self {
             by_topic: events.into_iter().map(|e| (e.topic.clone(), e)).collect(),
         }
@@ -81,13 +62,14 @@ impl Retained {
 mod tests {
     use super::*;
 
-    fn event(topic: &str, publication: u64) -> RetainedEvent {
-        RetainedEvent {
+    fn event(topic: &str, publication: u64) -> StoredEvent {
+        StoredEvent {
             topic: topic.into(),
             publication,
             publisher: None,
-            audience: Audience::everyone(),
-            arguments: Arguments::none(),
+            audience: crate::broker::Audience::everyone(),
+            arguments: switchboard_proto::Arguments::none(),
+            timestamp: String::new(),
         }
     }
 

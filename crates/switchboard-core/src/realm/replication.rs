@@ -138,6 +138,9 @@ impl Realm {
                 }
             }
             RegistryCommand::Retain { event } => self.broker.apply_retain(*event),
+            RegistryCommand::Record { event } => {
+                (self.broker).apply_record(&self.shared.config.history, index, *event)
+            }
             RegistryCommand::Unsubscribe { by, subscription } => {
                 self.apply_request(now, by, |realm, cx| {
                     realm.broker.apply_unsubscribe(cx, by, subscription)
@@ -231,6 +234,7 @@ impl Realm {
             down_at: self.shared.down_at.clone(),
             draining: self.shared.draining.clone(),
             retained: self.broker.retained().cloned().collect(),
+            history: self.broker.history().cloned().collect(),
         }
     }
 
@@ -249,6 +253,8 @@ impl Realm {
         self.broker.restore(
             Subscriptions::restore(snapshot.subscriptions),
             snapshot.retained,
+            &self.shared.config.history,
+            snapshot.history,
         );
         let mut directory = Directory::default();
         for entry in snapshot.sessions {

@@ -10,6 +10,7 @@ mod cluster_harness;
 mod dealer;
 mod handshakes;
 mod harness;
+mod history;
 mod meta;
 mod patterns;
 mod pauses;
