@@ -941,6 +941,7 @@ mod tests {
                 publication: 1,
                 publisher: None,
                 audience: Default::default(),
+                ppt: None,
                 arguments: switchboard_proto::Arguments::list(vec!["x".repeat(1024 * 1024).into()]),
             },
         };

@@ -242,6 +242,9 @@ pub enum PeerMessage {
         call: CallRef,
         /// Whether more results follow.
         progress: bool,
+        /// The YIELD's `ppt_*` attributes, for RESULT.Details.
+        #[serde(default)]
+        ppt: Option<crate::ppt::Ppt>,
         /// The callee's result.
         arguments: Arguments,
     },
@@ -275,6 +278,9 @@ pub enum PeerMessage {
         publisher: Option<(SessionId, String, String)>,
         /// Who may receive it (the publisher's black- and whitelists, `exclude_me`).
         audience: crate::broker::Audience,
+        /// The PUBLISH's `ppt_*` attributes, for EVENT.Details.
+        #[serde(default)]
+        ppt: Option<crate::ppt::Ppt>,
         /// The payload.
         arguments: Arguments,
     },

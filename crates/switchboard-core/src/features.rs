@@ -17,6 +17,18 @@ pub struct PeerFeatures {
     pub callee_progressive_call_invocations: bool,
     /// The caller may send progressive CALLs.
     pub caller_progressive_call_invocations: bool,
+    /// The caller takes `ppt_*` attributes in RESULT and ERROR.
+    #[serde(default)]
+    pub caller_payload_passthru: bool,
+    /// The callee takes `ppt_*` attributes in INVOCATION.
+    #[serde(default)]
+    pub callee_payload_passthru: bool,
+    /// The publisher may send `ppt_*` attributes in PUBLISH.
+    #[serde(default)]
+    pub publisher_payload_passthru: bool,
+    /// The subscriber takes `ppt_*` attributes in EVENT.
+    #[serde(default)]
+    pub subscriber_payload_passthru: bool,
 }
 
 impl PeerFeatures {
@@ -42,9 +54,16 @@ impl PeerFeatures {
             callee_progressive_call_invocations: canceling
                 && feature("callee", "progressive_call_invocations"),
             caller_progressive_call_invocations: feature("caller", "progressive_call_invocations"),
+            caller_payload_passthru: feature("caller", PAYLOAD_PASSTHRU),
+            callee_payload_passthru: feature("callee", PAYLOAD_PASSTHRU),
+            publisher_payload_passthru: feature("publisher", PAYLOAD_PASSTHRU),
+            subscriber_payload_passthru: feature("subscriber", PAYLOAD_PASSTHRU),
         }
     }
 }
+
+/// The feature name of Payload Passthru Mode, for every role.
+const PAYLOAD_PASSTHRU: &str = "payload_passthru_mode";
 
 /// The spec spells some feature names two ways; accept both on input.
 fn alternate_spelling(name: &str) -> Option<&'static str> {
@@ -62,6 +81,7 @@ const DEALER_FEATURES: &[&str] = &[
     "caller_identification",
     "progressive_call_results",
     "progressive_call_invocations",
+    "payload_passthru_mode",
     "pattern_based_registration",
     "shared_registration",
     "registration_meta_api",
@@ -73,6 +93,7 @@ const BROKER_FEATURES: &[&str] = &[
     "event_history",
     "event_retention",
     "pattern_based_subscription",
+    "payload_passthru_mode",
     "publisher_exclusion",
     "publisher_identification",
     "session_meta_api",
@@ -138,6 +159,23 @@ mod tests {
             &["progressive_call_results", "call_canceling"],
         ));
         assert!(f.callee_progressive_call_results);
+    }
+
+    #[test]
+    fn payload_passthru_is_read_per_role() {
+        let f =
+            PeerFeatures::from_hello_details(&hello_details("callee", &["payload_passthru_mode"]));
+        assert!(f.callee_payload_passthru);
+        assert!(!f.caller_payload_passthru);
+        for role in ["caller", "publisher", "subscriber"] {
+            let f = PeerFeatures::from_hello_details(&hello_details(role, &[PAYLOAD_PASSTHRU]));
+            let read = [
+                f.caller_payload_passthru,
+                f.publisher_payload_passthru,
+                f.subscriber_payload_passthru,
+            ];
+            assert_eq!(read.iter().filter(|on| **on).count(), 1, "{role}");
+        }
     }
 
     #[test]

@@ -19,6 +19,7 @@ pub mod matching;
 mod meta;
 pub mod outbound;
 pub mod permissions;
+pub mod ppt;
 pub mod realm;
 pub mod replies;
 pub mod session_gate;

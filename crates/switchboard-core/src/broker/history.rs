@@ -197,6 +197,7 @@ mod tests {
             audience: Audience::everyone(),
             arguments: switchboard_proto::Arguments::none(),
             timestamp: format!("2026-01-01T00:00:{second:02}.000Z"),
+            ppt: None,
         }
     }
 

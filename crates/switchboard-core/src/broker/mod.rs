@@ -33,9 +33,10 @@ use switchboard_proto::{
 };
 
 use crate::cluster::{NodeId, PeerMessage, RegistryCommand, Requester};
-use crate::dealer::valid_pattern;
+use crate::dealer::{valid_pattern, ProtocolViolation};
 use crate::matching::MatchPolicy;
 use crate::meta::{self, MetaEvent};
+use crate::ppt::{Ppt, PptError};
 use crate::realm::{Context, Outcome, SessionId};
 use crate::replies::error;
 use subscriptions::{Left, Subscriptions};
@@ -127,12 +128,16 @@ impl Broker {
             if !retained
                 .audience
                 .admits(subscriber, &record.authid, &record.authrole)
+                || (retained.ppt.is_some() && !record.features.subscriber_payload_passthru)
             {
                 continue;
             }
             let mut details =
                 event_details(subscription, &retained.topic, retained.publisher.as_ref());
             details.insert("retained".into(), Value::Bool(true));
+            if let Some(ppt) = &retained.ppt {
+                ppt.copy_into(&mut details);
+            }
             events.push(Event {
                 subscription: subscription.id,
                 publication: retained.publication,
@@ -269,7 +274,35 @@ impl Broker {
         }
     }
 
-    pub(crate) fn publish(&mut self, cx: &mut Context<'_>, session: SessionId, publish: Publish) {
+    /// A PUBLISH. Payload passthru mode from a publisher that did not announce it
+    /// is a protocol error (the spec's rule), so it is checked before anything else.
+    pub(crate) fn publish(
+        &mut self,
+        cx: &mut Context<'_>,
+        session: SessionId,
+        publish: Publish,
+    ) -> Result<(), ProtocolViolation> {
+        let ppt = Ppt::parse(&publish.options);
+        let announced = cx
+            .sessions
+            .get(session)
+            .is_some_and(|s| s.features.publisher_payload_passthru);
+        if matches!(ppt, Ok(Some(_))) && !announced {
+            return Err(ProtocolViolation(
+                "PUBLISH with ppt_* options from a publisher that did not announce payload_passthru_mode".into(),
+            ));
+        }
+        self.route_publication(cx, session, publish, ppt);
+        Ok(())
+    }
+
+    fn route_publication(
+        &mut self,
+        cx: &mut Context<'_>,
+        session: SessionId,
+        publish: Publish,
+        ppt: Result<Option<Ppt>, PptError>,
+    ) {
         let flag = |key: &str, default: bool| {
             publish
                 .options
@@ -313,6 +346,10 @@ impl Broker {
             Ok(audience) => audience,
             Err(why) => return refuse(cx, INVALID_ARGUMENT, why),
         };
+        let ppt = match ppt {
+            Ok(ppt) => ppt,
+            Err(why) => return refuse(cx, INVALID_ARGUMENT, why.to_string()),
+        };
         let publication = IdGenerator::fresh(cx.rng);
         let others = self.deliver(
             cx,
@@ -321,6 +358,7 @@ impl Broker {
             &publish.arguments,
             &audience,
             publisher.as_ref(),
+            ppt.as_ref(),
         );
         for node in others {
             let event = PeerMessage::Event {
@@ -328,6 +366,7 @@ impl Broker {
                 publication,
                 publisher: publisher.clone(),
                 audience: audience.clone(),
+                ppt: ppt.clone(),
                 arguments: publish.arguments.clone(),
             };
             cx.peers.push_back((node, event));
@@ -340,6 +379,7 @@ impl Broker {
                 audience: audience.clone(),
                 arguments: publish.arguments.clone(),
                 timestamp: cx.clock.iso8601(cx.now),
+                ppt: ppt.clone(),
             })
         };
         // Both are committed like registry changes, so every node keeps the same.
@@ -369,6 +409,7 @@ impl Broker {
             publication,
             publisher,
             audience,
+            ppt,
             arguments,
         } = message
         {
@@ -379,6 +420,7 @@ impl Broker {
                 &arguments,
                 &audience,
                 publisher.as_ref(),
+                ppt.as_ref(),
             );
         }
     }
@@ -389,11 +431,25 @@ impl Broker {
         let arguments = Arguments::list(event.args);
         let publication = IdGenerator::fresh(cx.rng);
         let everyone = Audience::everyone();
-        self.deliver(cx, event.topic, publication, &arguments, &everyone, None);
+        self.deliver(
+            cx,
+            event.topic,
+            publication,
+            &arguments,
+            &everyone,
+            None,
+            None,
+        );
     }
 
     /// Sends one EVENT per matching subscription to each subscriber on this node;
     /// returns the other nodes that have matching subscribers.
+    ///
+    /// A publication in payload passthru mode skips subscribers that did not
+    /// announce the mode. The spec leaves that case to the subscriber's side, but
+    /// the router must not use a feature a peer did not announce, and such a
+    /// subscriber would take the opaque payload for ordinary arguments.
+    #[allow(clippy::too_many_arguments)]
     fn deliver(
         &self,
         cx: &mut Context<'_>,
@@ -402,10 +458,14 @@ impl Broker {
         arguments: &Arguments,
         audience: &Audience,
         publisher: Option<&Publisher>,
+        ppt: Option<&Ppt>,
     ) -> BTreeSet<NodeId> {
         let mut others = BTreeSet::new();
         for subscription in self.subscriptions.matching(topic) {
-            let details = event_details(subscription, topic, publisher);
+            let mut details = event_details(subscription, topic, publisher);
+            if let Some(ppt) = ppt {
+                ppt.copy_into(&mut details);
+            }
             for &(subscriber, node) in &subscription.subscribers {
                 if node != cx.node {
                     others.insert(node);
@@ -413,6 +473,7 @@ impl Broker {
                 }
                 let admitted = cx.sessions.get(subscriber).is_some_and(|record| {
                     audience.admits(subscriber, &record.authid, &record.authrole)
+                        && (ppt.is_none() || record.features.subscriber_payload_passthru)
                 });
                 if !admitted {
                     continue;

@@ -70,6 +70,7 @@ mod tests {
             audience: crate::broker::Audience::everyone(),
             arguments: switchboard_proto::Arguments::none(),
             timestamp: String::new(),
+            ppt: None,
         }
     }
 

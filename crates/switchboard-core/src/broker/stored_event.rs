@@ -24,4 +24,8 @@ pub struct StoredEvent {
     /// When it was published (ISO-8601, the publisher's node's clock).
     #[serde(default)]
     pub timestamp: String,
+    /// Its `ppt_*` attributes, if it was published in payload passthru mode:
+    /// a later reader gets them as a live subscriber would.
+    #[serde(default)]
+    pub ppt: Option<crate::ppt::Ppt>,
 }

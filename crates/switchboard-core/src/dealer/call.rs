@@ -59,6 +59,9 @@ fn invocation_details(
     if let Some(timeout) = forwarded_timeout {
         details.insert("timeout".into(), millis(timeout));
     }
+    if let Some(ppt) = &options.ppt {
+        ppt.copy_into(&mut details);
+    }
     if options.disclose_me || callee.disclose_caller || cx.config.disclose_caller {
         if let Some(record) = cx.sessions.get(caller) {
             details.insert("caller".into(), Value::from(caller));
@@ -159,6 +162,12 @@ impl Dealer {
                     .into(),
             ));
         }
+        if options.ppt.is_some() && !caller_features.caller_payload_passthru {
+            return Err(ProtocolViolation(
+                "CALL with ppt_* options from a caller that did not announce payload_passthru_mode"
+                    .into(),
+            ));
+        }
         if let Some(pending) = self.calls.get(caller, call.request) {
             if pending.streaming {
                 self.continue_stream(cx, caller, options, call);
@@ -235,6 +244,12 @@ impl Dealer {
                 "the callee does not accept progressive call invocations".into(),
             ));
         }
+        if options.ppt.is_some() && !callee.features.callee_payload_passthru {
+            return Err(Refusal(
+                FEATURE_NOT_SUPPORTED,
+                "the callee did not announce payload_passthru_mode".into(),
+            ));
+        }
         Ok(Route {
             registration,
             match_policy,
@@ -260,7 +275,7 @@ impl Dealer {
         } else {
             OnUnavailable::Reroute(Box::new(Reroute {
                 procedure: call.procedure.clone(),
-                options: *options,
+                options: options.clone(),
                 match_policy: route.match_policy,
                 arguments: call.arguments.clone(),
                 declined: Vec::new(),
@@ -328,6 +343,17 @@ impl Dealer {
             );
             return true;
         };
+        if reroute.options.ppt.is_some() && !callee.features.callee_payload_passthru {
+            // As for the first callee: the call is not offered to one that
+            // would misread the opaque payload.
+            self.calls.complete(call.caller, call.request);
+            let why = "the next callee did not announce payload_passthru_mode";
+            cx.out.send(
+                call.caller,
+                error(code::CALL, call.request, FEATURE_NOT_SUPPORTED, why),
+            );
+            return true;
+        }
         let route = Route {
             registration,
             match_policy: reroute.match_policy,
@@ -369,6 +395,9 @@ impl Dealer {
         };
         let (callee, registration) = (pending.callee, pending.registration);
         let mut details = Dict::new();
+        if let Some(ppt) = &options.ppt {
+            ppt.copy_into(&mut details);
+        }
         if options.progress {
             details.insert("progress".into(), Value::Bool(true));
         } else {
@@ -501,8 +530,18 @@ impl Dealer {
     pub(crate) fn handle_caller_side(&mut self, cx: &mut Context<'_>, message: PeerMessage) {
         match message {
             PeerMessage::Result {
+                call, ppt: Some(_), ..
+            } if !caller_takes_ppt(cx, call.caller) => self.refuse_ppt_answer(cx, call),
+            PeerMessage::Error { call, details, .. }
+                if details.keys().any(|k| k.starts_with("ppt_"))
+                    && !caller_takes_ppt(cx, call.caller) =>
+            {
+                self.refuse_ppt_answer(cx, call)
+            }
+            PeerMessage::Result {
                 call,
                 progress: true,
+                ppt,
                 arguments,
             } => {
                 // Progress goes only to a caller that asked for it; anything else
@@ -513,6 +552,9 @@ impl Dealer {
                 if pending.receive_progress {
                     let mut details = Dict::new();
                     details.insert("progress".into(), Value::Bool(true));
+                    if let Some(ppt) = ppt {
+                        ppt.copy_into(&mut details);
+                    }
                     let result = CallResult {
                         request: call.request,
                         details,
@@ -527,11 +569,16 @@ impl Dealer {
             PeerMessage::Result {
                 call,
                 progress: false,
+                ppt,
                 arguments,
             } if self.calls.complete(call.caller, call.request).is_some() => {
+                let mut details = Dict::new();
+                if let Some(ppt) = ppt {
+                    ppt.copy_into(&mut details);
+                }
                 let result = CallResult {
                     request: call.request,
-                    details: Dict::new(),
+                    details,
                     arguments,
                 };
                 cx.out.send(call.caller, Message::Result(result));
@@ -556,4 +603,26 @@ impl Dealer {
             _ => {}
         }
     }
+
+    /// The callee answered with `ppt_*` attributes a caller that did not announce
+    /// the mode would misread: the call ends with `wamp.error.feature_not_supported`
+    /// for the caller, and a callee still streaming results is told to stop.
+    fn refuse_ppt_answer(&mut self, cx: &mut Context<'_>, call: CallRef) {
+        let Some(pending) = self.calls.complete(call.caller, call.request) else {
+            return; // A late answer, dropped like any other.
+        };
+        let why = "the callee answered in payload passthru mode, which the caller did not announce";
+        self.stop_callee(cx, call.caller, call.request, &pending, why);
+        cx.out.send(
+            call.caller,
+            error(code::CALL, call.request, FEATURE_NOT_SUPPORTED, why),
+        );
+    }
+}
+
+/// Whether `caller` (a session on this node) announced Payload Passthru Mode.
+fn caller_takes_ppt(cx: &Context<'_>, caller: SessionId) -> bool {
+    cx.sessions
+        .get(caller)
+        .is_some_and(|s| s.features.caller_payload_passthru)
 }

@@ -6,8 +6,9 @@ use switchboard_proto::error_uri::{CANCELED, CANCELED_ALT};
 use switchboard_proto::{Dict, Error, Interrupt, Invocation, Message, Value, Yield};
 
 use super::options::CancelMode;
-use super::Dealer;
+use super::{Dealer, ProtocolViolation};
 use crate::cluster::{CallRef, NodeId, PeerMessage};
+use crate::ppt::Ppt;
 use crate::realm::{Context, SessionId};
 
 fn canceled(call: CallRef, why: &str) -> PeerMessage {
@@ -75,7 +76,13 @@ impl Dealer {
         }
     }
 
-    pub(crate) fn yield_result(&mut self, cx: &mut Context<'_>, callee: SessionId, result: Yield) {
+    pub(crate) fn yield_result(
+        &mut self,
+        cx: &mut Context<'_>,
+        callee: SessionId,
+        result: Yield,
+    ) -> Result<(), ProtocolViolation> {
+        let ppt = callee_ppt(cx, callee, &result.options, "YIELD")?;
         let progress = result
             .options
             .get("progress")
@@ -92,10 +99,12 @@ impl Dealer {
             let message = PeerMessage::Result {
                 call,
                 progress,
+                ppt,
                 arguments: result.arguments,
             };
             self.send_to_caller_side(cx, call, message);
         }
+        Ok(())
     }
 
     pub(crate) fn invocation_error(
@@ -103,9 +112,10 @@ impl Dealer {
         cx: &mut Context<'_>,
         callee: SessionId,
         failure: Error,
-    ) {
+    ) -> Result<(), ProtocolViolation> {
+        callee_ppt(cx, callee, &failure.details, "ERROR")?;
         let Some(call) = self.invocations.remove(callee, failure.request) else {
-            return;
+            return Ok(());
         };
         let error = if failure.error == CANCELED_ALT {
             CANCELED.to_owned()
@@ -119,6 +129,7 @@ impl Dealer {
             arguments: failure.arguments,
         };
         self.send_to_caller_side(cx, call, message);
+        Ok(())
     }
 
     /// The callee left: each caller it was serving gets `wamp.error.canceled`.
@@ -150,4 +161,27 @@ impl Dealer {
             }
         }
     }
+}
+
+/// The `ppt_*` attributes of a callee's YIELD or ERROR. A callee has no one to
+/// hear an ERROR about its own answer, so unusable attributes (or attributes from
+/// a callee that did not announce the mode, which the spec calls a protocol
+/// error) end its session.
+fn callee_ppt(
+    cx: &Context<'_>,
+    callee: SessionId,
+    options: &Dict,
+    what: &str,
+) -> Result<Option<Ppt>, ProtocolViolation> {
+    let ppt = Ppt::parse(options).map_err(|e| ProtocolViolation(format!("{what}: {e}")))?;
+    let announced = cx
+        .sessions
+        .get(callee)
+        .is_some_and(|s| s.features.callee_payload_passthru);
+    if ppt.is_some() && !announced {
+        return Err(ProtocolViolation(format!(
+            "{what} with ppt_* attributes from a callee that did not announce payload_passthru_mode"
+        )));
+    }
+    Ok(ppt)
 }

@@ -6,6 +6,7 @@ use switchboard_proto::{Dict, Value};
 
 use crate::dealer::invoke_policy::InvokePolicy;
 use crate::matching::MatchPolicy;
+use crate::ppt::Ppt;
 
 /// A bad option, described for the `wamp.error.invalid_argument` reply.
 pub(crate) type OptionError = String;
@@ -58,7 +59,7 @@ impl RegisterOptions {
 }
 
 /// CALL.Options.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, PartialEq, Default)]
 pub(crate) struct CallOptions {
     /// `timeout` in ms (0 or absent: none).
     pub(crate) timeout: Option<u64>,
@@ -66,6 +67,8 @@ pub(crate) struct CallOptions {
     pub(crate) disclose_me: bool,
     /// `progress`: this CALL is a chunk of a progressive call invocation.
     pub(crate) progress: bool,
+    /// The `ppt_*` attributes, for the INVOCATION.
+    pub(crate) ppt: Option<Ppt>,
 }
 
 impl CallOptions {
@@ -81,6 +84,7 @@ impl CallOptions {
             receive_progress: flag(options, "receive_progress")?,
             disclose_me: flag(options, "disclose_me")?,
             progress: flag(options, "progress")?,
+            ppt: Ppt::parse(options).map_err(|e| e.to_string())?,
         })
     }
 }
@@ -144,6 +148,7 @@ mod tests {
         assert!(RegisterOptions::parse(&dict(&[("invoke", 3.into())])).is_err());
         assert!(CallOptions::parse(&dict(&[("timeout", (-5).into())])).is_err());
         assert!(CallOptions::parse(&dict(&[("receive_progress", "yes".into())])).is_err());
+        assert!(CallOptions::parse(&dict(&[("ppt_cipher", "aes256gcm".into())])).is_err());
         assert!(CancelMode::parse(&dict(&[("mode", "nuke".into())])).is_err());
     }
 

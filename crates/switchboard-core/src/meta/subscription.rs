@@ -148,7 +148,10 @@ fn stored_event(subscription: &Subscription, event: &StoredEvent) -> Value {
     d.insert("timestamp".into(), Value::from(event.timestamp.as_str()));
     d.insert("subscription".into(), Value::from(subscription.id));
     d.insert("publication".into(), Value::from(event.publication));
-    let details = event_details(subscription, &event.topic, event.publisher.as_ref());
+    let mut details = event_details(subscription, &event.topic, event.publisher.as_ref());
+    if let Some(ppt) = &event.ppt {
+        ppt.copy_into(&mut details);
+    }
     d.insert("details".into(), Value::Dict(details));
     if let Ok(args) = event.arguments.args_values() {
         d.insert("args".into(), Value::List(args));

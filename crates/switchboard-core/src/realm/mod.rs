@@ -313,13 +313,9 @@ impl Realm {
                 self.dealer.cancel(&mut cx, from, m);
                 Ok(())
             }
-            Message::Yield(m) => {
-                self.dealer.yield_result(&mut cx, from, m);
-                Ok(())
-            }
+            Message::Yield(m) => self.dealer.yield_result(&mut cx, from, m),
             Message::Error(m) if m.request_type == code::INVOCATION => {
-                self.dealer.invocation_error(&mut cx, from, m);
-                Ok(())
+                self.dealer.invocation_error(&mut cx, from, m)
             }
             Message::Subscribe(m) => {
                 self.broker.subscribe(&mut cx, from, m);
@@ -329,10 +325,7 @@ impl Realm {
                 self.broker.unsubscribe(&mut cx, from, m);
                 Ok(())
             }
-            Message::Publish(m) => {
-                self.broker.publish(&mut cx, from, m);
-                Ok(())
-            }
+            Message::Publish(m) => self.broker.publish(&mut cx, from, m),
             other => Err(ProtocolViolation(format!(
                 "{} is not something a client sends",
                 describe(&other)

@@ -76,6 +76,15 @@ impl Cluster {
         self.admit(node, &hello_with(&[], &[]), identity)
     }
 
+    /// Joins a session on `node` with this HELLO.
+    pub(super) fn join_hello(
+        &mut self,
+        node: NodeId,
+        hello: &switchboard_proto::Hello,
+    ) -> SessionId {
+        self.admit(node, hello, crate::auth::Identity::anonymous("anonymous"))
+    }
+
     fn admit(
         &mut self,
         node: NodeId,

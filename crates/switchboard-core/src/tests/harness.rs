@@ -12,6 +12,11 @@ use crate::{ClockAnchor, RealmConfig};
 
 /// A HELLO announcing these callee and caller features.
 pub(super) fn hello_with(callee_features: &[&str], caller_features: &[&str]) -> Hello {
+    hello_roles(&[("callee", callee_features), ("caller", caller_features)])
+}
+
+/// A HELLO announcing these roles, each with these features.
+pub(super) fn hello_roles(roles_features: &[(&str, &[&str])]) -> Hello {
     let features = |names: &[&str]| -> Value {
         let features: Dict = names
             .iter()
@@ -21,9 +26,10 @@ pub(super) fn hello_with(callee_features: &[&str], caller_features: &[&str]) -> 
         role.insert("features".into(), Value::Dict(features));
         Value::Dict(role)
     };
-    let mut roles = Dict::new();
-    roles.insert("callee".into(), features(callee_features));
-    roles.insert("caller".into(), features(caller_features));
+    let roles: Dict = roles_features
+        .iter()
+        .map(|(role, names)| (role.to_string(), features(names)))
+        .collect();
     let mut details = Dict::new();
     details.insert("roles".into(), Value::Dict(roles));
     Hello {
@@ -88,6 +94,11 @@ impl Harness {
     /// Joins a session with the identity a handshake decided.
     pub(super) fn join_as(&mut self, identity: Identity) -> SessionId {
         self.admit(&hello_with(&[], &[]), identity)
+    }
+
+    /// Joins an anonymous session with this HELLO.
+    pub(super) fn join_hello(&mut self, hello: &Hello) -> SessionId {
+        self.admit(hello, Identity::anonymous("anonymous"))
     }
 
     fn admit(&mut self, hello: &Hello, identity: Identity) -> SessionId {

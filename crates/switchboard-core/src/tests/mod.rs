@@ -15,6 +15,7 @@ mod meta;
 mod patterns;
 mod pauses;
 mod permissions;
+mod ppt;
 mod progressive;
 mod realm;
 mod retention;
