@@ -24,6 +24,7 @@ DEALER_FEATURES = (
     "caller_identification",
     "progressive_call_results",
     "progressive_call_invocations",
+    "payload_passthru_mode",
     "pattern_based_registration",
     "shared_registration",
     "registration_meta_api",
@@ -33,6 +34,7 @@ DEALER_FEATURES = (
 BROKER_FEATURES = (
     "event_retention",
     "pattern_based_subscription",
+    "payload_passthru_mode",
     "publisher_exclusion",
     "publisher_identification",
     "session_meta_api",
