@@ -242,11 +242,12 @@ pub enum PeerMessage {
         call: CallRef,
         /// Whether more results follow.
         progress: bool,
-        /// The YIELD's `ppt_*` attributes, for RESULT.Details.
-        #[serde(default)]
-        ppt: Option<crate::ppt::Ppt>,
         /// The callee's result.
         arguments: Arguments,
+        /// The YIELD's `ppt_*` attributes, for RESULT.Details (last, so that a
+        /// frame from a node without them still decodes).
+        #[serde(default)]
+        ppt: Option<crate::ppt::Ppt>,
     },
     /// The invocation for `call` failed.
     Error {
@@ -278,11 +279,12 @@ pub enum PeerMessage {
         publisher: Option<(SessionId, String, String)>,
         /// Who may receive it (the publisher's black- and whitelists, `exclude_me`).
         audience: crate::broker::Audience,
-        /// The PUBLISH's `ppt_*` attributes, for EVENT.Details.
-        #[serde(default)]
-        ppt: Option<crate::ppt::Ppt>,
         /// The payload.
         arguments: Arguments,
+        /// The PUBLISH's `ppt_*` attributes, for EVENT.Details (last, so that a
+        /// frame from a node without them still decodes).
+        #[serde(default)]
+        ppt: Option<crate::ppt::Ppt>,
     },
     /// End a session on the receiving node (`wamp.session.kill`).
     Kill {
