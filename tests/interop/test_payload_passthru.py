@@ -102,6 +102,25 @@ async def test_callee_error_in_the_mode_reaches_the_caller_with_its_options(rout
         assert error[4:] == ["com.example.sealed", [payload]], error
 
 
+async def test_yield_in_the_mode_to_a_caller_that_did_not_announce_it_is_refused_to_both(
+    router_url, serializer
+):
+    async with raw_session(router_url, serializer, details=PPT_ROLES) as callee, raw_session(
+        router_url, serializer, details=hello_details()
+    ) as caller:
+        await callee.register(PROCEDURE)
+        request = caller.request_id()
+        await caller.send([CALL, request, {}, PROCEDURE, ["plain"]])
+        invocation = await callee.expect(INVOCATION)
+        assert ppt_of(invocation[3]) == {}, invocation
+        await callee.send([YIELD, invocation[1], PPT_OPTIONS, [sealed(serializer)]])
+        refusal = await callee.expect(ERROR)
+        assert refusal[1:3] == [YIELD, invocation[1]], refusal
+        assert refusal[4] == "wamp.error.feature_not_supported", refusal
+        error = await caller.expect(ERROR)
+        assert error[1:3] == [CALL, request] and error[4] == "wamp.error.feature_not_supported", error
+
+
 async def test_call_in_the_mode_to_an_autobahn_callee_fails_with_feature_not_supported(router_url, serializer):
     # Autobahn announces payload_transparency, not payload_passthru_mode.
     callee = await open_session(router_url, serializer)

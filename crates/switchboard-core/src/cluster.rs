@@ -235,6 +235,11 @@ pub enum PeerMessage {
         details: Dict,
         /// The caller's arguments.
         arguments: Arguments,
+        /// The caller announced payload passthru mode: the callee's node decides
+        /// whether an answer in the mode may go to it (last, so that a frame from
+        /// a node without it still decodes).
+        #[serde(default)]
+        caller_passthru: bool,
     },
     /// A YIELD for `call`: progressive or final.
     Result {

@@ -127,6 +127,7 @@ fn invoke(
         registration: route.registration,
         details,
         arguments,
+        caller_passthru: caller_takes_ppt(cx, call.caller),
     };
     (outbound, invoke)
 }
@@ -414,6 +415,7 @@ impl Dealer {
             registration,
             details,
             arguments: call.arguments,
+            caller_passthru: caller_takes_ppt(cx, caller),
         };
         self.send_to_callee_side(cx, callee.node, invoke);
     }
@@ -530,15 +532,6 @@ impl Dealer {
     pub(crate) fn handle_caller_side(&mut self, cx: &mut Context<'_>, message: PeerMessage) {
         match message {
             PeerMessage::Result {
-                call, ppt: Some(_), ..
-            } if !caller_takes_ppt(cx, call.caller) => self.refuse_ppt_answer(cx, call),
-            PeerMessage::Error { call, details, .. }
-                if details.keys().any(|k| k.starts_with("ppt_"))
-                    && !caller_takes_ppt(cx, call.caller) =>
-            {
-                self.refuse_ppt_answer(cx, call)
-            }
-            PeerMessage::Result {
                 call,
                 progress: true,
                 ppt,
@@ -602,21 +595,6 @@ impl Dealer {
             }
             _ => {}
         }
-    }
-
-    /// The callee answered with `ppt_*` attributes a caller that did not announce
-    /// the mode would misread: the call ends with `wamp.error.feature_not_supported`
-    /// for the caller, and a callee still streaming results is told to stop.
-    fn refuse_ppt_answer(&mut self, cx: &mut Context<'_>, call: CallRef) {
-        let Some(pending) = self.calls.complete(call.caller, call.request) else {
-            return; // A late answer, dropped like any other.
-        };
-        let why = "the callee answered in payload passthru mode, which the caller did not announce";
-        self.stop_callee(cx, call.caller, call.request, &pending, why);
-        cx.out.send(
-            call.caller,
-            error(code::CALL, call.request, FEATURE_NOT_SUPPORTED, why),
-        );
     }
 }
 

@@ -2,23 +2,32 @@
 //! the invocation (the id the callee sees) and relays what the callee answers
 //! to the caller's side, wherever that is.
 
-use switchboard_proto::error_uri::{CANCELED, CANCELED_ALT};
-use switchboard_proto::{Dict, Error, Interrupt, Invocation, Message, Value, Yield};
+use switchboard_proto::error_uri::{CANCELED, CANCELED_ALT, FEATURE_NOT_SUPPORTED};
+use switchboard_proto::{code, Dict, Error, Interrupt, Invocation, Message, Value, Yield};
 
 use super::options::CancelMode;
 use super::{Dealer, ProtocolViolation};
 use crate::cluster::{CallRef, NodeId, PeerMessage};
 use crate::ppt::Ppt;
 use crate::realm::{Context, SessionId};
+use crate::replies::error;
 
 fn canceled(call: CallRef, why: &str) -> PeerMessage {
+    failed(call, CANCELED, why)
+}
+
+fn failed(call: CallRef, uri: &str, why: &str) -> PeerMessage {
     PeerMessage::Error {
         call,
-        error: CANCELED.to_owned(),
+        error: uri.to_owned(),
         details: Dict::new(),
         arguments: switchboard_proto::Arguments::list(vec![Value::from(why)]),
     }
 }
+
+/// Why an answer in payload passthru mode does not reach its caller.
+const CALLER_WITHOUT_PASSTHRU: &str =
+    "the answer is in payload passthru mode, which the caller did not announce";
 
 impl Dealer {
     /// An INVOKE or INTERRUPT from the caller's side.
@@ -30,6 +39,7 @@ impl Dealer {
                 registration,
                 details,
                 arguments,
+                caller_passthru,
             } => {
                 // A further chunk of a progressive call goes to the invocation it continues.
                 let invocation = match self.invocations.invocation_of(&call) {
@@ -40,7 +50,8 @@ impl Dealer {
                             return self.send_to_caller_side(cx, call, canceled(call, why));
                         };
                         let invocation = record.invocation_ids.next_id();
-                        self.invocations.insert(callee, invocation, call);
+                        self.invocations
+                            .insert(callee, invocation, call, caller_passthru);
                         invocation
                     }
                 };
@@ -90,6 +101,23 @@ impl Dealer {
             .unwrap_or(false);
         // A YIELD for an invocation we no longer know (answered, or interrupted
         // with killnowait) is dropped, as the spec asks.
+        if let Some(call) = self.invocations.call_of(callee, result.request) {
+            if ppt.is_some() && !self.invocations.caller_passthru(&call) {
+                // The spec answers the callee with feature_not_supported; the
+                // caller, who would otherwise wait for nothing, gets it too.
+                self.invocations.remove(callee, result.request);
+                let refusal = error(
+                    code::YIELD,
+                    result.request,
+                    FEATURE_NOT_SUPPORTED,
+                    CALLER_WITHOUT_PASSTHRU,
+                );
+                cx.out.send(callee, refusal);
+                let message = failed(call, FEATURE_NOT_SUPPORTED, CALLER_WITHOUT_PASSTHRU);
+                self.send_to_caller_side(cx, call, message);
+                return Ok(());
+            }
+        }
         let call = if progress {
             self.invocations.call_of(callee, result.request)
         } else {
@@ -113,10 +141,17 @@ impl Dealer {
         callee: SessionId,
         failure: Error,
     ) -> Result<(), ProtocolViolation> {
-        callee_ppt(cx, callee, &failure.details, "ERROR")?;
-        let Some(call) = self.invocations.remove(callee, failure.request) else {
+        let ppt = callee_ppt(cx, callee, &failure.details, "ERROR")?;
+        let Some(call) = self.invocations.call_of(callee, failure.request) else {
             return Ok(());
         };
+        let caller_passthru = self.invocations.caller_passthru(&call);
+        self.invocations.remove(callee, failure.request);
+        if ppt.is_some() && !caller_passthru {
+            let message = failed(call, FEATURE_NOT_SUPPORTED, CALLER_WITHOUT_PASSTHRU);
+            self.send_to_caller_side(cx, call, message);
+            return Ok(());
+        }
         let error = if failure.error == CANCELED_ALT {
             CANCELED.to_owned()
         } else {

@@ -5,7 +5,7 @@
 //! names, and by [`CallRef`] for what the caller's side sends later (more chunks
 //! of a progressive call, INTERRUPT).
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::cluster::{CallRef, NodeId};
 use crate::realm::SessionId;
@@ -20,12 +20,28 @@ pub(crate) struct Invocations {
     by_invocation: HashMap<(SessionId, InvocationId), CallRef>,
     /// The call -> (callee, invocation id).
     by_call: HashMap<CallRef, (SessionId, InvocationId)>,
+    /// The calls whose caller announced payload passthru mode.
+    passthru_callers: HashSet<CallRef>,
 }
 
 impl Invocations {
-    pub(crate) fn insert(&mut self, callee: SessionId, invocation: InvocationId, call: CallRef) {
+    pub(crate) fn insert(
+        &mut self,
+        callee: SessionId,
+        invocation: InvocationId,
+        call: CallRef,
+        caller_passthru: bool,
+    ) {
         self.by_invocation.insert((callee, invocation), call);
         self.by_call.insert(call, (callee, invocation));
+        if caller_passthru {
+            self.passthru_callers.insert(call);
+        }
+    }
+
+    /// Whether the caller of `call` may get an answer in payload passthru mode.
+    pub(crate) fn caller_passthru(&self, call: &CallRef) -> bool {
+        self.passthru_callers.contains(call)
     }
 
     /// The call an invocation serves.
@@ -45,6 +61,7 @@ impl Invocations {
     ) -> Option<CallRef> {
         let call = self.by_invocation.remove(&(callee, invocation))?;
         self.by_call.remove(&call);
+        self.passthru_callers.remove(&call);
         Some(call)
     }
 

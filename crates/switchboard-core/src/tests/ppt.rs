@@ -127,16 +127,78 @@ fn a_yield_in_the_mode_from_a_callee_that_did_not_announce_it_is_aborted() {
 }
 
 #[test]
-fn a_result_in_the_mode_for_a_caller_that_did_not_announce_it_is_refused() {
+fn a_result_in_the_mode_for_a_caller_that_did_not_announce_it_is_refused_to_both() {
     let mut h = Harness::new();
     let (callee, caller) = (h.join_hello(&ppt_hello()), h.join());
     h.registered(callee, P, Dict::new());
     let inv = h.call_invoked(caller, 1, P, callee);
     h.yield_(callee, inv.request, ppt_options(), sealed());
     assert_eq!(
+        error_of(h.take_one(callee)),
+        (code::YIELD, inv.request, FEATURE_NOT_SUPPORTED.into())
+    );
+    assert_eq!(
         error_of(h.take_one(caller)),
         (code::CALL, 1, FEATURE_NOT_SUPPORTED.into())
     );
+    // The invocation is over: a second YIELD goes nowhere.
+    h.yield_(callee, inv.request, Dict::new(), vec![]);
+    h.assert_quiet();
+}
+
+#[test]
+fn a_progressive_result_in_the_mode_for_a_caller_that_did_not_announce_it_ends_the_call() {
+    let mut h = Harness::new();
+    let callee = h.join_hello(&hello_roles(&[(
+        "callee",
+        &[
+            "payload_passthru_mode",
+            "progressive_call_results",
+            "call_canceling",
+        ],
+    )]));
+    let caller = h.join();
+    h.registered(callee, P, Dict::new());
+    h.call(
+        caller,
+        1,
+        P,
+        opts(&[("receive_progress", true.into())]),
+        vec![],
+    );
+    let inv = invocation(h.take_one(callee));
+    let mut progress = ppt_options();
+    progress.insert("progress".into(), true.into());
+    h.yield_(callee, inv.request, progress, sealed());
+    assert_eq!(
+        error_of(h.take_one(callee)),
+        (code::YIELD, inv.request, FEATURE_NOT_SUPPORTED.into())
+    );
+    assert_eq!(
+        error_of(h.take_one(caller)),
+        (code::CALL, 1, FEATURE_NOT_SUPPORTED.into())
+    );
+}
+
+#[test]
+fn a_callee_error_in_the_mode_for_a_caller_that_did_not_announce_it_becomes_feature_not_supported()
+{
+    let mut h = Harness::new();
+    let (callee, caller) = (h.join_hello(&ppt_hello()), h.join());
+    h.registered(callee, P, Dict::new());
+    let inv = h.call_invoked(caller, 1, P, callee);
+    let failure = Error {
+        request_type: code::INVOCATION,
+        request: inv.request,
+        details: ppt_options(),
+        error: "com.example.sealed_error".into(),
+        arguments: Arguments::list(sealed()),
+    };
+    h.send(callee, Message::Error(failure));
+    let e = error(h.take_one(caller));
+    assert_eq!(e.error, FEATURE_NOT_SUPPORTED);
+    assert!(ppt_of(&e.details).is_empty());
+    h.assert_quiet();
 }
 
 #[test]
@@ -282,6 +344,36 @@ fn a_call_in_the_mode_crosses_nodes_both_ways_with_its_attributes() {
     let res = result(c.take_one(1, caller));
     assert_eq!(res.details, reply);
     assert_eq!(args(&res.arguments), sealed());
+}
+
+#[test]
+fn a_remote_callee_answering_in_the_mode_a_caller_that_did_not_announce_it_is_refused() {
+    let mut c = Cluster::new(2);
+    let callee = c.join_hello(2, &ppt_hello());
+    let caller = c.join(1, &[], &[]);
+    cluster_register(&mut c, 2, callee);
+    let call = Call {
+        request: 1,
+        options: Dict::new(),
+        procedure: P.into(),
+        arguments: Arguments::list(vec![]),
+    };
+    c.send(1, caller, Message::Call(call));
+    let inv = invocation(c.take_one(2, callee));
+    let y = Yield {
+        request: inv.request,
+        options: ppt_options(),
+        arguments: Arguments::list(sealed()),
+    };
+    c.send(2, callee, Message::Yield(y));
+    assert_eq!(
+        error_of(c.take_one(2, callee)),
+        (code::YIELD, inv.request, FEATURE_NOT_SUPPORTED.into())
+    );
+    assert_eq!(
+        error_of(c.take_one(1, caller)),
+        (code::CALL, 1, FEATURE_NOT_SUPPORTED.into())
+    );
 }
 
 #[test]
