@@ -28,6 +28,8 @@ from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.types import CallOptions, CallResult, PublishOptions, RegisterOptions, SubscribeOptions
 
 from conftest import Router, router_binary
+from raw import CALL, EVENT, INVOCATION, PUBLISH, RESULT, SUBSCRIBE, SUBSCRIBED, YIELD, raw_session
+from test_payload_passthru import PPT_OPTIONS, PPT_ROLES, ppt_of, sealed
 from wamp import ClientSession, Inbox, connect, open_session, within
 
 SIZE = 3
@@ -670,3 +672,36 @@ async def test_restarted_node_catches_up_and_calls_procedure_registered_while_it
                 f"{(time.monotonic() - started) * 1000:.0f} ms, {len(errors)} failed attempt(s): {errors}"
             )
             assert answer == "from node 1"
+
+
+async def test_payload_passthru_call_and_event_cross_nodes_with_their_ppt_options(cluster, serializer):
+    # Raw sessions: Autobahn|Python cannot send ppt_* options (see test_payload_passthru.py).
+    procedure = f"com.example.cluster.{serializer}.sealed"
+    topic = f"com.example.cluster.{serializer}.sealed_news"
+    payload = sealed(serializer)
+    async with raw_session(cluster.url(3), serializer, details=PPT_ROLES) as callee, raw_session(
+        cluster.url(1), serializer, details=PPT_ROLES
+    ) as caller:
+        await callee.register(procedure)
+        await callee.send([SUBSCRIBE, callee.request_id(), {}, topic])
+        await callee.expect(SUBSCRIBED)
+        for _ in range(50):  # until node 1 has applied the registration
+            request = caller.request_id()
+            await caller.send([CALL, request, PPT_OPTIONS, procedure, [payload]])
+            try:
+                invocation = await callee.expect(INVOCATION, timeout=1.0)
+                break
+            except AssertionError:
+                answer = await caller.recv()
+                assert answer[4] == "wamp.error.no_such_procedure", answer
+        else:
+            raise AssertionError("the call never reached the callee on node 3")
+        assert ppt_of(invocation[3]) == PPT_OPTIONS and invocation[4] == [payload], invocation
+        await callee.send([YIELD, invocation[1], {"ppt_scheme": "x_switchboard_test"}, [payload]])
+        result = await caller.expect(RESULT)
+        assert result[1] == request and ppt_of(result[2]) == {"ppt_scheme": "x_switchboard_test"}, result
+        assert result[3] == [payload], result
+
+        await caller.send([PUBLISH, caller.request_id(), PPT_OPTIONS, topic, [payload]])
+        event = await callee.expect(EVENT)
+        assert ppt_of(event[3]) == PPT_OPTIONS and event[4] == [payload], event
