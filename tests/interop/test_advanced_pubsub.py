@@ -30,8 +30,9 @@ DEALER_FEATURES = (
     "registration_meta_api",
     "session_meta_api",
 )
-# The broker features exercised by this file.
+# The broker features the router announces, exactly.
 BROKER_FEATURES = (
+    "event_history",
     "event_retention",
     "pattern_based_subscription",
     "payload_passthru_mode",
@@ -298,12 +299,17 @@ async def test_welcome_announces_all_dealer_features_and_the_broker_role(router_
         dealer = roles.get("dealer", {}).get("features", {})
         missing = [f for f in DEALER_FEATURES if dealer.get(f) is not True]
         assert not missing, f"dealer features not announced: {missing}; WELCOME roles: {roles!r}"
+        # Exactly these: clients switch behaviour on what they see announced.
+        extra = sorted(set(dealer) - set(DEALER_FEATURES))
+        assert not extra, f"dealer features announced but not tested here: {extra}"
 
         assert isinstance(roles.get("broker"), dict), f"no broker role in WELCOME: {roles!r}"
         broker = roles["broker"].get("features", {})
         assert isinstance(broker, dict), roles
         missing = [f for f in BROKER_FEATURES if broker.get(f) is not True]
         assert not missing, f"broker features not announced: {missing}; WELCOME roles: {roles!r}"
+        extra = sorted(set(broker) - set(BROKER_FEATURES))
+        assert not extra, f"broker features announced but not tested here: {extra}"
 
 
 

@@ -67,6 +67,12 @@ class Cluster:
         self.peer_addrs = [f"127.0.0.1:{free_port()}" for _ in range(size)]
         self.members = ",".join(f"{i + 1}={addr}" for i, addr in enumerate(self.peer_addrs))
         self.env = dict(os.environ, RUST_LOG=NODE_LOG)
+        # The example realm, keeping history of com.example.history.* (for the history test).
+        self.config = self.dir / "realm.toml"
+        self.config.write_text(
+            '[[realm]]\nname = "com.example.realm"\n'
+            '[[realm.history]]\nuri = "com.example.history."\nmatch = "prefix"\nlimit = 100\n'
+        )
         self.nodes: list[Router | None] = [None] * size
         self.routers: list[Router] = []  # every process ever started, for failure reports
 
@@ -80,6 +86,7 @@ class Cluster:
             "--peer-listen", self.peer_addrs[node - 1],
             "--data-dir", str(self.dir / f"node-{node}"),
             "--failure-timeout-ms", str(FAILURE_TIMEOUT_MS),
+            "--config", str(self.config),
         ]
         log_path = self.dir / f"node-{node}.{len(self.routers)}.stderr.log"
         router = Router(args, log_path, env=self.env)
@@ -641,6 +648,29 @@ async def test_an_event_retained_through_node_1_is_served_to_a_subscriber_on_nod
             except AssertionError:
                 await within(subscription.unsubscribe(), 5.0, "UNSUBSCRIBED")
         assert args == ["last known"] and kwargs["details"].retained is True
+
+
+@pytest.mark.timeout(30)
+async def test_history_of_events_published_on_every_node_reads_the_same_on_each(cluster, serializer):
+    topic = f"com.example.history.{serializer}"
+    for node in (1, 2, 3):
+        async with connect(cluster.url(node), serializer) as publisher:
+            options = PublishOptions(acknowledge=True)
+            await within(publisher.publish(topic, f"from node {node}", options=options), 5.0, "PUBLISHED")
+    async with connect(cluster.url(1), serializer) as subscriber:
+        subscription = await within(subscriber.subscribe(lambda *a: None, topic), 5.0, "SUBSCRIBED")
+        seen = {}
+        for node in (1, 2, 3):
+            async with connect(cluster.url(node), serializer) as reader:
+                for _ in range(50):  # each Record commits a moment after PUBLISHED
+                    events = await call(reader, "wamp.subscription.get_events", subscription.id)
+                    if len(events) == 3:
+                        break
+                    await asyncio.sleep(0.05)
+                seen[node] = [e["args"][0] for e in events]
+    print(f"[{serializer}] history per node: {seen}")
+    assert sorted(seen[1]) == ["from node 1", "from node 2", "from node 3"], seen
+    assert seen[1] == seen[2] == seen[3], f"every node keeps the same order: {seen}"
 
 
 # ---------------------------------------------------------------------------
