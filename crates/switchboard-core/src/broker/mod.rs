@@ -23,7 +23,7 @@ use crate::cluster::{NodeId, PeerMessage, RegistryCommand, Requester};
 use crate::dealer::valid_pattern;
 use crate::matching::MatchPolicy;
 use crate::meta::MetaEvent;
-use crate::realm::{Context, Outcome, SessionId};
+use crate::realm::{Context, Outcome, SessionId, Testament};
 use crate::replies::error;
 use subscriptions::Subscriptions;
 
@@ -34,7 +34,7 @@ pub struct Broker {
 }
 
 /// Who published, when the publisher asked to be disclosed: (session, authid, authrole).
-type Publisher = (SessionId, String, String);
+pub(crate) type Publisher = (SessionId, String, String);
 
 impl Broker {
     /// The subscription table.
@@ -232,6 +232,32 @@ impl Broker {
         let arguments = Arguments::list(event.args);
         let publication = IdGenerator::fresh(cx.rng);
         self.deliver(cx, event.topic, publication, &arguments, None, None);
+    }
+
+    /// Publishes a gone session's testament to this node's subscribers: every
+    /// node applies the session's removal, so each delivers to its own and no
+    /// peer message is needed. The publisher is disclosed if the testament's
+    /// options asked for it.
+    pub(crate) fn publish_testament(
+        &mut self,
+        cx: &mut Context<'_>,
+        publisher: &Publisher,
+        testament: Testament,
+    ) {
+        let disclose = testament
+            .options
+            .get("disclose_me")
+            .and_then(Value::as_bool)
+            .unwrap_or(false);
+        let publication = IdGenerator::fresh(cx.rng);
+        self.deliver(
+            cx,
+            &testament.topic,
+            publication,
+            &testament.arguments,
+            None,
+            disclose.then_some(publisher),
+        );
     }
 
     /// Sends one EVENT per matching subscription to each subscriber on this node;

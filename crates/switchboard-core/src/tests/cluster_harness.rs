@@ -59,12 +59,23 @@ impl Cluster {
 
     /// Joins a session on `node` announcing these features.
     pub(super) fn join(&mut self, node: NodeId, callee: &[&str], caller: &[&str]) -> SessionId {
+        let hello = hello_with(callee, caller);
+        self.admit(node, &hello, crate::auth::Identity::anonymous("anonymous"))
+    }
+
+    /// Joins a session on `node` with the identity a handshake decided.
+    pub(super) fn join_as(&mut self, node: NodeId, identity: crate::auth::Identity) -> SessionId {
+        self.admit(node, &hello_with(&[], &[]), identity)
+    }
+
+    fn admit(
+        &mut self,
+        node: NodeId,
+        hello: &switchboard_proto::Hello,
+        identity: crate::auth::Identity,
+    ) -> SessionId {
         let now = self.now;
-        let id = self.node(node).handle_join(
-            now,
-            &hello_with(callee, caller),
-            crate::auth::Identity::anonymous("anonymous"),
-        );
+        let id = self.node(node).handle_join(now, hello, identity);
         self.settle();
         let welcome = self.take(node, id);
         assert!(

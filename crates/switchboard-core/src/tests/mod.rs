@@ -15,6 +15,8 @@ mod pauses;
 mod permissions;
 mod progressive;
 mod realm;
+mod session_kill;
 mod shared;
+mod testaments;
 mod timeouts;
 mod wamp;
