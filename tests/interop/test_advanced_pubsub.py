@@ -27,6 +27,7 @@ DEALER_FEATURES = (
     "shared_registration",
     "registration_meta_api",
     "session_meta_api",
+    "testament_meta_api",
 )
 # The broker features exercised by this file.
 BROKER_FEATURES = (
@@ -34,6 +35,7 @@ BROKER_FEATURES = (
     "publisher_exclusion",
     "publisher_identification",
     "session_meta_api",
+    "testament_meta_api",
 )
 
 
