@@ -37,7 +37,7 @@ pub(super) fn add(args: &[Value], kwargs: &Dict) -> MetaReply {
     };
     let scope = match scope(kwargs) {
         Ok(scope) => scope,
-        Err(reply) => return reply,
+        Err(why) => return MetaReply::Error(INVALID_ARGUMENT, why),
     };
     let arguments = if event_kwargs.is_empty() {
         Arguments::list(event_args)
@@ -56,24 +56,18 @@ pub(super) fn add(args: &[Value], kwargs: &Dict) -> MetaReply {
 pub(super) fn flush(kwargs: &Dict) -> MetaReply {
     match scope(kwargs) {
         Ok(scope) => MetaReply::FlushTestaments(scope),
-        Err(reply) => reply,
+        Err(why) => MetaReply::Error(INVALID_ARGUMENT, why),
     }
 }
 
 /// The `scope` keyword argument; `destroyed` when absent, as the spec says.
-fn scope(kwargs: &Dict) -> Result<TestamentScope, MetaReply> {
+/// Why not, for an invalid one.
+fn scope(kwargs: &Dict) -> Result<TestamentScope, String> {
     match kwargs.get("scope") {
         None | Some(Value::Null) => Ok(TestamentScope::Destroyed),
-        Some(Value::String(name)) => TestamentScope::from_option(name).ok_or_else(|| {
-            MetaReply::Error(
-                INVALID_ARGUMENT,
-                format!("scope {name:?} is neither \"destroyed\" nor \"detached\""),
-            )
-        }),
-        Some(_) => Err(MetaReply::Error(
-            INVALID_ARGUMENT,
-            "scope must be a string".into(),
-        )),
+        Some(Value::String(name)) => TestamentScope::from_option(name)
+            .ok_or_else(|| format!("scope {name:?} is neither \"destroyed\" nor \"detached\"")),
+        Some(_) => Err("scope must be a string".into()),
     }
 }
 
