@@ -4,13 +4,14 @@ and the features the router announces in WELCOME."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 
 import pytest
 from autobahn.wamp.exception import ApplicationError
 from autobahn.wamp.request import Publication
 from autobahn.wamp.types import PublishOptions, SubscribeOptions
 
-from raw import PUBLISH, PUBLISHED, WELCOME, raw_session
+from raw import ERROR, PUBLISH, PUBLISHED, WELCOME, raw_session
 from wamp import ClientSession, Inbox, close_session, connect, open_session, within
 
 NO_SUCH_SESSION = "wamp.error.no_such_session"
@@ -35,6 +36,8 @@ BROKER_FEATURES = (
     "publisher_exclusion",
     "publisher_identification",
     "session_meta_api",
+    "subscriber_blackwhite_listing",
+    "subscription_meta_api",
     "testament_meta_api",
 )
 
@@ -301,3 +304,96 @@ async def test_welcome_announces_all_dealer_features_and_the_broker_role(router_
         missing = [f for f in BROKER_FEATURES if broker.get(f) is not True]
         assert not missing, f"broker features not announced: {missing}; WELCOME roles: {roles!r}"
 
+
+
+# ---------------------------------------------------------------------------
+# Subscriber black- and whitelisting
+# ---------------------------------------------------------------------------
+
+
+async def test_black_and_whitelists_by_session_authid_and_authrole_pick_the_receivers(router_url, serializer):
+    topic = "com.example.listed"
+    async with contextlib.AsyncExitStack() as stack:
+        publisher = await stack.enter_async_context(connect(router_url, serializer))
+        subscribers, inboxes = [], []
+        for name in ("a", "b", "c"):
+            session = await stack.enter_async_context(connect(router_url, serializer))
+            inbox = Inbox()
+            await session.subscribe(inbox.handler(name), topic)
+            subscribers.append(joined(session))
+            inboxes.append(inbox)
+        a, b, c = subscribers
+        cases = [
+            ("exclude b", PublishOptions(acknowledge=True, exclude=[b.session]), {"a", "c"}),
+            ("eligible a, c", PublishOptions(acknowledge=True, eligible=[a.session, c.session]), {"a", "c"}),
+            (
+                "eligible a, b but not b",
+                PublishOptions(acknowledge=True, eligible=[a.session, b.session], exclude=[b.session]),
+                {"a"},
+            ),
+            ("exclude authid of c", PublishOptions(acknowledge=True, exclude_authid=[c.authid]), {"a", "b"}),
+            ("eligible authid of b", PublishOptions(acknowledge=True, eligible_authid=[b.authid]), {"b"}),
+            ("eligible authrole anonymous", PublishOptions(acknowledge=True, eligible_authrole=["anonymous"]), {"a", "b", "c"}),
+            ("exclude authrole anonymous", PublishOptions(acknowledge=True, exclude_authrole=["anonymous"]), set()),
+        ]
+        for label, options, expected in cases:
+            await publish_acked(publisher, topic, label, options=options)
+        # A last event to everyone marks the end: whatever a subscriber got before it, it got.
+        await publish_acked(publisher, topic, "end")
+        for name, inbox in zip("abc", inboxes):
+            got = []
+            while True:
+                _, args, _ = await inbox.next(what=f"the events for {name}")
+                if args == ["end"]:
+                    break
+                got.append(args[0])
+            wanted = [label for label, _, expected in cases if name in expected]
+            assert got == wanted, f"{name} got {got}, expected {wanted}"
+
+
+async def test_a_malformed_list_gets_invalid_argument(router_url, serializer):
+    # Autobahn checks its own PublishOptions, so the malformed PUBLISH is raw.
+    async with raw_session(router_url, serializer) as publisher:
+        options = {"acknowledge": True, "exclude_authrole": "staff"}
+        await publisher.send([PUBLISH, 4, options, "com.example.listed", ["x"]])
+        reply = await publisher.expect(ERROR)
+    assert reply[1:3] == [PUBLISH, 4] and reply[4] == "wamp.error.invalid_argument", reply
+
+
+# ---------------------------------------------------------------------------
+# Subscription meta API
+# ---------------------------------------------------------------------------
+
+
+async def test_subscription_meta_events_and_procedures(router_url, serializer):
+    topic = f"com.example.meta.{serializer}"
+    async with connect(router_url, serializer) as observer, connect(router_url, serializer) as subscriber:
+        inbox = Inbox()
+        for event in ("on_create", "on_subscribe", "on_unsubscribe", "on_delete"):
+            await observer.subscribe(inbox.handler(event), f"wamp.subscription.{event}")
+        subscription = await within(subscriber.subscribe(lambda *a: None, topic), 5.0, "SUBSCRIBED")
+        me = joined(subscriber).session
+
+        created, subscribed = await inbox.take(2)
+        assert created[0] == "on_create" and created[1][0] == me
+        details = created[1][1]
+        assert details["id"] == subscription.id and details["uri"] == topic and details["match"] == "exact"
+        assert isinstance(details["created"], str) and details["created"].endswith("Z")
+        assert subscribed == ("on_subscribe", [me, subscription.id], {})
+
+        assert await call(observer, "wamp.subscription.lookup", topic) == subscription.id
+        assert await call(observer, "wamp.subscription.match", topic) == [subscription.id]
+        assert await call(observer, "wamp.subscription.get", subscription.id) == details
+        assert await call(observer, "wamp.subscription.list_subscribers", subscription.id) == [me]
+        assert await call(observer, "wamp.subscription.count_subscribers", subscription.id) == 1
+        lists = await call(observer, "wamp.subscription.list")
+        assert subscription.id in lists["exact"] and set(lists) == {"exact", "prefix", "wildcard"}
+        error = await call_error(observer, "wamp.subscription.get", UNKNOWN_ID)
+        assert error.error == "wamp.error.no_such_subscription"
+
+        await within(subscription.unsubscribe(), 5.0, "UNSUBSCRIBED")
+        assert await inbox.take(2) == [
+            ("on_unsubscribe", [me, subscription.id], {}),
+            ("on_delete", [me, subscription.id], {}),
+        ]
+        assert await call(observer, "wamp.subscription.lookup", topic) is None

@@ -576,6 +576,52 @@ async def test_event_published_on_node_2_reaches_subscribers_on_every_node_exact
         assert len(events) == 3
 
 
+@pytest.mark.timeout(30)
+async def test_black_and_whitelists_hold_for_subscribers_on_other_nodes(cluster, serializer):
+    topic = f"com.example.cluster.{serializer}.listed"
+    inbox = Inbox()
+    async with connect(cluster.url(1), serializer) as s1, connect(cluster.url(3), serializer) as s3, connect(
+        cluster.url(2), serializer
+    ) as publisher:
+        for node, session in ((1, s1), (3, s3)):
+            await within(session.subscribe(inbox.handler(f"node {node}"), topic), 5.0, f"SUBSCRIBED on node {node}")
+        three = s3.joined.result()
+        for label, options in (
+            ("not node 3's session", PublishOptions(acknowledge=True, exclude=[three.session])),
+            ("only node 3's authid", PublishOptions(acknowledge=True, eligible_authid=[three.authid])),
+            ("end", PublishOptions(acknowledge=True)),
+        ):
+            await within(publisher.publish(topic, label, options=options), 5.0, "PUBLISHED")
+        await inbox.take(4, 5.0, "events")
+        await asyncio.sleep(0.3)  # any event that should not come would be here by now
+        assert sorted(inbox.seen) == [
+            ("node 1", ["end"], {}),
+            ("node 1", ["not node 3's session"], {}),
+            ("node 3", ["end"], {}),
+            ("node 3", ["only node 3's authid"], {}),
+        ], inbox.seen
+
+
+@pytest.mark.timeout(30)
+async def test_subscription_meta_api_on_node_1_sees_a_subscription_made_on_node_3(cluster, serializer):
+    topic = f"com.example.cluster.{serializer}.watched"
+    inbox = Inbox()
+    async with connect(cluster.url(1), serializer) as observer, connect(cluster.url(3), serializer) as subscriber:
+        await within(observer.subscribe(inbox.handler("created"), "wamp.subscription.on_create"), 5.0, "SUBSCRIBED")
+        subscription = await within(subscriber.subscribe(lambda *a: None, topic), 5.0, "SUBSCRIBED on node 3")
+        while True:
+            _, args, _ = await inbox.next(what="on_create")
+            if args[1]["uri"] == topic:
+                break
+        assert args[0] == subscriber.joined.result().session
+        assert args[1]["id"] == subscription.id
+        for node in (1, 2, 3):
+            async with connect(cluster.url(node), serializer) as asker:
+                assert await call(asker, "wamp.subscription.lookup", topic) == subscription.id, f"node {node}"
+                subscribers = await call(asker, "wamp.subscription.list_subscribers", subscription.id)
+                assert subscribers == [subscriber.joined.result().session], f"node {node}"
+
+
 # ---------------------------------------------------------------------------
 # 8b. Session meta API across nodes: testaments and kills
 # ---------------------------------------------------------------------------

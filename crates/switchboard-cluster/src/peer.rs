@@ -940,7 +940,7 @@ mod tests {
                 topic: "t".into(),
                 publication: 1,
                 publisher: None,
-                exclude: None,
+                audience: Default::default(),
                 arguments: switchboard_proto::Arguments::list(vec!["x".repeat(1024 * 1024).into()]),
             },
         };

@@ -270,8 +270,8 @@ pub enum PeerMessage {
         publication: u64,
         /// The publisher, when it asked to be disclosed: (session, authid, authrole).
         publisher: Option<(SessionId, String, String)>,
-        /// A session not to deliver to (`exclude_me`).
-        exclude: Option<SessionId>,
+        /// Who may receive it (the publisher's black- and whitelists, `exclude_me`).
+        audience: crate::broker::Audience,
         /// The payload.
         arguments: Arguments,
     },

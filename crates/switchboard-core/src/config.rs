@@ -26,6 +26,11 @@ pub struct RealmConfig {
     /// Disclose every caller to callees (`caller`, `caller_authid`, `caller_authrole`),
     /// whether or not the caller asked with `disclose_me`.
     pub disclose_caller: bool,
+    /// Disclose every publisher to subscribers (`publisher`, `publisher_authid`,
+    /// `publisher_authrole`), whether or not it asked with `disclose_me`. Off
+    /// by default: an event goes to many, and Crossbar.io does not disclose
+    /// either unless asked.
+    pub disclose_publisher: bool,
     /// How much may wait for one of the realm's sessions that does not read.
     pub outbound: OutboundLimits,
 }
@@ -44,6 +49,7 @@ impl RealmConfig {
             default_call_timeout: None,
             max_call_timeout: None,
             disclose_caller: true,
+            disclose_publisher: false,
             outbound: OutboundLimits::default(),
         }
     }

@@ -76,6 +76,8 @@ const BROKER_FEATURES: &[&str] = &[
     "publisher_exclusion",
     "publisher_identification",
     "session_meta_api",
+    "subscriber_blackwhite_listing",
+    "subscription_meta_api",
     // Testaments are publications, so the broker says it too.
     "testament_meta_api",
 ];

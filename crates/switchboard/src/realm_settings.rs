@@ -36,6 +36,8 @@ pub(crate) struct FileRealm {
     max_call_timeout_ms: Option<u64>,
     #[serde(default = "yes")]
     disclose_caller: bool,
+    #[serde(default)]
+    disclose_publisher: bool,
     /// This realm's own outbound budget (else the server's).
     outbound_soft_limit: Option<usize>,
     outbound_hard_limit: Option<usize>,
@@ -173,6 +175,7 @@ impl FileRealm {
             default_call_timeout: millis(self.default_call_timeout_ms),
             max_call_timeout: millis(self.max_call_timeout_ms),
             disclose_caller: self.disclose_caller,
+            disclose_publisher: self.disclose_publisher,
             security: Arc::new(security),
             ..RealmConfig::anonymous(self.name)
         })

@@ -620,6 +620,7 @@ mod tests {
         let f = file(concat!(
             "[[realm]]\nname = \"a.b\"\nanonymous = false\nuri_check = \"strict\"\n",
             "default_call_timeout_ms = 30000\nmax_call_timeout_ms = 60000\ndisclose_caller = false\n",
+            "disclose_publisher = true\n",
         ));
         let s = load(&["--config", f.arg()], &[]).unwrap();
         let expected = RealmConfig {
@@ -628,6 +629,7 @@ mod tests {
             default_call_timeout: Some(Duration::from_secs(30)),
             max_call_timeout: Some(Duration::from_secs(60)),
             disclose_caller: false,
+            disclose_publisher: true,
             security: std::sync::Arc::new(RealmSecurity {
                 methods: vec![],
                 ..RealmSecurity::open()

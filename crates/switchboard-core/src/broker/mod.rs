@@ -1,6 +1,7 @@
 //! The Broker role: subscriptions and publications
 //! (`rfc/text/basic/publish_and_subscribe.md`), with pattern-based subscriptions,
-//! publisher exclusion and publisher identification from the Advanced Profile.
+//! subscriber black- and whitelisting, publisher exclusion and publisher
+//! identification from the Advanced Profile.
 //! It also carries the router's own meta events to their subscribers.
 //!
 //! Subscriptions are replicated like registrations. A publication is delivered
@@ -8,7 +9,10 @@
 //! other node that has a matching subscriber, which delivers to its own; each
 //! subscriber gets each event once, in the order its publisher sent them.
 
+mod audience;
 pub mod subscriptions;
+
+pub use audience::Audience;
 
 use std::collections::BTreeSet;
 
@@ -22,10 +26,10 @@ use switchboard_proto::{
 use crate::cluster::{NodeId, PeerMessage, RegistryCommand, Requester};
 use crate::dealer::valid_pattern;
 use crate::matching::MatchPolicy;
-use crate::meta::MetaEvent;
+use crate::meta::{self, MetaEvent};
 use crate::realm::{Context, Outcome, SessionId, Testament};
 use crate::replies::error;
-use subscriptions::Subscriptions;
+use subscriptions::{Left, Subscriptions};
 
 /// The broker's state.
 #[derive(Debug, Default)]
@@ -112,7 +116,7 @@ impl Broker {
         created: String,
     ) -> Outcome {
         let (clock, now) = (cx.clock, cx.now);
-        let id =
+        let subscribed =
             self.subscriptions
                 .subscribe(index, by.session, by.node, topic, policy, move || {
                     if created.is_empty() {
@@ -121,20 +125,43 @@ impl Broker {
                         created
                     }
                 });
-        Outcome::Subscribed(id)
+        if announced(topic) {
+            if subscribed.fresh {
+                if let Some(subscription) = self.subscriptions.get(subscribed.id) {
+                    cx.events
+                        .push(MetaEvent::subscription_created(by.session, subscription));
+                }
+            }
+            if subscribed.added {
+                let event = MetaEvent::subscription(meta::ON_SUBSCRIBE, by.session, subscribed.id);
+                cx.events.push(event);
+            }
+        }
+        Outcome::Subscribed(subscribed.id)
     }
 
-    pub(crate) fn apply_unsubscribe(&mut self, by: Requester, subscription: u64) -> Outcome {
-        if self.subscriptions.unsubscribe(by.session, subscription) {
-            Outcome::Unsubscribed
-        } else {
-            let why = format!("no subscription {subscription} for this session");
-            Outcome::refused(NO_SUCH_SUBSCRIPTION, why)
+    pub(crate) fn apply_unsubscribe(
+        &mut self,
+        cx: &mut Context<'_>,
+        by: Requester,
+        subscription: u64,
+    ) -> Outcome {
+        match self.subscriptions.unsubscribe(by.session, subscription) {
+            Some(left) => {
+                subscription_left(cx, by.session, &left);
+                Outcome::Unsubscribed
+            }
+            None => {
+                let why = format!("no subscription {subscription} for this session");
+                Outcome::refused(NO_SUCH_SUBSCRIPTION, why)
+            }
         }
     }
 
-    pub(crate) fn apply_session_left(&mut self, session: SessionId) {
-        self.subscriptions.remove_session(session);
+    pub(crate) fn apply_session_left(&mut self, cx: &mut Context<'_>, session: SessionId) {
+        for left in self.subscriptions.remove_session(session) {
+            subscription_left(cx, session, &left);
+        }
     }
 
     pub(crate) fn publish(&mut self, cx: &mut Context<'_>, session: SessionId, publish: Publish) {
@@ -172,18 +199,22 @@ impl Broker {
                 format!("{:?} is reserved for the router", publish.topic),
             );
         }
-        let publisher = flag("disclose_me", false)
+        let disclosed = flag("disclose_me", false) || cx.config.disclose_publisher;
+        let publisher = disclosed
             .then(|| cx.sessions.get(session))
             .flatten()
             .map(|record| (session, record.authid.clone(), record.authrole.clone()));
-        let exclude = flag("exclude_me", true).then_some(session);
+        let audience = match Audience::from_options(&publish.options, session) {
+            Ok(audience) => audience,
+            Err(why) => return refuse(cx, INVALID_ARGUMENT, why),
+        };
         let publication = IdGenerator::fresh(cx.rng);
         let others = self.deliver(
             cx,
             &publish.topic,
             publication,
             &publish.arguments,
-            exclude,
+            &audience,
             publisher.as_ref(),
         );
         for node in others {
@@ -191,7 +222,7 @@ impl Broker {
                 topic: publish.topic.clone(),
                 publication,
                 publisher: publisher.clone(),
-                exclude,
+                audience: audience.clone(),
                 arguments: publish.arguments.clone(),
             };
             cx.peers.push_back((node, event));
@@ -211,7 +242,7 @@ impl Broker {
             topic,
             publication,
             publisher,
-            exclude,
+            audience,
             arguments,
         } = message
         {
@@ -220,7 +251,7 @@ impl Broker {
                 &topic,
                 publication,
                 &arguments,
-                exclude,
+                &audience,
                 publisher.as_ref(),
             );
         }
@@ -231,13 +262,15 @@ impl Broker {
     pub(crate) fn publish_meta(&mut self, cx: &mut Context<'_>, event: MetaEvent) {
         let arguments = Arguments::list(event.args);
         let publication = IdGenerator::fresh(cx.rng);
-        self.deliver(cx, event.topic, publication, &arguments, None, None);
+        let everyone = Audience::everyone();
+        self.deliver(cx, event.topic, publication, &arguments, &everyone, None);
     }
 
     /// Publishes a gone session's testament to this node's subscribers: every
     /// node applies the session's removal, so each delivers to its own and no
-    /// peer message is needed. The publisher is disclosed if the testament's
-    /// options asked for it.
+    /// peer message is needed. Its options work as a PUBLISH's: `disclose_me`
+    /// (or the realm's policy) discloses the publisher, `exclude`/`eligible`
+    /// pick the audience (checked when the testament was added).
     pub(crate) fn publish_testament(
         &mut self,
         cx: &mut Context<'_>,
@@ -248,14 +281,17 @@ impl Broker {
             .options
             .get("disclose_me")
             .and_then(Value::as_bool)
-            .unwrap_or(false);
+            .unwrap_or(false)
+            || cx.config.disclose_publisher;
+        let audience = Audience::from_options(&testament.options, publisher.0)
+            .unwrap_or_else(|_| Audience::everyone());
         let publication = IdGenerator::fresh(cx.rng);
         self.deliver(
             cx,
             &testament.topic,
             publication,
             &testament.arguments,
-            None,
+            &audience,
             disclose.then_some(publisher),
         );
     }
@@ -268,7 +304,7 @@ impl Broker {
         topic: &str,
         publication: u64,
         arguments: &Arguments,
-        exclude: Option<SessionId>,
+        audience: &Audience,
         publisher: Option<&Publisher>,
     ) -> BTreeSet<NodeId> {
         let mut others = BTreeSet::new();
@@ -287,7 +323,10 @@ impl Broker {
                     others.insert(node);
                     continue;
                 }
-                if Some(subscriber) == exclude || !cx.sessions.contains(subscriber) {
+                let admitted = cx.sessions.get(subscriber).is_some_and(|record| {
+                    audience.admits(subscriber, &record.authid, &record.authrole)
+                });
+                if !admitted {
                     continue;
                 }
                 let event = Event {
@@ -300,5 +339,32 @@ impl Broker {
             }
         }
         others
+    }
+}
+
+/// Whether subscriptions to `topic` are reported by the subscription meta API.
+/// Subscriptions to the router's own `wamp.` topics are not: a session
+/// watching `wamp.subscription.on_subscribe` would otherwise be told about
+/// its own watching, and every meta observer about every other one.
+fn announced(topic: &str) -> bool {
+    !topic.starts_with("wamp.")
+}
+
+/// Meta events for a subscriber leaving a subscription (and the subscription going).
+fn subscription_left(cx: &mut Context<'_>, session: SessionId, left: &Left) {
+    if !announced(&left.topic) {
+        return;
+    }
+    cx.events.push(MetaEvent::subscription(
+        meta::ON_UNSUBSCRIBE,
+        session,
+        left.id,
+    ));
+    if left.deleted {
+        cx.events.push(MetaEvent::subscription(
+            meta::SUBSCRIPTION_ON_DELETE,
+            session,
+            left.id,
+        ));
     }
 }

@@ -27,6 +27,25 @@ pub struct Subscription {
     pub created: String,
 }
 
+/// What SUBSCRIBE did to the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Subscribed {
+    pub(crate) id: SubscriptionId,
+    /// The subscription was created for this subscriber.
+    pub(crate) fresh: bool,
+    /// The session was not subscribed before.
+    pub(crate) added: bool,
+}
+
+/// A session leaving one subscription.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Left {
+    pub(crate) id: SubscriptionId,
+    pub(crate) topic: String,
+    /// It was the last subscriber: the subscription is gone.
+    pub(crate) deleted: bool,
+}
+
 /// Every subscription of a realm.
 #[derive(Debug, Default)]
 pub struct Subscriptions {
@@ -39,7 +58,9 @@ pub struct Subscriptions {
 }
 
 impl Subscriptions {
-    /// Subscribes `session`; subscribing twice returns the same id.
+    /// Subscribes `session`; subscribing twice returns the same id. Tells
+    /// whether the subscription was created by this call, and whether the
+    /// session was added (not already subscribed).
     pub(crate) fn subscribe(
         &mut self,
         new_id: SubscriptionId,
@@ -48,10 +69,12 @@ impl Subscriptions {
         topic: &str,
         policy: MatchPolicy,
         created: impl FnOnce() -> String,
-    ) -> SubscriptionId {
+    ) -> Subscribed {
+        let mut fresh = false;
         let id = match self.index.get(topic, policy) {
             Some(&id) => id,
             None => {
+                fresh = true;
                 let id = new_id;
                 self.index.insert(topic, policy, id);
                 let subscription = Subscription {
@@ -65,44 +88,57 @@ impl Subscriptions {
                 id
             }
         };
+        let mut added = false;
         if let Some(subscription) = self.by_id.get_mut(&id) {
             if !subscription.subscribers.iter().any(|&(s, _)| s == session) {
                 subscription.subscribers.push((session, node));
                 self.by_session.entry(session).or_default().push(id);
+                added = true;
             }
         }
-        id
+        Subscribed { id, fresh, added }
     }
 
-    /// Removes `session` from subscription `id`; false if it was not subscribed.
-    pub(crate) fn unsubscribe(&mut self, session: SessionId, id: SubscriptionId) -> bool {
-        let Some(subs) = self.by_session.get_mut(&session) else {
-            return false;
-        };
-        let Some(at) = subs.iter().position(|&s| s == id) else {
-            return false;
-        };
+    /// Removes `session` from subscription `id`: `None` if it was not
+    /// subscribed, else whether the subscription went with it (its last one).
+    pub(crate) fn unsubscribe(&mut self, session: SessionId, id: SubscriptionId) -> Option<Left> {
+        let subs = self.by_session.get_mut(&session)?;
+        let at = subs.iter().position(|&s| s == id)?;
         subs.swap_remove(at);
-        self.remove_subscriber(session, id);
-        true
+        self.remove_subscriber(session, id)
     }
 
-    pub(crate) fn remove_session(&mut self, session: SessionId) {
-        for id in self.by_session.remove(&session).unwrap_or_default() {
-            self.remove_subscriber(session, id);
-        }
+    /// Removes `session` from every subscription it had.
+    pub(crate) fn remove_session(&mut self, session: SessionId) -> Vec<Left> {
+        (self.by_session.remove(&session).unwrap_or_default())
+            .into_iter()
+            .filter_map(|id| self.remove_subscriber(session, id))
+            .collect()
     }
 
-    fn remove_subscriber(&mut self, session: SessionId, id: SubscriptionId) {
-        let Some(subscription) = self.by_id.get_mut(&id) else {
-            return;
-        };
+    fn remove_subscriber(&mut self, session: SessionId, id: SubscriptionId) -> Option<Left> {
+        let subscription = self.by_id.get_mut(&id)?;
         subscription.subscribers.retain(|&(s, _)| s != session);
+        let mut deleted = None;
         if subscription.subscribers.is_empty() {
             if let Some(gone) = self.by_id.remove(&id) {
                 self.index.remove(&gone.topic, gone.match_policy);
+                deleted = Some(gone);
             }
         }
+        let topic = match &deleted {
+            Some(gone) => gone.topic.clone(),
+            None => self
+                .by_id
+                .get(&id)
+                .map(|s| s.topic.clone())
+                .unwrap_or_default(),
+        };
+        Some(Left {
+            id,
+            topic,
+            deleted: deleted.is_some(),
+        })
     }
 
     /// Rebuilds the table from subscriptions saved with [`Self::iter`].
@@ -137,6 +173,13 @@ impl Subscriptions {
             .all_matches(topic)
             .into_iter()
             .filter_map(|id| self.by_id.get(id))
+    }
+
+    /// The subscription for exactly this topic and policy (`wamp.subscription.lookup`).
+    pub fn lookup(&self, topic: &str, policy: MatchPolicy) -> Option<&Subscription> {
+        self.index
+            .get(topic, policy)
+            .and_then(|id| self.by_id.get(id))
     }
 
     /// A subscription by id.

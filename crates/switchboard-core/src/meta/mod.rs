@@ -1,6 +1,8 @@
 //! The router's own API in the reserved `wamp.` namespace: meta events about
-//! registrations and sessions (`rfc/text/advanced/ap_rpc_registration_meta_api.md`,
-//! `ap_session_meta_api.md`), and meta procedures that answer questions about them.
+//! registrations, subscriptions and sessions
+//! (`rfc/text/advanced/ap_rpc_registration_meta_api.md`,
+//! `ap_pubsub_subscription_meta_api.md`, `ap_session_meta_api.md`), and meta
+//! procedures that answer questions about them.
 //!
 //! Roles do not publish meta events themselves; they return [`MetaEvent`]s
 //! (nexus's "sync methods return their events"), and the realm hands them to the
@@ -8,11 +10,14 @@
 
 mod registration;
 mod session;
+mod subscription;
 mod testament;
 
 use switchboard_proto::error_uri::NO_SUCH_PROCEDURE;
 use switchboard_proto::{Arguments, Dict, Value};
 
+use crate::broker::subscriptions::{Subscription, SubscriptionId};
+use crate::broker::Broker;
 use crate::dealer::registry::{Registration, RegistrationId};
 use crate::dealer::Dealer;
 use crate::realm::{Directory, SessionId, Testament, TestamentScope};
@@ -21,6 +26,10 @@ pub(crate) const ON_CREATE: &str = "wamp.registration.on_create";
 pub(crate) const ON_REGISTER: &str = "wamp.registration.on_register";
 pub(crate) const ON_UNREGISTER: &str = "wamp.registration.on_unregister";
 pub(crate) const ON_DELETE: &str = "wamp.registration.on_delete";
+pub(crate) const SUBSCRIPTION_ON_CREATE: &str = "wamp.subscription.on_create";
+pub(crate) const ON_SUBSCRIBE: &str = "wamp.subscription.on_subscribe";
+pub(crate) const ON_UNSUBSCRIBE: &str = "wamp.subscription.on_unsubscribe";
+pub(crate) const SUBSCRIPTION_ON_DELETE: &str = "wamp.subscription.on_delete";
 pub(crate) const SESSION_ON_JOIN: &str = "wamp.session.on_join";
 pub(crate) const SESSION_ON_LEAVE: &str = "wamp.session.on_leave";
 
@@ -45,6 +54,26 @@ impl MetaEvent {
         topic: &'static str,
         session: SessionId,
         id: RegistrationId,
+    ) -> Self {
+        Self {
+            topic,
+            args: vec![Value::from(session), Value::from(id)],
+        }
+    }
+
+    /// `wamp.subscription.on_create`: `[session, SubscriptionDetails]`.
+    pub(crate) fn subscription_created(session: SessionId, subscription: &Subscription) -> Self {
+        Self {
+            topic: SUBSCRIPTION_ON_CREATE,
+            args: vec![Value::from(session), subscription::details(subscription)],
+        }
+    }
+
+    /// `on_subscribe`, `on_unsubscribe`, `on_delete`: `[session, subscription id]`.
+    pub(crate) fn subscription(
+        topic: &'static str,
+        session: SessionId,
+        id: SubscriptionId,
     ) -> Self {
         Self {
             topic,
@@ -94,6 +123,7 @@ pub(crate) enum MetaReply {
 /// What a meta procedure may read.
 pub(crate) struct MetaScope<'a> {
     pub(crate) dealer: &'a Dealer,
+    pub(crate) broker: &'a Broker,
     /// Every session on every node.
     pub(crate) directory: &'a Directory,
     pub(crate) caller: SessionId,
@@ -108,6 +138,11 @@ pub(crate) fn call(
 ) -> MetaReply {
     if let Some(name) = procedure.strip_prefix("wamp.registration.") {
         if let Some(reply) = registration::call(scope.dealer.registry(), name, args) {
+            return reply;
+        }
+    }
+    if let Some(name) = procedure.strip_prefix("wamp.subscription.") {
+        if let Some(reply) = subscription::call(scope.broker.subscriptions(), name, args) {
             return reply;
         }
     }

@@ -6,6 +6,7 @@ use switchboard_proto::uri::{is_reserved, Components, UriCheck};
 use switchboard_proto::{Arguments, Dict, Value};
 
 use super::MetaReply;
+use crate::broker::Audience;
 use crate::realm::{Testament, TestamentScope};
 
 /// `add_testament(topic, args, kwargs, publish_options=, scope=)`.
@@ -35,6 +36,10 @@ pub(super) fn add(args: &[Value], kwargs: &Dict) -> MetaReply {
         Some(Value::Dict(dict)) => dict.clone(),
         Some(_) => return invalid("publish_options must be a dict"),
     };
+    // The same checks as a PUBLISH's lists, so a testament never fails later.
+    if let Err(why) = Audience::from_options(&options, 0) {
+        return MetaReply::Error(INVALID_ARGUMENT, why);
+    }
     let scope = match scope(kwargs) {
         Ok(scope) => scope,
         Err(why) => return MetaReply::Error(INVALID_ARGUMENT, why),

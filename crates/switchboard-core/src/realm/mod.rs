@@ -540,6 +540,7 @@ impl Realm {
         let kwargs = call.arguments.kwargs_values().unwrap_or_default();
         let scope = MetaScope {
             dealer: &self.dealer,
+            broker: &self.broker,
             directory: &self.shared.directory,
             caller,
         };

@@ -135,7 +135,8 @@ impl Realm {
             }),
             RegistryCommand::Unsubscribe { by, subscription } => {
                 self.apply_request(now, by, |realm| {
-                    realm.broker.apply_unsubscribe(by, subscription)
+                    let mut cx = realm.shared.context(now);
+                    realm.broker.apply_unsubscribe(&mut cx, by, subscription)
                 });
             }
             RegistryCommand::AddTestament { by, testament } => {
@@ -195,7 +196,7 @@ impl Realm {
     pub(super) fn apply_session_left(&mut self, now: Instant, session: SessionId) {
         let mut cx = self.shared.context(now);
         self.dealer.apply_session_left(&mut cx, session);
-        self.broker.apply_session_left(session);
+        self.broker.apply_session_left(&mut cx, session);
         if let Some(summary) = self.shared.directory.remove(session) {
             // Every node applies this removal once and delivers to its own
             // subscribers (see `testaments.rs`).

@@ -102,6 +102,24 @@ fn disclose_me_puts_the_publisher_in_the_event_details() {
 }
 
 #[test]
+fn a_realm_that_discloses_publishers_does_so_without_disclose_me() {
+    let config = crate::RealmConfig {
+        disclose_publisher: true,
+        ..crate::RealmConfig::anonymous("com.example.realm")
+    };
+    let mut h = Harness::with_config(config);
+    let (subscriber, publisher) = (h.join(), h.join());
+    h.subscribed(subscriber, T, Dict::new());
+    publish(&mut h, publisher, T, Dict::new());
+    let details = event(h.take_one(subscriber)).details;
+    assert_eq!(details.get("publisher"), Some(&Value::from(publisher)));
+    assert_eq!(
+        details.get("publisher_authrole"),
+        Some(&Value::from("anonymous"))
+    );
+}
+
+#[test]
 fn prefix_and_wildcard_subscriptions_get_matching_events_with_the_topic_in_details() {
     let mut h = Harness::new();
     let (subscriber, publisher) = (h.join(), h.join());

@@ -59,12 +59,16 @@ impl Cluster {
 
     /// Joins a session on `node` announcing these features.
     pub(super) fn join(&mut self, node: NodeId, callee: &[&str], caller: &[&str]) -> SessionId {
-        let hello = hello_with(callee, caller);
-        self.admit(node, &hello, crate::auth::Identity::anonymous("anonymous"))
+        let identity = crate::auth::Identity::anonymous("anonymous");
+        self.admit(node, &hello_with(callee, caller), identity)
     }
 
-    /// Joins a session on `node` with the identity a handshake decided.
-    pub(super) fn join_as(&mut self, node: NodeId, identity: crate::auth::Identity) -> SessionId {
+    /// Joins a session with this authid and authrole on `node`.
+    pub(super) fn join_as(&mut self, node: NodeId, authid: &str, authrole: &str) -> SessionId {
+        let identity = crate::auth::Identity {
+            authid: Some(authid.to_owned()),
+            ..crate::auth::Identity::anonymous(authrole)
+        };
         self.admit(node, &hello_with(&[], &[]), identity)
     }
 

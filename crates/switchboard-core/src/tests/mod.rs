@@ -1,6 +1,7 @@
 //! Scenario tests: a realm driven message by message with fake sessions and a
 //! virtual clock, like `quinn-proto`'s `Pair`. No sockets, no sleeping.
 
+mod blackwhite_listing;
 mod broker;
 mod caller_identification;
 mod canceling;
@@ -17,6 +18,7 @@ mod progressive;
 mod realm;
 mod session_kill;
 mod shared;
+mod subscription_meta;
 mod testaments;
 mod timeouts;
 mod wamp;

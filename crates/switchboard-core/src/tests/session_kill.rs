@@ -108,10 +108,10 @@ fn call_on(c: &mut Cluster, node: u64, caller: SessionId, procedure: &str, args:
 #[test]
 fn kill_by_authid_and_authrole_reach_sessions_on_other_nodes() {
     let mut c = Cluster::new(3);
-    let admin = c.join_as(1, user("root", "admin"));
-    let here = c.join_as(1, user("dave", "user"));
-    let there = c.join_as(2, user("dave", "user"));
-    let far = c.join_as(3, user("erin", "guest"));
+    let admin = c.join_as(1, "root", "admin");
+    let here = c.join_as(1, "dave", "user");
+    let there = c.join_as(2, "dave", "user");
+    let far = c.join_as(3, "erin", "guest");
     call_on(
         &mut c,
         1,

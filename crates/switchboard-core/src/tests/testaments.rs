@@ -245,3 +245,38 @@ fn testaments_travel_in_snapshots() {
     c.kill(2);
     assert_eq!(cluster_heard(&mut c, 1, listener), [Value::from("kept")]);
 }
+
+#[test]
+fn a_testaments_eligible_and_exclude_lists_pick_its_audience_like_a_publish() {
+    let mut h = Harness::new();
+    let (wanted, unwanted) = (h.join(), h.join());
+    h.subscribed(wanted, "t", Dict::new());
+    h.subscribed(unwanted, "t", Dict::new());
+    let s = h.join();
+    let only = Value::Dict(opts(&[("eligible", Value::List(vec![wanted.into()]))]));
+    added(
+        &mut h,
+        s,
+        "t",
+        "for one",
+        opts(&[("publish_options", only)]),
+    );
+    let bad = Value::Dict(opts(&[("exclude", "not a list".into())]));
+    let reply = h.meta_call_kw(
+        s,
+        ADD,
+        add_args("t", "x"),
+        opts(&[("publish_options", bad)]),
+    );
+    assert_eq!(
+        error_of(reply),
+        (
+            code::CALL,
+            1,
+            switchboard_proto::error_uri::INVALID_ARGUMENT.into()
+        )
+    );
+    h.leave(s);
+    assert_eq!(heard(h.take(wanted)), [Value::from("for one")]);
+    assert!(h.take(unwanted).is_empty());
+}
