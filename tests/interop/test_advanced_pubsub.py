@@ -32,6 +32,7 @@ DEALER_FEATURES = (
 )
 # The broker features exercised by this file.
 BROKER_FEATURES = (
+    "event_retention",
     "pattern_based_subscription",
     "publisher_exclusion",
     "publisher_identification",
@@ -397,3 +398,29 @@ async def test_subscription_meta_events_and_procedures(router_url, serializer):
             ("on_delete", [me, subscription.id], {}),
         ]
         assert await call(observer, "wamp.subscription.lookup", topic) is None
+
+
+# ---------------------------------------------------------------------------
+# Event retention
+# ---------------------------------------------------------------------------
+
+
+async def test_a_late_subscriber_asking_for_it_gets_the_retained_event_marked_retained(router_url, serializer):
+    topic = f"com.example.retained.{serializer}"
+    async with connect(router_url, serializer) as publisher:
+        for value in (20, 21):
+            await publish_acked(publisher, topic, value, options=PublishOptions(acknowledge=True, retain=True))
+        await publish_acked(publisher, topic, 99)  # not retained
+        async with connect(router_url, serializer) as late, connect(router_url, serializer) as plain:
+            inbox, others = Inbox(), Inbox()
+            await within(
+                late.subscribe(inbox.handler("late"), topic, SubscribeOptions(get_retained=True, details=True)),
+                5.0,
+                "SUBSCRIBED",
+            )
+            await within(plain.subscribe(others.handler("plain"), topic), 5.0, "SUBSCRIBED")
+            _, args, kwargs = await inbox.next(what="the retained event")
+            assert args == [21]
+            assert kwargs["details"].retained is True
+            await inbox.expect_none(0.3)
+            await others.expect_none(0.1)

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from autobahn.wamp.exception import ApplicationError
-from autobahn.wamp.types import CallOptions, CallResult, PublishOptions, RegisterOptions
+from autobahn.wamp.types import CallOptions, CallResult, PublishOptions, RegisterOptions, SubscribeOptions
 
 from conftest import Router, router_binary
 from wamp import ClientSession, Inbox, connect, open_session, within
@@ -620,6 +620,25 @@ async def test_subscription_meta_api_on_node_1_sees_a_subscription_made_on_node_
                 assert await call(asker, "wamp.subscription.lookup", topic) == subscription.id, f"node {node}"
                 subscribers = await call(asker, "wamp.subscription.list_subscribers", subscription.id)
                 assert subscribers == [subscriber.joined.result().session], f"node {node}"
+
+
+@pytest.mark.timeout(30)
+async def test_an_event_retained_through_node_1_is_served_to_a_subscriber_on_node_3(cluster, serializer):
+    topic = f"com.example.cluster.{serializer}.retained"
+    async with connect(cluster.url(1), serializer) as publisher:
+        options = PublishOptions(acknowledge=True, retain=True)
+        await within(publisher.publish(topic, "last known", options=options), 5.0, "PUBLISHED")
+    inbox = Inbox()
+    async with connect(cluster.url(3), serializer) as subscriber:
+        options = SubscribeOptions(get_retained=True, details=True)
+        for _ in range(50):  # the Retain entry commits a moment after PUBLISHED
+            subscription = await within(subscriber.subscribe(inbox.handler("node 3"), topic, options), 5.0, "SUBSCRIBED")
+            try:
+                _, args, kwargs = await inbox.next(0.2, "the retained event")
+                break
+            except AssertionError:
+                await within(subscription.unsubscribe(), 5.0, "UNSUBSCRIBED")
+        assert args == ["last known"] and kwargs["details"].retained is True
 
 
 # ---------------------------------------------------------------------------

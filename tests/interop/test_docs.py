@@ -1,6 +1,6 @@
 """The Python and TOML examples of the guides are files, shown verbatim, and they run.
 
-Each guide (docs/rpc.md, docs/security.md) shows an example as a fenced block
+Each guide (docs/rpc.md, docs/security.md, docs/pubsub.md) shows an example as a fenced block
 right after a marker line ``<!-- example: <path> -->``; the block must equal
 the whole file. Every ``*.py`` and ``*.toml`` file in the guide's example
 directory must be shown, and every ```python and ```toml block of the guide
@@ -69,6 +69,7 @@ class Guide:
 GUIDES = [
     Guide("docs/rpc.md", "tests/interop/docs_examples", ("crates/switchboard/tests/rpc_guide.rs#",)),
     Guide("docs/security.md", "tests/interop/docs_examples/security"),
+    Guide("docs/pubsub.md", "tests/interop/docs_examples/pubsub"),
 ]
 
 

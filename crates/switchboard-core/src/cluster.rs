@@ -126,6 +126,20 @@ pub enum RegistryCommand {
         /// When it was asked for, as for `Register`.
         #[serde(default)]
         created: String,
+        /// `get_retained`: the subscriber's node then sends it the retained
+        /// events its subscription covers, after SUBSCRIBED.
+        #[serde(default)]
+        get_retained: bool,
+    },
+    /// A publication with `retain=true`: its topic's retained event from now on.
+    Retain {
+        /// The event (boxed: it carries a payload, the other commands do not).
+        event: Box<crate::broker::StoredEvent>,
+    },
+    /// A publication to a topic the realm keeps history of.
+    Record {
+        /// The event (boxed, as for `Retain`).
+        event: Box<crate::broker::StoredEvent>,
     },
     /// UNSUBSCRIBE.
     Unsubscribe {
@@ -164,7 +178,9 @@ impl RegistryCommand {
             | RegistryCommand::FlushTestaments { by, .. } => Some(by.node),
             RegistryCommand::SessionLeft { .. }
             | RegistryCommand::NodeDown { .. }
-            | RegistryCommand::NodeDraining { .. } => None,
+            | RegistryCommand::NodeDraining { .. }
+            | RegistryCommand::Retain { .. }
+            | RegistryCommand::Record { .. } => None,
         }
     }
 
@@ -180,7 +196,9 @@ impl RegistryCommand {
             RegistryCommand::SessionJoined { .. }
             | RegistryCommand::SessionLeft { .. }
             | RegistryCommand::NodeDown { .. }
-            | RegistryCommand::NodeDraining { .. } => None,
+            | RegistryCommand::NodeDraining { .. }
+            | RegistryCommand::Retain { .. }
+            | RegistryCommand::Record { .. } => None,
         }
     }
 
@@ -189,7 +207,10 @@ impl RegistryCommand {
         match self {
             RegistryCommand::SessionJoined { session, .. }
             | RegistryCommand::SessionLeft { session } => Some(*session),
-            RegistryCommand::NodeDown { .. } | RegistryCommand::NodeDraining { .. } => None,
+            RegistryCommand::NodeDown { .. }
+            | RegistryCommand::NodeDraining { .. }
+            | RegistryCommand::Retain { .. }
+            | RegistryCommand::Record { .. } => None,
             request => request.requester().map(|by| by.session),
         }
     }
@@ -303,6 +324,12 @@ pub struct RegistrySnapshot {
     /// Nodes that are leaving (`NodeDraining` applied, no `NodeDown` since).
     #[serde(default)]
     pub draining: std::collections::BTreeSet<NodeId>,
+    /// Each topic's retained event.
+    #[serde(default)]
+    pub retained: Vec<crate::broker::StoredEvent>,
+    /// The events kept in history, with their log positions.
+    #[serde(default)]
+    pub history: Vec<(u64, crate::broker::StoredEvent)>,
 }
 
 /// One session as the cluster knows it.

@@ -33,6 +33,8 @@ pub struct RealmConfig {
     pub disclose_publisher: bool,
     /// How much may wait for one of the realm's sessions that does not read.
     pub outbound: OutboundLimits,
+    /// The topic patterns whose events are kept for `wamp.subscription.get_events`.
+    pub history: Vec<crate::broker::HistoryRule>,
 }
 
 impl RealmConfig {
@@ -51,6 +53,7 @@ impl RealmConfig {
             disclose_caller: true,
             disclose_publisher: false,
             outbound: OutboundLimits::default(),
+            history: Vec::new(),
         }
     }
 

@@ -72,6 +72,8 @@ const DEALER_FEATURES: &[&str] = &[
 
 /// Broker features this router implements.
 const BROKER_FEATURES: &[&str] = &[
+    "event_history",
+    "event_retention",
     "pattern_based_subscription",
     "publisher_exclusion",
     "publisher_identification",

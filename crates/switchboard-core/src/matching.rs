@@ -25,6 +25,26 @@ pub enum MatchPolicy {
 }
 
 impl MatchPolicy {
+    /// Whether `uri` matches `pattern` under this policy: what [`UriIndex`]
+    /// finds, for one pattern (retained events and history are few, and are
+    /// checked against a subscription one by one).
+    pub fn matches(self, pattern: &str, uri: &str) -> bool {
+        match self {
+            MatchPolicy::Exact => pattern == uri,
+            MatchPolicy::Prefix => uri.starts_with(pattern),
+            MatchPolicy::Wildcard => {
+                let (mut wanted, mut got) = (pattern.split('.'), uri.split('.'));
+                loop {
+                    match (wanted.next(), got.next()) {
+                        (None, None) => return true,
+                        (Some(w), Some(g)) if w.is_empty() || w == g => {}
+                        _ => return false,
+                    }
+                }
+            }
+        }
+    }
+
     /// The policy named by a `match` option; `None` for an unknown name.
     pub fn from_option(name: &str) -> Option<Self> {
         match name {
@@ -363,6 +383,29 @@ mod tests {
         assert!(i.remove("a.b", Prefix).is_some());
         assert_eq!(best(&i, "a.b.c"), None);
         assert_eq!(i.iter().count(), 0);
+    }
+
+    #[test]
+    fn one_pattern_matches_what_the_index_finds_for_it() {
+        let uris = ["a.b.c", "a.b", "a.bc", "a..c", "x.b.c", "a.b.c.d", ""];
+        let patterns = [
+            ("a.b.c", MatchPolicy::Exact),
+            ("a.b", MatchPolicy::Prefix),
+            ("a.", MatchPolicy::Prefix),
+            ("a..c", MatchPolicy::Wildcard),
+            (".b.", MatchPolicy::Wildcard),
+            ("a.b.c.", MatchPolicy::Wildcard),
+        ];
+        for (pattern, policy) in patterns {
+            let idx = index(&[(pattern, policy)]);
+            for uri in uris {
+                assert_eq!(
+                    policy.matches(pattern, uri),
+                    !idx.all_matches(uri).is_empty(),
+                    "{pattern:?} {policy:?} against {uri:?}"
+                );
+            }
+        }
     }
 
     #[test]

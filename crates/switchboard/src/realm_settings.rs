@@ -17,6 +17,7 @@ use serde::Deserialize;
 use switchboard_core::auth::{
     AuthMethod, AuthenticatorRef, CraKey, Principal, Principals, PublicKey, RealmSecurity, Ticket,
 };
+use switchboard_core::broker::{HistoryRule, MAX_HISTORY_LIMIT};
 use switchboard_core::matching::MatchPolicy;
 use switchboard_core::outbound::OutboundLimits;
 use switchboard_core::permissions::{Action, Permission, Permissions, Role};
@@ -57,6 +58,45 @@ pub(crate) struct FileRealm {
     principal: Vec<FilePrincipal>,
     #[serde(default)]
     role: Vec<FileRole>,
+    /// Topic patterns whose events are kept (event history).
+    #[serde(default)]
+    history: Vec<FileHistory>,
+}
+
+/// One `[[realm.history]]` table.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct FileHistory {
+    uri: String,
+    /// `exact` (the default), `prefix` or `wildcard`.
+    #[serde(rename = "match")]
+    policy: Option<String>,
+    /// How many of the latest events are kept.
+    limit: usize,
+}
+
+impl FileHistory {
+    fn to_rule(&self, key: &str) -> anyhow::Result<HistoryRule> {
+        let match_policy = match self.policy.as_deref() {
+            None => MatchPolicy::Exact,
+            Some(name) => MatchPolicy::from_option(name)
+                .ok_or_else(|| anyhow!("{key}.match: {name:?} is not exact, prefix or wildcard"))?,
+        };
+        if self.uri.is_empty() {
+            bail!("{key}.uri: empty");
+        }
+        if !(1..=MAX_HISTORY_LIMIT).contains(&self.limit) {
+            bail!(
+                "{key}.limit: {} is not between 1 and {MAX_HISTORY_LIMIT}",
+                self.limit
+            );
+        }
+        Ok(HistoryRule {
+            uri: self.uri.clone(),
+            match_policy,
+            limit: self.limit,
+        })
+    }
 }
 
 fn yes() -> bool {
@@ -176,6 +216,9 @@ impl FileRealm {
             max_call_timeout: millis(self.max_call_timeout_ms),
             disclose_caller: self.disclose_caller,
             disclose_publisher: self.disclose_publisher,
+            history: (self.history.iter().enumerate())
+                .map(|(i, h)| h.to_rule(&format!("{key}.history[{i}]")))
+                .collect::<anyhow::Result<_>>()?,
             security: Arc::new(security),
             ..RealmConfig::anonymous(self.name)
         })

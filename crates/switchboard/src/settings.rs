@@ -540,6 +540,7 @@ fn set<T>(slot: &mut T, value: Option<T>) {
 mod tests {
     use clap::Parser;
     use switchboard_core::auth::RealmSecurity;
+    use switchboard_core::matching::MatchPolicy;
 
     use super::*;
 
@@ -616,6 +617,37 @@ mod tests {
     }
 
     #[test]
+    fn history_rules_come_from_the_file_and_bad_ones_name_their_key() {
+        let f = file(concat!(
+            "[[realm]]\nname = \"a.b\"\n",
+            "[[realm.history]]\nuri = \"com.example.log.\"\nmatch = \"prefix\"\nlimit = 50\n",
+            "[[realm.history]]\nuri = \"com.example.price\"\nlimit = 5\n",
+        ));
+        let s = load(&["--config", f.arg()], &[]).unwrap();
+        let realms = s.server_config().unwrap().realms;
+        let rules: Vec<_> = realms[0]
+            .history
+            .iter()
+            .map(|r| (r.uri.as_str(), r.match_policy, r.limit))
+            .collect();
+        assert_eq!(
+            rules,
+            vec![
+                ("com.example.log.", MatchPolicy::Prefix, 50),
+                ("com.example.price", MatchPolicy::Exact, 5),
+            ]
+        );
+        let bad = file("[[realm]]\nname = \"a.b\"\n[[realm.history]]\nuri = \"t\"\nlimit = 0\n");
+        let error = load(&["--config", bad.arg()], &[])
+            .and_then(|s| s.server_config())
+            .unwrap_err();
+        assert!(
+            format!("{error:#}").contains("history[0].limit"),
+            "{error:#}"
+        );
+    }
+
+    #[test]
     fn realms_come_from_the_file_with_their_settings() {
         let f = file(concat!(
             "[[realm]]\nname = \"a.b\"\nanonymous = false\nuri_check = \"strict\"\n",
@@ -635,6 +667,7 @@ mod tests {
                 ..RealmSecurity::open()
             }),
             outbound: OutboundLimits::default(),
+            history: Vec::new(),
         };
         assert_eq!(s.server_config().unwrap().realms, vec![expected]);
     }

@@ -51,6 +51,13 @@ impl Audience {
         })
     }
 
+    /// Whether the publisher named sessions (`exclude` beyond itself, or
+    /// `eligible`). Such events are not kept in history: session ids do not
+    /// outlive their sessions, so a later reader could not be judged by them.
+    pub(crate) fn names_sessions(&self, publisher: SessionId) -> bool {
+        self.eligible.is_some() || self.exclude.iter().any(|&s| s != publisher)
+    }
+
     /// Whether a subscriber with this identity gets the event: in every
     /// whitelist given, and in no blacklist.
     pub(crate) fn admits(&self, session: SessionId, authid: &str, authrole: &str) -> bool {

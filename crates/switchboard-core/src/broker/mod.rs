@@ -10,9 +10,18 @@
 //! subscriber gets each event once, in the order its publisher sent them.
 
 mod audience;
+mod history;
+mod retained;
+mod stored_event;
 pub mod subscriptions;
 
 pub use audience::Audience;
+pub(crate) use history::EventQuery;
+use history::History;
+pub use history::{HistoryRule, MAX_HISTORY_LIMIT};
+use retained::Retained;
+pub use retained::MAX_RETAINED_TOPICS;
+pub use stored_event::StoredEvent;
 
 use std::collections::BTreeSet;
 
@@ -35,6 +44,8 @@ use subscriptions::{Left, Subscriptions};
 #[derive(Debug, Default)]
 pub struct Broker {
     subscriptions: Subscriptions,
+    retained: Retained,
+    history: History,
 }
 
 /// Who published, when the publisher asked to be disclosed: (session, authid, authrole).
@@ -46,9 +57,92 @@ impl Broker {
         &self.subscriptions
     }
 
-    /// Replaces the subscription table (from a snapshot).
-    pub(crate) fn restore_subscriptions(&mut self, subscriptions: Subscriptions) {
+    /// Replaces the subscription table, the retained events and the history
+    /// (from a snapshot).
+    pub(crate) fn restore(
+        &mut self,
+        subscriptions: Subscriptions,
+        retained: impl IntoIterator<Item = StoredEvent>,
+        rules: &[HistoryRule],
+        history: Vec<(u64, StoredEvent)>,
+    ) {
         self.subscriptions = subscriptions;
+        self.retained = Retained::restore(retained);
+        self.history = History::restore(rules, history);
+    }
+
+    /// Every event kept in history, with its log position (for snapshots).
+    pub fn history(&self) -> impl Iterator<Item = &(u64, StoredEvent)> {
+        self.history.iter()
+    }
+
+    /// The history a subscription covers, oldest first.
+    pub(crate) fn history_of(
+        &self,
+        subscription: &subscriptions::Subscription,
+    ) -> Vec<&StoredEvent> {
+        self.history
+            .covered(&subscription.topic, subscription.match_policy)
+    }
+
+    /// Applies a committed `Record`.
+    pub(crate) fn apply_record(
+        &mut self,
+        rules: &[HistoryRule],
+        position: u64,
+        event: StoredEvent,
+    ) {
+        self.history.record(rules, position, event);
+    }
+
+    /// Every retained event (for snapshots).
+    pub fn retained(&self) -> impl Iterator<Item = &StoredEvent> {
+        self.retained.iter()
+    }
+
+    /// Applies a committed `Retain`.
+    pub(crate) fn apply_retain(&mut self, event: StoredEvent) {
+        self.retained.keep(event);
+    }
+
+    /// Sends `subscriber` (on this node) the retained events its subscription
+    /// covers, each with `retained=true`, if it would have received them.
+    pub(crate) fn deliver_retained(
+        &self,
+        cx: &mut Context<'_>,
+        subscriber: SessionId,
+        subscription: u64,
+    ) {
+        let Some(subscription) = self.subscriptions.get(subscription) else {
+            return;
+        };
+        let Some(record) = cx.sessions.get(subscriber) else {
+            return;
+        };
+        let mut events = Vec::new();
+        for retained in self
+            .retained
+            .matching(&subscription.topic, subscription.match_policy)
+        {
+            if !retained
+                .audience
+                .admits(subscriber, &record.authid, &record.authrole)
+            {
+                continue;
+            }
+            let mut details =
+                event_details(subscription, &retained.topic, retained.publisher.as_ref());
+            details.insert("retained".into(), Value::Bool(true));
+            events.push(Event {
+                subscription: subscription.id,
+                publication: retained.publication,
+                details,
+                arguments: retained.arguments.clone(),
+            });
+        }
+        for event in events {
+            cx.out.send(subscriber, Message::Event(event));
+        }
     }
 
     /// Validates a SUBSCRIBE and proposes it; SUBSCRIBED comes when it is applied.
@@ -79,6 +173,16 @@ impl Broker {
                 ),
             );
         }
+        let get_retained = match subscribe.options.get("get_retained") {
+            None | Some(Value::Null) => false,
+            Some(Value::Bool(on)) => *on,
+            Some(_) => {
+                return cx.out.send(
+                    session,
+                    reply(INVALID_ARGUMENT, "get_retained must be a boolean".into()),
+                );
+            }
+        };
         let by = cx
             .pending
             .open(cx.node, session, code::SUBSCRIBE, subscribe.request);
@@ -87,6 +191,7 @@ impl Broker {
             topic: subscribe.topic,
             match_policy: policy,
             created: cx.clock.iso8601(cx.now),
+            get_retained,
         });
     }
 
@@ -227,6 +332,27 @@ impl Broker {
             };
             cx.peers.push_back((node, event));
         }
+        let kept = || {
+            Box::new(StoredEvent {
+                topic: publish.topic.clone(),
+                publication,
+                publisher: publisher.clone(),
+                audience: audience.clone(),
+                arguments: publish.arguments.clone(),
+                timestamp: cx.clock.iso8601(cx.now),
+            })
+        };
+        // Both are committed like registry changes, so every node keeps the same.
+        let retain = flag("retain", false).then(kept);
+        let record = (history::rule_for(&cx.config.history, &publish.topic).is_some()
+            && !audience.names_sessions(session))
+        .then(kept);
+        if let Some(event) = retain {
+            cx.proposals.push(RegistryCommand::Retain { event });
+        }
+        if let Some(event) = record {
+            cx.proposals.push(RegistryCommand::Record { event });
+        }
         if acknowledge {
             let published = Published {
                 request: publish.request,
@@ -309,15 +435,7 @@ impl Broker {
     ) -> BTreeSet<NodeId> {
         let mut others = BTreeSet::new();
         for subscription in self.subscriptions.matching(topic) {
-            let mut details = Dict::new();
-            if subscription.match_policy != MatchPolicy::Exact {
-                details.insert("topic".into(), Value::from(topic));
-            }
-            if let Some((session, authid, authrole)) = publisher {
-                details.insert("publisher".into(), Value::from(*session));
-                details.insert("publisher_authid".into(), Value::from(authid.as_str()));
-                details.insert("publisher_authrole".into(), Value::from(authrole.as_str()));
-            }
+            let details = event_details(subscription, topic, publisher);
             for &(subscriber, node) in &subscription.subscribers {
                 if node != cx.node {
                     others.insert(node);
@@ -340,6 +458,25 @@ impl Broker {
         }
         others
     }
+}
+
+/// EVENT.Details for `subscription`: the topic (for a pattern subscription)
+/// and the publisher, if disclosed.
+pub(crate) fn event_details(
+    subscription: &subscriptions::Subscription,
+    topic: &str,
+    publisher: Option<&Publisher>,
+) -> Dict {
+    let mut details = Dict::new();
+    if subscription.match_policy != MatchPolicy::Exact {
+        details.insert("topic".into(), Value::from(topic));
+    }
+    if let Some((session, authid, authrole)) = publisher {
+        details.insert("publisher".into(), Value::from(*session));
+        details.insert("publisher_authid".into(), Value::from(authid.as_str()));
+        details.insert("publisher_authrole".into(), Value::from(authrole.as_str()));
+    }
+    details
 }
 
 /// Whether subscriptions to `topic` are reported by the subscription meta API.

@@ -280,12 +280,17 @@ impl Dealer {
 /// Answers the session that asked for a registry change, if it is on this node
 /// and still waits for this answer (a repeated copy of a request finds it
 /// answered, see `realm/requests.rs`).
-pub(crate) fn answer_requester(cx: &mut Context<'_>, by: Requester, outcome: &Outcome) {
+/// Returns whether it sent the answer.
+pub(crate) fn answer_requester(cx: &mut Context<'_>, by: Requester, outcome: &Outcome) -> bool {
     if by.node != cx.node {
-        return;
+        return false;
     }
-    if let Some(answer) = cx.pending.answer(by.session, by.seq, outcome) {
-        cx.out.send(by.session, answer);
+    match cx.pending.answer(by.session, by.seq, outcome) {
+        Some(answer) => {
+            cx.out.send(by.session, answer);
+            true
+        }
+        None => false,
     }
 }
 

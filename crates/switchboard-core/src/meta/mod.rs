@@ -142,7 +142,7 @@ pub(crate) fn call(
         }
     }
     if let Some(name) = procedure.strip_prefix("wamp.subscription.") {
-        if let Some(reply) = subscription::call(scope.broker.subscriptions(), name, args) {
+        if let Some(reply) = subscription::call(scope, name, args, kwargs) {
             return reply;
         }
     }

@@ -1,12 +1,14 @@
 //! `wamp.subscription.*`: list, lookup, match, get, list_subscribers,
-//! count_subscribers. The answers come from the replicated subscription table,
-//! so every node of a cluster gives the same ones.
+//! count_subscribers, and get_events (event history). The answers come from
+//! the replicated subscription table and history, so every node of a cluster
+//! gives the same ones.
 
 use switchboard_proto::error_uri::{INVALID_ARGUMENT, NO_SUCH_SUBSCRIPTION};
 use switchboard_proto::{Dict, Value};
 
-use super::{id_arg, result, MetaReply};
-use crate::broker::subscriptions::{Subscription, Subscriptions};
+use super::{id_arg, result, MetaReply, MetaScope};
+use crate::broker::subscriptions::Subscription;
+use crate::broker::{event_details, EventQuery, StoredEvent};
 use crate::matching::MatchPolicy;
 
 /// SubscriptionDetails: `{id, created, uri, match}`.
@@ -23,7 +25,13 @@ pub(super) fn details(subscription: &Subscription) -> Value {
 }
 
 /// Answers `wamp.subscription.<name>`, or `None` if there is no such procedure.
-pub(super) fn call(table: &Subscriptions, name: &str, args: &[Value]) -> Option<MetaReply> {
+pub(super) fn call(
+    scope: &MetaScope<'_>,
+    name: &str,
+    args: &[Value],
+    kwargs: &Dict,
+) -> Option<MetaReply> {
+    let table = scope.broker.subscriptions();
     let by_id = |f: fn(&Subscription) -> Value| -> MetaReply {
         match id_arg(args, 0).and_then(|id| table.get(id)) {
             Some(subscription) => result(f(subscription)),
@@ -103,6 +111,52 @@ pub(super) fn call(table: &Subscriptions, name: &str, args: &[Value]) -> Option<
             )
         }),
         "count_subscribers" => by_id(|s| Value::from(s.subscribers.len() as u64)),
+        "get_events" => get_events(scope, args, kwargs),
         _ => return None,
     })
+}
+
+/// `wamp.subscription.get_events(subscription, **filters)`: the kept events
+/// the subscription covers that the caller could have received (judged by
+/// its authid and authrole), as `{timestamp, subscription, publication,
+/// details, args, kwargs}`.
+fn get_events(scope: &MetaScope<'_>, args: &[Value], kwargs: &Dict) -> MetaReply {
+    let query = match EventQuery::parse(kwargs) {
+        Ok(query) => query,
+        Err(why) => return MetaReply::Error(INVALID_ARGUMENT, why),
+    };
+    let Some(subscription) = id_arg(args, 0).and_then(|id| scope.broker.subscriptions().get(id))
+    else {
+        return MetaReply::Error(NO_SUCH_SUBSCRIPTION, "no subscription with that id".into());
+    };
+    let Some(reader) = scope.directory.get(scope.caller) else {
+        return result(Value::List(Vec::new()));
+    };
+    let readable: Vec<&StoredEvent> = (scope.broker.history_of(subscription).into_iter())
+        .filter(|e| (e.audience).admits(scope.caller, &reader.authid, &reader.authrole))
+        .collect();
+    let events = query
+        .select(readable)
+        .into_iter()
+        .map(|e| stored_event(subscription, e))
+        .collect();
+    result(Value::List(events))
+}
+
+fn stored_event(subscription: &Subscription, event: &StoredEvent) -> Value {
+    let mut d = Dict::new();
+    d.insert("timestamp".into(), Value::from(event.timestamp.as_str()));
+    d.insert("subscription".into(), Value::from(subscription.id));
+    d.insert("publication".into(), Value::from(event.publication));
+    let details = event_details(subscription, &event.topic, event.publisher.as_ref());
+    d.insert("details".into(), Value::Dict(details));
+    if let Ok(args) = event.arguments.args_values() {
+        d.insert("args".into(), Value::List(args));
+    }
+    if let Ok(kwargs) = event.arguments.kwargs_values() {
+        if !kwargs.is_empty() {
+            d.insert("kwargs".into(), Value::Dict(kwargs));
+        }
+    }
+    Value::Dict(d)
 }

@@ -127,12 +127,24 @@ impl Realm {
                 topic,
                 match_policy,
                 created,
-            } => self.apply_request(now, by, |realm| {
-                let mut cx = realm.shared.context(now);
-                realm
-                    .broker
-                    .apply_subscribe(&mut cx, index, by, &topic, match_policy, created)
-            }),
+                get_retained,
+            } => {
+                let answered = self.apply_request(now, by, |realm| {
+                    let mut cx = realm.shared.context(now);
+                    realm
+                        .broker
+                        .apply_subscribe(&mut cx, index, by, &topic, match_policy, created)
+                });
+                // After SUBSCRIBED, so the client knows the subscription id.
+                if let (true, Some(Outcome::Subscribed(id))) = (get_retained, answered) {
+                    let mut cx = self.shared.context(now);
+                    self.broker.deliver_retained(&mut cx, by.session, id);
+                }
+            }
+            RegistryCommand::Retain { event } => self.broker.apply_retain(*event),
+            RegistryCommand::Record { event } => {
+                (self.broker).apply_record(&self.shared.config.history, index, *event)
+            }
             RegistryCommand::Unsubscribe { by, subscription } => {
                 self.apply_request(now, by, |realm| {
                     let mut cx = realm.shared.context(now);
@@ -158,26 +170,29 @@ impl Realm {
     /// registry through `change` and records its outcome with the session; a
     /// repeated copy changes nothing. A request of a session the realm does not
     /// have (it left, or its node was declared down, before this committed) is
-    /// refused without an answer: nobody is there to hear it.
+    /// refused without an answer: nobody is there to hear it. Returns the
+    /// outcome this node answered with, if it answered a first copy.
     fn apply_request(
         &mut self,
         now: Instant,
         by: Requester,
         change: impl FnOnce(&mut Realm) -> Outcome,
-    ) {
+    ) -> Option<Outcome> {
+        let mut fresh = false;
         let outcome = match self.shared.directory.admit(by) {
-            None => return,
+            None => return None,
             Some(Admission::Repeat(outcome)) => outcome,
             Some(Admission::Fresh) => {
                 let outcome = change(self);
                 self.shared.directory.record(by, outcome.clone());
+                fresh = true;
                 Some(outcome)
             }
         };
-        if let Some(outcome) = outcome {
-            let mut cx = self.shared.context(now);
-            answer_requester(&mut cx, by, &outcome);
-        }
+        let outcome = outcome?;
+        let mut cx = self.shared.context(now);
+        let answered = answer_requester(&mut cx, by, &outcome);
+        (fresh && answered).then_some(outcome)
     }
 
     /// The cluster declared this very node down (it was paused or cut off, and
@@ -239,6 +254,8 @@ impl Realm {
             sessions,
             down_at: self.shared.down_at.clone(),
             draining: self.shared.draining.clone(),
+            retained: self.broker.retained().cloned().collect(),
+            history: self.broker.history().cloned().collect(),
         }
     }
 
@@ -254,8 +271,12 @@ impl Realm {
         let applied_before = self.shared.applied;
         self.dealer
             .restore_registry(Registry::restore(snapshot.registrations));
-        self.broker
-            .restore_subscriptions(Subscriptions::restore(snapshot.subscriptions));
+        self.broker.restore(
+            Subscriptions::restore(snapshot.subscriptions),
+            snapshot.retained,
+            &self.shared.config.history,
+            snapshot.history,
+        );
         let mut directory = Directory::default();
         for entry in snapshot.sessions {
             let summary = SessionSummary {

@@ -31,8 +31,12 @@ pub(super) struct Cluster {
 
 impl Cluster {
     pub(super) fn new(size: u64) -> Self {
+        Self::with_config(size, RealmConfig::anonymous("com.example.realm"))
+    }
+
+    /// `size` nodes whose realm has `config`.
+    pub(super) fn with_config(size: u64, config: RealmConfig) -> Self {
         let now = Instant::now();
-        let config = RealmConfig::anonymous("com.example.realm");
         let nodes = (1..=size)
             .map(|id| Realm::replicated(config.clone(), test_clock(now), id, id))
             .collect();
