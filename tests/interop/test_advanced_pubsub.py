@@ -29,6 +29,7 @@ DEALER_FEATURES = (
     "shared_registration",
     "registration_meta_api",
     "session_meta_api",
+    "testament_meta_api",
 )
 # The broker features the router announces, exactly.
 BROKER_FEATURES = (
@@ -41,6 +42,7 @@ BROKER_FEATURES = (
     "session_meta_api",
     "subscriber_blackwhite_listing",
     "subscription_meta_api",
+    "testament_meta_api",
 )
 
 

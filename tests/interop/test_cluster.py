@@ -674,6 +674,57 @@ async def test_history_of_events_published_on_every_node_reads_the_same_on_each(
 
 
 # ---------------------------------------------------------------------------
+# 8b. Session meta API across nodes: testaments and kills
+# ---------------------------------------------------------------------------
+
+
+@pytest.mark.timeout(60)
+async def test_testament_of_a_session_on_sigkilled_node_3_is_published_once_on_node_1(own_cluster, serializer):
+    topic = f"com.example.cluster.{serializer}.testament"
+    inbox = Inbox()
+    doomed = await open_session(own_cluster.url(3), serializer)
+    try:
+        async with connect(own_cluster.url(1), serializer) as s1, connect(own_cluster.url(2), serializer) as s2:
+            await within(s1.subscribe(inbox.handler("node 1"), topic), 5.0, "SUBSCRIBED on node 1")
+            await within(s2.subscribe(inbox.handler("node 2"), topic), 5.0, "SUBSCRIBED on node 2")
+            added = await call(doomed, "wamp.session.add_testament", topic, ["node 3 is gone"], {"n": 3})
+            assert added is None
+            killed = time.monotonic()
+            own_cluster.kill(3)
+            await inbox.take(2, 10.0, "testaments after the SIGKILL of node 3")
+            elapsed = time.monotonic() - killed
+            await asyncio.sleep(1.0)  # any duplicate would arrive by now
+            print(f"[{serializer}] testament of a session on SIGKILLed node 3 published {elapsed * 1000:.0f} ms later")
+            assert sorted(inbox.seen) == [
+                ("node 1", ["node 3 is gone"], {"n": 3}),
+                ("node 2", ["node 3 is gone"], {"n": 3}),
+            ], inbox.seen
+    finally:
+        doomed.drop_connection()
+
+
+@pytest.mark.timeout(30)
+async def test_kill_by_authrole_on_node_1_ends_a_session_on_node_2(cluster, serializer):
+    async with connect(cluster.url(1), serializer) as admin:
+        victim = await open_session(cluster.url(2), serializer)
+        try:
+            # Node 1 knows of the session once its joining has committed.
+            victim_id = victim._session_id
+            for _ in range(50):
+                if victim_id in await call(admin, "wamp.session.list"):
+                    break
+                await asyncio.sleep(0.1)
+            # Every session here is anonymous: all but the caller go.
+            killed = await call(admin, "wamp.session.kill_by_authrole", "anonymous", message="cluster-wide")
+            assert killed >= 1
+            left = await within(asyncio.shield(victim.left), 5.0, "GOODBYE on node 2")
+            assert (left.reason, left.message) == ("wamp.close.killed", "cluster-wide")
+            assert admin.is_attached()
+        finally:
+            victim.drop_connection()
+
+
+# ---------------------------------------------------------------------------
 # 9. Restart of a node on its data
 # ---------------------------------------------------------------------------
 

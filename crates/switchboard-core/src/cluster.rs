@@ -17,7 +17,7 @@ use crate::dealer::invoke_policy::InvokePolicy;
 use crate::dealer::registry::Registration;
 use crate::features::PeerFeatures;
 use crate::matching::MatchPolicy;
-use crate::realm::{RequestLog, SessionId};
+use crate::realm::{RequestLog, SessionId, Testament, TestamentScope, Testaments};
 
 /// A router node. A single-node router is node 0.
 pub type NodeId = u64;
@@ -148,6 +148,20 @@ pub enum RegistryCommand {
         /// The subscription.
         subscription: u64,
     },
+    /// `wamp.session.add_testament`: kept with the session until it goes.
+    AddTestament {
+        /// The session that leaves it (and its CALL).
+        by: Requester,
+        /// What to publish.
+        testament: Testament,
+    },
+    /// `wamp.session.flush_testaments`.
+    FlushTestaments {
+        /// The session whose testaments go (and its CALL).
+        by: Requester,
+        /// Which bucket.
+        scope: TestamentScope,
+    },
 }
 
 impl RegistryCommand {
@@ -159,7 +173,9 @@ impl RegistryCommand {
             RegistryCommand::Register { by, .. }
             | RegistryCommand::Unregister { by, .. }
             | RegistryCommand::Subscribe { by, .. }
-            | RegistryCommand::Unsubscribe { by, .. } => Some(by.node),
+            | RegistryCommand::Unsubscribe { by, .. }
+            | RegistryCommand::AddTestament { by, .. }
+            | RegistryCommand::FlushTestaments { by, .. } => Some(by.node),
             RegistryCommand::SessionLeft { .. }
             | RegistryCommand::NodeDown { .. }
             | RegistryCommand::NodeDraining { .. }
@@ -174,7 +190,9 @@ impl RegistryCommand {
             RegistryCommand::Register { by, .. }
             | RegistryCommand::Unregister { by, .. }
             | RegistryCommand::Subscribe { by, .. }
-            | RegistryCommand::Unsubscribe { by, .. } => Some(*by),
+            | RegistryCommand::Unsubscribe { by, .. }
+            | RegistryCommand::AddTestament { by, .. }
+            | RegistryCommand::FlushTestaments { by, .. } => Some(*by),
             RegistryCommand::SessionJoined { .. }
             | RegistryCommand::SessionLeft { .. }
             | RegistryCommand::NodeDown { .. }
@@ -328,7 +346,7 @@ pub struct RegistrySnapshot {
 }
 
 /// One session as the cluster knows it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct SessionEntry {
     /// The session.
     pub id: SessionId,
@@ -342,4 +360,7 @@ pub struct SessionEntry {
     pub authmethod: String,
     /// Its committed requests whose answers may not have reached it yet.
     pub requests: RequestLog,
+    /// What to publish when it goes.
+    #[serde(default)]
+    pub testaments: Testaments,
 }

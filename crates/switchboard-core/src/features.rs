@@ -86,6 +86,8 @@ const DEALER_FEATURES: &[&str] = &[
     "shared_registration",
     "registration_meta_api",
     "session_meta_api",
+    // `ap_pubsub_testament.md` names the dealer (its procedures are calls).
+    "testament_meta_api",
 ];
 
 /// Broker features this router implements.
@@ -99,6 +101,8 @@ const BROKER_FEATURES: &[&str] = &[
     "session_meta_api",
     "subscriber_blackwhite_listing",
     "subscription_meta_api",
+    // Testaments are publications, so the broker says it too.
+    "testament_meta_api",
 ];
 
 /// The roles (and their features) this router announces in WELCOME: only what is

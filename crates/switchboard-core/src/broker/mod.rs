@@ -37,7 +37,7 @@ use crate::dealer::{valid_pattern, ProtocolViolation};
 use crate::matching::MatchPolicy;
 use crate::meta::{self, MetaEvent};
 use crate::ppt::{Ppt, PptError};
-use crate::realm::{Context, Outcome, SessionId};
+use crate::realm::{Context, Outcome, SessionId, Testament};
 use crate::replies::error;
 use subscriptions::{Left, Subscriptions};
 
@@ -50,7 +50,7 @@ pub struct Broker {
 }
 
 /// Who published, when the publisher asked to be disclosed: (session, authid, authrole).
-type Publisher = (SessionId, String, String);
+pub(crate) type Publisher = (SessionId, String, String);
 
 impl Broker {
     /// The subscription table.
@@ -438,6 +438,37 @@ impl Broker {
             &arguments,
             &everyone,
             None,
+            None,
+        );
+    }
+
+    /// Publishes a gone session's testament to this node's subscribers: every
+    /// node applies the session's removal, so each delivers to its own and no
+    /// peer message is needed. Its options work as a PUBLISH's: `disclose_me`
+    /// (or the realm's policy) discloses the publisher, `exclude`/`eligible`
+    /// pick the audience (checked when the testament was added).
+    pub(crate) fn publish_testament(
+        &mut self,
+        cx: &mut Context<'_>,
+        publisher: &Publisher,
+        testament: Testament,
+    ) {
+        let disclose = testament
+            .options
+            .get("disclose_me")
+            .and_then(Value::as_bool)
+            .unwrap_or(false)
+            || cx.config.disclose_publisher;
+        let audience = Audience::from_options(&testament.options, publisher.0)
+            .unwrap_or_else(|_| Audience::everyone());
+        let publication = IdGenerator::fresh(cx.rng);
+        self.deliver(
+            cx,
+            &testament.topic,
+            publication,
+            &testament.arguments,
+            &audience,
+            disclose.then_some(publisher),
             None,
         );
     }

@@ -11,6 +11,7 @@
 mod registration;
 mod session;
 mod subscription;
+mod testament;
 
 use switchboard_proto::error_uri::NO_SUCH_PROCEDURE;
 use switchboard_proto::{Arguments, Dict, Value};
@@ -19,7 +20,7 @@ use crate::broker::subscriptions::{Subscription, SubscriptionId};
 use crate::broker::Broker;
 use crate::dealer::registry::{Registration, RegistrationId};
 use crate::dealer::Dealer;
-use crate::realm::{Directory, SessionId};
+use crate::realm::{Directory, SessionId, Testament, TestamentScope};
 
 pub(crate) const ON_CREATE: &str = "wamp.registration.on_create";
 pub(crate) const ON_REGISTER: &str = "wamp.registration.on_register";
@@ -104,12 +105,19 @@ pub(crate) enum MetaReply {
     Result(Arguments),
     /// ERROR with this URI and human-readable reason.
     Error(&'static str, String),
-    /// `wamp.session.kill`: end `target` with GOODBYE, then answer the caller.
+    /// `wamp.session.kill*`: end each of `targets`, wherever it is, with
+    /// GOODBYE; then answer the caller, with how many when `counted`.
     Kill {
-        target: SessionId,
+        targets: Vec<SessionId>,
         reason: String,
         message: String,
+        counted: bool,
     },
+    /// `wamp.session.add_testament`: keep this with the caller's session in the
+    /// replicated state; the answer comes when that is applied.
+    AddTestament(Testament),
+    /// `wamp.session.flush_testaments`: drop the caller's testaments of this scope.
+    FlushTestaments(TestamentScope),
 }
 
 /// What a meta procedure may read.

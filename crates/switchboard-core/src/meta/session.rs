@@ -1,11 +1,12 @@
-//! `wamp.session.*`: count, list, get, kill.
+//! `wamp.session.*`: count, list, get, kill (by id, authid, authrole, or all
+//! but the caller), and the testament procedures (`testament.rs`).
 
 use switchboard_proto::error_uri::{CLOSE_KILLED, INVALID_ARGUMENT, INVALID_URI, NO_SUCH_SESSION};
 use switchboard_proto::uri::{Components, UriCheck};
 use switchboard_proto::{Dict, Value};
 
 use super::{id_arg, result, MetaReply, MetaScope};
-use crate::realm::{Directory, SessionId};
+use crate::realm::{Directory, SessionId, SessionSummary};
 
 /// SessionDetails: `{session, authid, authrole, authmethod, authprovider, transport}`.
 pub(super) fn details(directory: &Directory, id: SessionId) -> Option<Value> {
@@ -71,27 +72,66 @@ pub(super) fn call(
                     "a session cannot kill itself".into(),
                 ));
             }
-            let reason = kwargs
-                .get("reason")
-                .and_then(Value::as_str)
-                .unwrap_or(CLOSE_KILLED);
-            if !UriCheck::Loose.is_valid(reason, Components::NonEmpty) {
-                // The session meta API names `invalid_uri` for a bad reason.
-                return Some(MetaReply::Error(
-                    INVALID_URI,
-                    format!("reason {reason:?} is not a URI"),
-                ));
-            }
-            let message = kwargs
-                .get("message")
-                .and_then(Value::as_str)
-                .unwrap_or("killed by the session meta API");
-            MetaReply::Kill {
-                target,
-                reason: reason.to_owned(),
-                message: message.to_owned(),
-            }
+            kill(vec![target], kwargs, false)
         }
+        "kill_by_authid" | "kill_by_authrole" => {
+            let Some(wanted) = args.first().and_then(Value::as_str) else {
+                return Some(MetaReply::Error(
+                    INVALID_ARGUMENT,
+                    format!("{name} takes a string"),
+                ));
+            };
+            let by_authid = name == "kill_by_authid";
+            let targets = others(scope)
+                .filter(|(_, summary)| {
+                    let field = if by_authid {
+                        &summary.authid
+                    } else {
+                        &summary.authrole
+                    };
+                    field == wanted
+                })
+                .map(|(id, _)| id)
+                .collect();
+            kill(targets, kwargs, true)
+        }
+        "kill_all" => kill(others(scope).map(|(id, _)| id).collect(), kwargs, true),
+        "add_testament" => super::testament::add(args, kwargs),
+        "flush_testaments" => super::testament::flush(kwargs),
         _ => return None,
     })
+}
+
+/// Every session but the caller: the kill variants never end their caller.
+fn others<'a>(
+    scope: &'a MetaScope<'_>,
+) -> impl Iterator<Item = (SessionId, &'a SessionSummary)> + 'a {
+    let caller = scope.caller;
+    scope.directory.iter().filter(move |(id, _)| *id != caller)
+}
+
+/// Ends `targets` with GOODBYE, its reason and message from the `reason` and
+/// `message` keyword arguments; `counted` answers with how many.
+fn kill(targets: Vec<SessionId>, kwargs: &Dict, counted: bool) -> MetaReply {
+    let reason = match kwargs.get("reason") {
+        None | Some(Value::Null) => CLOSE_KILLED,
+        Some(reason) => reason.as_str().unwrap_or_default(),
+    };
+    if !UriCheck::Loose.is_valid(reason, Components::NonEmpty) {
+        // The session meta API names `invalid_uri` for a bad reason.
+        return MetaReply::Error(INVALID_URI, format!("reason {reason:?} is not a URI"));
+    }
+    let message = match kwargs.get("message") {
+        None | Some(Value::Null) => "killed by the session meta API",
+        Some(Value::String(message)) => message,
+        Some(_) => {
+            return MetaReply::Error(INVALID_ARGUMENT, "message must be a string".into());
+        }
+    };
+    MetaReply::Kill {
+        targets,
+        reason: reason.to_owned(),
+        message: message.to_owned(),
+        counted,
+    }
 }

@@ -6,10 +6,10 @@ use std::collections::BTreeMap;
 
 use crate::cluster::{NodeId, Requester};
 use crate::realm::requests::{Admission, Outcome, RequestLog};
-use crate::realm::SessionId;
+use crate::realm::{SessionId, Testament, TestamentScope, Testaments};
 
 /// What the cluster knows about one session.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+#[derive(Debug, Clone, PartialEq, serde::Serialize, serde::Deserialize)]
 pub(crate) struct SessionSummary {
     pub(crate) node: NodeId,
     pub(crate) authid: String,
@@ -17,6 +17,8 @@ pub(crate) struct SessionSummary {
     pub(crate) authmethod: String,
     /// Its committed requests whose answers may not have reached it yet.
     pub(crate) requests: RequestLog,
+    /// What to publish when it goes.
+    pub(crate) testaments: Testaments,
 }
 
 /// Session id -> summary, for every node's sessions.
@@ -54,6 +56,20 @@ impl Directory {
         if let Some(summary) = self.sessions.get_mut(&by.session) {
             summary.requests.record(by.seq, outcome);
         }
+    }
+
+    /// Keeps `testament` with `session` (if it is still in the realm).
+    pub(crate) fn add_testament(&mut self, session: SessionId, testament: Testament) {
+        if let Some(summary) = self.sessions.get_mut(&session) {
+            summary.testaments.add(testament);
+        }
+    }
+
+    /// Drops `session`'s testaments of `scope`; how many there were.
+    pub(crate) fn flush_testaments(&mut self, session: SessionId, scope: TestamentScope) -> usize {
+        self.sessions
+            .get_mut(&session)
+            .map_or(0, |summary| summary.testaments.flush(scope))
     }
 
     /// Every session, in id order.

@@ -15,6 +15,7 @@ mod proposals;
 mod replication;
 pub(crate) mod requests;
 mod sessions;
+mod testaments;
 mod welcome;
 
 use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
@@ -25,7 +26,7 @@ use rand::SeedableRng;
 use switchboard_proto::error_uri::{CLOSE_SYSTEM_SHUTDOWN, NOT_AUTHORIZED, PROTOCOL_VIOLATION};
 use switchboard_proto::uri::is_reserved;
 use switchboard_proto::{
-    code, Call, CallResult, Dict, Hello, IdGenerator, Message, SessionScopeIds,
+    code, Arguments, Call, CallResult, Dict, Hello, IdGenerator, Message, SessionScopeIds, Value,
 };
 
 use crate::auth::Identity;
@@ -43,6 +44,7 @@ use requests::PendingRequests;
 pub(crate) use directory::{Directory, SessionSummary};
 pub use requests::{Outcome, RequestLog};
 pub(crate) use sessions::{SessionRecord, Sessions};
+pub use testaments::{Testament, TestamentScope, Testaments};
 
 /// A session's id: global scope, random, unique within the router.
 pub type SessionId = u64;
@@ -544,32 +546,86 @@ impl Realm {
             }),
             MetaReply::Error(uri, why) => error(code::CALL, call.request, uri, why),
             MetaReply::Kill {
-                target,
+                targets,
                 reason,
                 message,
+                counted,
             } => {
-                match self.shared.directory.get(target).map(|s| s.node) {
-                    Some(node) if node != self.shared.node => {
-                        let kill = PeerMessage::Kill {
-                            session: target,
-                            reason,
-                            message,
-                        };
-                        self.shared.peers.push_back((node, kill));
-                    }
-                    _ => {
-                        self.shared.out.send(target, goodbye(&reason, message));
-                        self.forget(now, target);
-                    }
+                for &target in &targets {
+                    self.kill(now, target, &reason, &message);
                 }
+                let arguments = if counted {
+                    Arguments::list(vec![Value::from(targets.len() as u64)])
+                } else {
+                    Arguments::none()
+                };
                 Message::Result(CallResult {
                     request: call.request,
                     details: Dict::new(),
-                    arguments: Default::default(),
+                    arguments,
                 })
+            }
+            MetaReply::AddTestament(testament) => {
+                if let Some(refusal) = self.publish_denial(caller, &testament.topic) {
+                    error(code::CALL, call.request, NOT_AUTHORIZED, refusal)
+                } else {
+                    let by = self.shared.pending.open(
+                        self.shared.node,
+                        caller,
+                        code::CALL,
+                        call.request,
+                    );
+                    let command = RegistryCommand::AddTestament { by, testament };
+                    self.shared.proposals.push(command);
+                    return; // Answered when applied.
+                }
+            }
+            MetaReply::FlushTestaments(scope) => {
+                let by =
+                    self.shared
+                        .pending
+                        .open(self.shared.node, caller, code::CALL, call.request);
+                self.shared
+                    .proposals
+                    .push(RegistryCommand::FlushTestaments { by, scope });
+                return; // Answered when applied.
             }
         };
         self.shared.out.send(caller, message);
+    }
+
+    /// Ends `target` with GOODBYE: here, or through its own node (the one way
+    /// the session meta API reaches a session).
+    fn kill(&mut self, now: Instant, target: SessionId, reason: &str, message: &str) {
+        match self.shared.directory.get(target).map(|s| s.node) {
+            Some(node) if node != self.shared.node => {
+                let kill = PeerMessage::Kill {
+                    session: target,
+                    reason: reason.to_owned(),
+                    message: message.to_owned(),
+                };
+                self.shared.peers.push_back((node, kill));
+            }
+            _ => {
+                self.shared.out.send(target, goodbye(reason, message));
+                self.forget(now, target);
+            }
+        }
+    }
+
+    /// Why `session` may not publish to `topic`, if it may not: a testament is
+    /// a publication made on the session's behalf, so it needs the same right.
+    fn publish_denial(&self, session: SessionId, topic: &str) -> Option<String> {
+        let permissions = &self.shared.config.security.permissions;
+        let record = self.shared.sessions.get(session)?;
+        if record.is_router || permissions.allows(&record.authrole, Action::Publish, topic) {
+            return None;
+        }
+        Some(format!(
+            "role {:?} may not {} {topic:?}",
+            record.authrole,
+            Action::Publish.as_str()
+        ))
     }
 
     /// A local session is gone: its calls and invocations end now, and its

@@ -14,7 +14,7 @@ use crate::replies::goodbye;
 use switchboard_proto::error_uri::CLOSE_KILLED;
 
 use super::requests::{Admission, Outcome, RequestLog};
-use super::{Context, Directory, Realm, Replication, SessionId, SessionSummary};
+use super::{Directory, Realm, Replication, SessionId, SessionSummary};
 
 impl Realm {
     /// Applies a committed registry change. `index` is its position in the
@@ -46,6 +46,7 @@ impl Realm {
                     authrole,
                     authmethod,
                     requests: RequestLog::default(),
+                    testaments: Default::default(),
                 };
                 if self.shared.directory.contains(session) {
                     return; // A repeated copy.
@@ -101,9 +102,10 @@ impl Realm {
                     disclose_caller,
                     forward_timeout,
                 };
-                self.apply_request(now, by, |realm, cx| {
+                self.apply_request(now, by, |realm| {
+                    let mut cx = realm.shared.context(now);
                     realm.dealer.apply_register(
-                        cx,
+                        &mut cx,
                         index,
                         by,
                         &procedure,
@@ -115,8 +117,9 @@ impl Realm {
                 });
             }
             RegistryCommand::Unregister { by, registration } => {
-                self.apply_request(now, by, |realm, cx| {
-                    realm.dealer.apply_unregister(cx, by, registration)
+                self.apply_request(now, by, |realm| {
+                    let mut cx = realm.shared.context(now);
+                    realm.dealer.apply_unregister(&mut cx, by, registration)
                 });
             }
             RegistryCommand::Subscribe {
@@ -126,10 +129,11 @@ impl Realm {
                 created,
                 get_retained,
             } => {
-                let answered = self.apply_request(now, by, |realm, cx| {
+                let answered = self.apply_request(now, by, |realm| {
+                    let mut cx = realm.shared.context(now);
                     realm
                         .broker
-                        .apply_subscribe(cx, index, by, &topic, match_policy, created)
+                        .apply_subscribe(&mut cx, index, by, &topic, match_policy, created)
                 });
                 // After SUBSCRIBED, so the client knows the subscription id.
                 if let (true, Some(Outcome::Subscribed(id))) = (get_retained, answered) {
@@ -142,8 +146,21 @@ impl Realm {
                 (self.broker).apply_record(&self.shared.config.history, index, *event)
             }
             RegistryCommand::Unsubscribe { by, subscription } => {
-                self.apply_request(now, by, |realm, cx| {
-                    realm.broker.apply_unsubscribe(cx, by, subscription)
+                self.apply_request(now, by, |realm| {
+                    let mut cx = realm.shared.context(now);
+                    realm.broker.apply_unsubscribe(&mut cx, by, subscription)
+                });
+            }
+            RegistryCommand::AddTestament { by, testament } => {
+                self.apply_request(now, by, |realm| {
+                    realm.shared.directory.add_testament(by.session, testament);
+                    Outcome::Done
+                });
+            }
+            RegistryCommand::FlushTestaments { by, scope } => {
+                self.apply_request(now, by, |realm| {
+                    let flushed = realm.shared.directory.flush_testaments(by.session, scope);
+                    Outcome::Count(flushed as u64)
                 });
             }
         }
@@ -159,19 +176,14 @@ impl Realm {
         &mut self,
         now: Instant,
         by: Requester,
-        change: impl FnOnce(&mut RealmRoles<'_>, &mut Context<'_>) -> Outcome,
+        change: impl FnOnce(&mut Realm) -> Outcome,
     ) -> Option<Outcome> {
         let mut fresh = false;
         let outcome = match self.shared.directory.admit(by) {
             None => return None,
             Some(Admission::Repeat(outcome)) => outcome,
             Some(Admission::Fresh) => {
-                let mut cx = self.shared.context(now);
-                let mut roles = RealmRoles {
-                    dealer: &mut self.dealer,
-                    broker: &mut self.broker,
-                };
-                let outcome = change(&mut roles, &mut cx);
+                let outcome = change(self);
                 self.shared.directory.record(by, outcome.clone());
                 fresh = true;
                 Some(outcome)
@@ -201,6 +213,14 @@ impl Realm {
         self.dealer.apply_session_left(&mut cx, session);
         self.broker.apply_session_left(&mut cx, session);
         if let Some(summary) = self.shared.directory.remove(session) {
+            // Every node applies this removal once and delivers to its own
+            // subscribers (see `testaments.rs`).
+            let mut cx = self.shared.context(now);
+            let publisher = (session, summary.authid.clone(), summary.authrole.clone());
+            for testament in summary.testaments.into_publishing_order() {
+                self.broker
+                    .publish_testament(&mut cx, &publisher, testament);
+            }
             let event = MetaEvent::session_left(session, &summary.authid, &summary.authrole);
             self.shared.events.push(event);
         }
@@ -224,6 +244,7 @@ impl Realm {
                 authrole: s.authrole.clone(),
                 authmethod: s.authmethod.clone(),
                 requests: s.requests.clone(),
+                testaments: s.testaments.clone(),
             })
             .collect();
         RegistrySnapshot {
@@ -264,6 +285,7 @@ impl Realm {
                 authrole: entry.authrole,
                 authmethod: entry.authmethod,
                 requests: entry.requests,
+                testaments: entry.testaments,
             };
             directory.insert(entry.id, summary);
         }
@@ -335,11 +357,4 @@ impl Realm {
             self.broker.publish_meta(&mut cx, event);
         }
     }
-}
-
-/// The roles a committed request may change, borrowed apart from the rest of
-/// the realm.
-pub(super) struct RealmRoles<'a> {
-    pub(super) dealer: &'a mut crate::dealer::Dealer,
-    pub(super) broker: &'a mut crate::broker::Broker,
 }

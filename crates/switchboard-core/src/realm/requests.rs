@@ -1,7 +1,8 @@
 //! One answer per request, true to what happened, however often its command is
 //! proposed and however the node learns it committed.
 //!
-//! A registry request (REGISTER, UNREGISTER, SUBSCRIBE, UNSUBSCRIBE) is answered
+//! A registry request (REGISTER, UNREGISTER, SUBSCRIBE, UNSUBSCRIBE, and the CALLs
+//! of the testament meta procedures, which change a session's replicated state) is answered
 //! only from the replicated state: when its command is applied, or found in a
 //! snapshot the node installs. Its node keeps it in [`PendingRequests`] until then
 //! and proposes it again, as often as needed, when a proposal's fate is unknown (a
@@ -19,7 +20,9 @@
 use std::collections::{BTreeMap, HashMap};
 
 use serde::{Deserialize, Serialize};
-use switchboard_proto::{Message, Registered, Subscribed, Unregistered, Unsubscribed};
+use switchboard_proto::{
+    Arguments, CallResult, Dict, Message, Registered, Subscribed, Unregistered, Unsubscribed, Value,
+};
 
 use crate::cluster::{NodeId, Requester};
 use crate::realm::SessionId;
@@ -36,6 +39,10 @@ pub enum Outcome {
     Subscribed(u64),
     /// UNSUBSCRIBED.
     Unsubscribed,
+    /// RESULT without arguments (a meta procedure that returns nothing).
+    Done,
+    /// RESULT with this one count.
+    Count(u64),
     /// ERROR with this URI and message.
     Refused {
         /// The error URI.
@@ -72,6 +79,16 @@ impl Outcome {
             Outcome::Unsubscribed => Message::Unsubscribed(Unsubscribed {
                 request,
                 details: None,
+            }),
+            Outcome::Done => Message::Result(CallResult {
+                request,
+                details: Dict::new(),
+                arguments: Arguments::none(),
+            }),
+            Outcome::Count(n) => Message::Result(CallResult {
+                request,
+                details: Dict::new(),
+                arguments: Arguments::list(vec![Value::from(*n)]),
             }),
             Outcome::Refused { error: uri, why } => error(request_type, request, uri, why.clone()),
         }
@@ -138,7 +155,7 @@ impl RequestLog {
 /// A request waiting for its answer on the session's own node.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Waiting {
-    /// REGISTER, UNREGISTER, SUBSCRIBE or UNSUBSCRIBE.
+    /// REGISTER, UNREGISTER, SUBSCRIBE, UNSUBSCRIBE or CALL.
     pub(crate) request_type: u64,
     /// The client's request id.
     pub(crate) request: u64,

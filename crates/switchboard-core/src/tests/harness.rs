@@ -339,4 +339,22 @@ impl Harness {
         self.call(caller, 1, procedure, Dict::new(), args);
         self.take_one(caller)
     }
+
+    /// Calls a router procedure with keyword arguments; the caller's one reply.
+    pub(super) fn meta_call_kw(
+        &mut self,
+        caller: SessionId,
+        procedure: &str,
+        args: Vec<Value>,
+        kwargs: Dict,
+    ) -> Message {
+        let call = Call {
+            request: 1,
+            options: Dict::new(),
+            procedure: procedure.into(),
+            arguments: Arguments::with_kwargs(args, kwargs),
+        };
+        self.send(caller, Message::Call(call));
+        self.take_one(caller)
+    }
 }
