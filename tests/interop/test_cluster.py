@@ -593,7 +593,13 @@ async def test_black_and_whitelists_hold_for_subscribers_on_other_nodes(cluster,
         cluster.url(2), serializer
     ) as publisher:
         for node, session in ((1, s1), (3, s3)):
-            await within(session.subscribe(inbox.handler(f"node {node}"), topic), 5.0, f"SUBSCRIBED on node {node}")
+            subscription = await within(
+                session.subscribe(inbox.handler(f"node {node}"), topic), 5.0, f"SUBSCRIBED on node {node}"
+            )
+        for _ in range(50):  # until the publisher's node has applied both subscriptions
+            if await call(publisher, "wamp.subscription.count_subscribers", subscription.id) == 2:
+                break
+            await asyncio.sleep(0.05)
         three = s3.joined.result()
         for label, options in (
             ("not node 3's session", PublishOptions(acknowledge=True, exclude=[three.session])),

@@ -13,13 +13,14 @@ mod session;
 mod subscription;
 mod testament;
 
-use switchboard_proto::error_uri::NO_SUCH_PROCEDURE;
+use switchboard_proto::error_uri::{INVALID_ARGUMENT, NO_SUCH_PROCEDURE};
 use switchboard_proto::{Arguments, Dict, Value};
 
 use crate::broker::subscriptions::{Subscription, SubscriptionId};
 use crate::broker::Broker;
 use crate::dealer::registry::{Registration, RegistrationId};
 use crate::dealer::Dealer;
+use crate::matching::MatchPolicy;
 use crate::realm::{Directory, SessionId, Testament, TestamentScope};
 
 pub(crate) const ON_CREATE: &str = "wamp.registration.on_create";
@@ -155,6 +156,49 @@ pub(crate) fn call(
         NO_SUCH_PROCEDURE,
         format!("no meta procedure {procedure:?}"),
     )
+}
+
+/// `{exact: [ids], prefix: [ids], wildcard: [ids]}`, ids in ascending order:
+/// what `wamp.registration.list` and `wamp.subscription.list` answer.
+fn ids_by_policy(items: impl Iterator<Item = (u64, MatchPolicy)>) -> Value {
+    let mut lists: [Vec<u64>; 3] = Default::default();
+    for (id, policy) in items {
+        let slot = match policy {
+            MatchPolicy::Exact => 0,
+            MatchPolicy::Prefix => 1,
+            MatchPolicy::Wildcard => 2,
+        };
+        lists[slot].push(id);
+    }
+    let mut d = Dict::new();
+    for (key, mut ids) in ["exact", "prefix", "wildcard"].into_iter().zip(lists) {
+        ids.sort_unstable();
+        d.insert(
+            key.into(),
+            Value::List(ids.into_iter().map(Value::from).collect()),
+        );
+    }
+    Value::Dict(d)
+}
+
+/// The URI and match policy a `lookup` names: `args[0]`, and `match` in the
+/// optional options dict `args[1]` (exact by default).
+fn lookup_args<'a>(args: &'a [Value], what: &str) -> Result<(&'a str, MatchPolicy), MetaReply> {
+    let Some(uri) = args.first().and_then(Value::as_str) else {
+        return Err(MetaReply::Error(
+            INVALID_ARGUMENT,
+            format!("lookup takes a {what} URI"),
+        ));
+    };
+    let policy = args
+        .get(1)
+        .and_then(Value::as_dict)
+        .and_then(|o| o.get("match"))
+        .and_then(Value::as_str)
+        .map(MatchPolicy::from_option)
+        .unwrap_or(Some(MatchPolicy::Exact))
+        .ok_or_else(|| MetaReply::Error(INVALID_ARGUMENT, "unknown match policy".into()))?;
+    Ok((uri, policy))
 }
 
 /// `args[index]` as an id, for meta procedures that take one.

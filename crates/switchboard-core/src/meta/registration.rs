@@ -3,9 +3,8 @@
 use switchboard_proto::error_uri::{INVALID_ARGUMENT, NO_SUCH_REGISTRATION};
 use switchboard_proto::{Dict, Value};
 
-use super::{id_arg, result, MetaReply};
+use super::{id_arg, ids_by_policy, lookup_args, result, MetaReply};
 use crate::dealer::registry::{Registration, Registry};
-use crate::matching::MatchPolicy;
 
 /// RegistrationDetails: `{id, created, uri, match, invoke}`.
 pub(super) fn details(registration: &Registration) -> Value {
@@ -30,48 +29,17 @@ pub(super) fn call(registry: &Registry, name: &str, args: &[Value]) -> Option<Me
         }
     };
     Some(match name {
-        "list" => {
-            let mut lists: [Vec<Value>; 3] = Default::default();
-            for registration in registry.iter() {
-                let slot = match registration.match_policy {
-                    MatchPolicy::Exact => 0,
-                    MatchPolicy::Prefix => 1,
-                    MatchPolicy::Wildcard => 2,
-                };
-                lists[slot].push(Value::from(registration.id));
-            }
-            let mut d = Dict::new();
-            for (key, list) in ["exact", "prefix", "wildcard"].into_iter().zip(lists) {
-                d.insert(key.into(), Value::List(list));
-            }
-            result(Value::Dict(d))
-        }
-        "lookup" => {
-            let Some(uri) = args.first().and_then(Value::as_str) else {
-                return Some(MetaReply::Error(
-                    INVALID_ARGUMENT,
-                    "lookup takes a procedure URI".into(),
-                ));
-            };
-            let policy = args
-                .get(1)
-                .and_then(Value::as_dict)
-                .and_then(|o| o.get("match"))
-                .and_then(Value::as_str)
-                .map(MatchPolicy::from_option)
-                .unwrap_or(Some(MatchPolicy::Exact));
-            let Some(policy) = policy else {
-                return Some(MetaReply::Error(
-                    INVALID_ARGUMENT,
-                    "unknown match policy".into(),
-                ));
-            };
-            result(
+        "list" => result(ids_by_policy(
+            registry.iter().map(|r| (r.id, r.match_policy)),
+        )),
+        "lookup" => match lookup_args(args, "procedure") {
+            Ok((uri, policy)) => result(
                 registry
                     .lookup(uri, policy)
                     .map_or(Value::Null, |r| Value::from(r.id)),
-            )
-        }
+            ),
+            Err(refused) => refused,
+        },
         "match" => {
             let Some(uri) = args.first().and_then(Value::as_str) else {
                 return Some(MetaReply::Error(

@@ -6,10 +6,9 @@
 use switchboard_proto::error_uri::{INVALID_ARGUMENT, NO_SUCH_SUBSCRIPTION};
 use switchboard_proto::{Dict, Value};
 
-use super::{id_arg, result, MetaReply, MetaScope};
+use super::{id_arg, ids_by_policy, lookup_args, result, MetaReply, MetaScope};
 use crate::broker::subscriptions::Subscription;
 use crate::broker::{event_details, EventQuery, StoredEvent};
-use crate::matching::MatchPolicy;
 
 /// SubscriptionDetails: `{id, created, uri, match}`.
 pub(super) fn details(subscription: &Subscription) -> Value {
@@ -40,52 +39,15 @@ pub(super) fn call(
     };
     let topic = || args.first().and_then(Value::as_str);
     Some(match name {
-        "list" => {
-            let mut lists: [Vec<u64>; 3] = Default::default();
-            for subscription in table.iter() {
-                let slot = match subscription.match_policy {
-                    MatchPolicy::Exact => 0,
-                    MatchPolicy::Prefix => 1,
-                    MatchPolicy::Wildcard => 2,
-                };
-                lists[slot].push(subscription.id);
-            }
-            let mut d = Dict::new();
-            for (key, mut ids) in ["exact", "prefix", "wildcard"].into_iter().zip(lists) {
-                ids.sort_unstable();
-                d.insert(
-                    key.into(),
-                    Value::List(ids.into_iter().map(Value::from).collect()),
-                );
-            }
-            result(Value::Dict(d))
-        }
-        "lookup" => {
-            let Some(uri) = topic() else {
-                return Some(MetaReply::Error(
-                    INVALID_ARGUMENT,
-                    "lookup takes a topic URI".into(),
-                ));
-            };
-            let policy = args
-                .get(1)
-                .and_then(Value::as_dict)
-                .and_then(|o| o.get("match"))
-                .and_then(Value::as_str)
-                .map(MatchPolicy::from_option)
-                .unwrap_or(Some(MatchPolicy::Exact));
-            let Some(policy) = policy else {
-                return Some(MetaReply::Error(
-                    INVALID_ARGUMENT,
-                    "unknown match policy".into(),
-                ));
-            };
-            result(
+        "list" => result(ids_by_policy(table.iter().map(|s| (s.id, s.match_policy)))),
+        "lookup" => match lookup_args(args, "topic") {
+            Ok((uri, policy)) => result(
                 table
                     .lookup(uri, policy)
                     .map_or(Value::Null, |s| Value::from(s.id)),
-            )
-        }
+            ),
+            Err(refused) => refused,
+        },
         "match" => {
             let Some(uri) = topic() else {
                 return Some(MetaReply::Error(
