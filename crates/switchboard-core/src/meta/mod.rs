@@ -13,7 +13,7 @@ mod session;
 mod subscription;
 mod testament;
 
-use switchboard_proto::error_uri::{INVALID_ARGUMENT, NO_SUCH_PROCEDURE};
+use switchboard_proto::error_uri::NO_SUCH_PROCEDURE;
 use switchboard_proto::{Arguments, Dict, Value};
 
 use crate::broker::subscriptions::{Subscription, SubscriptionId};
@@ -183,12 +183,10 @@ fn ids_by_policy(items: impl Iterator<Item = (u64, MatchPolicy)>) -> Value {
 
 /// The URI and match policy a `lookup` names: `args[0]`, and `match` in the
 /// optional options dict `args[1]` (exact by default).
-fn lookup_args<'a>(args: &'a [Value], what: &str) -> Result<(&'a str, MatchPolicy), MetaReply> {
+/// (A malformed lookup is refused with `wamp.error.invalid_argument` and the reason.)
+fn lookup_args<'a>(args: &'a [Value], what: &str) -> Result<(&'a str, MatchPolicy), String> {
     let Some(uri) = args.first().and_then(Value::as_str) else {
-        return Err(MetaReply::Error(
-            INVALID_ARGUMENT,
-            format!("lookup takes a {what} URI"),
-        ));
+        return Err(format!("lookup takes a {what} URI"));
     };
     let policy = args
         .get(1)
@@ -197,7 +195,7 @@ fn lookup_args<'a>(args: &'a [Value], what: &str) -> Result<(&'a str, MatchPolic
         .and_then(Value::as_str)
         .map(MatchPolicy::from_option)
         .unwrap_or(Some(MatchPolicy::Exact))
-        .ok_or_else(|| MetaReply::Error(INVALID_ARGUMENT, "unknown match policy".into()))?;
+        .ok_or("unknown match policy")?;
     Ok((uri, policy))
 }
 

@@ -38,7 +38,7 @@ pub(super) fn call(registry: &Registry, name: &str, args: &[Value]) -> Option<Me
                     .lookup(uri, policy)
                     .map_or(Value::Null, |r| Value::from(r.id)),
             ),
-            Err(refused) => refused,
+            Err(why) => MetaReply::Error(INVALID_ARGUMENT, why),
         },
         "match" => {
             let Some(uri) = args.first().and_then(Value::as_str) else {

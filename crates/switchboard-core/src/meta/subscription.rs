@@ -46,7 +46,7 @@ pub(super) fn call(
                     .lookup(uri, policy)
                     .map_or(Value::Null, |s| Value::from(s.id)),
             ),
-            Err(refused) => refused,
+            Err(why) => MetaReply::Error(INVALID_ARGUMENT, why),
         },
         "match" => {
             let Some(uri) = topic() else {
