@@ -128,6 +128,8 @@ pub(crate) struct MetaScope<'a> {
     /// Every session on every node.
     pub(crate) directory: &'a Directory,
     pub(crate) caller: SessionId,
+    /// What each role may do (some answers depend on it, beyond the call).
+    pub(crate) permissions: &'a crate::permissions::Permissions,
 }
 
 /// Answers a call to a `wamp.` procedure.

@@ -3,12 +3,13 @@
 //! the replicated subscription table and history, so every node of a cluster
 //! gives the same ones.
 
-use switchboard_proto::error_uri::{INVALID_ARGUMENT, NO_SUCH_SUBSCRIPTION};
+use switchboard_proto::error_uri::{INVALID_ARGUMENT, NOT_AUTHORIZED, NO_SUCH_SUBSCRIPTION};
 use switchboard_proto::{Dict, Value};
 
 use super::{id_arg, ids_by_policy, lookup_args, result, MetaReply, MetaScope};
 use crate::broker::subscriptions::Subscription;
 use crate::broker::{event_details, EventQuery, StoredEvent};
+use crate::permissions::Action;
 
 /// SubscriptionDetails: `{id, created, uri, match}`.
 pub(super) fn details(subscription: &Subscription) -> Value {
@@ -94,6 +95,15 @@ fn get_events(scope: &MetaScope<'_>, args: &[Value], kwargs: &Dict) -> MetaReply
     let Some(reader) = scope.directory.get(scope.caller) else {
         return result(Value::List(Vec::new()));
     };
+    // History is what a subscriber would have received: a role that may not
+    // subscribe to the topic may not read it either (the spec's security note).
+    if !(scope.permissions).allows(&reader.authrole, Action::Subscribe, &subscription.topic) {
+        let why = format!(
+            "role {:?} may not subscribe to {:?}",
+            reader.authrole, subscription.topic
+        );
+        return MetaReply::Error(NOT_AUTHORIZED, why);
+    }
     let readable: Vec<&StoredEvent> = (scope.broker.history_of(subscription).into_iter())
         .filter(|e| (e.audience).admits(scope.caller, &reader.authid, &reader.authrole))
         .collect();

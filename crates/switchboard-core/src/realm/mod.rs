@@ -536,6 +536,7 @@ impl Realm {
             broker: &self.broker,
             directory: &self.shared.directory,
             caller,
+            permissions: &self.shared.config.security.permissions,
         };
         let reply = meta::call(&scope, &call.procedure, &args, &kwargs);
         let message = match reply {

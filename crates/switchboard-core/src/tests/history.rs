@@ -202,3 +202,70 @@ fn every_node_holds_the_same_history_whichever_node_published() {
     );
     assert!(seen.iter().all(|s| *s == seen[0]), "{seen:?}");
 }
+
+#[test]
+fn a_role_that_may_not_subscribe_to_the_topic_may_not_read_its_history() {
+    use std::collections::HashMap;
+    use std::sync::Arc;
+
+    use switchboard_proto::error_uri::NOT_AUTHORIZED;
+
+    use crate::auth::{Identity, RealmSecurity};
+    use crate::permissions::{Action, Permission, Permissions, Role};
+
+    let history = Permission::new(
+        "wamp.subscription.get_events",
+        MatchPolicy::Exact,
+        &[Action::Call],
+    );
+    let mut roles = HashMap::new();
+    roles.insert(
+        "admin".to_owned(),
+        Role::new(vec![
+            Permission::new("com.example.", MatchPolicy::Prefix, &Action::ALL),
+            history.clone(),
+        ]),
+    );
+    roles.insert(
+        "guest".to_owned(),
+        Role::new(vec![
+            Permission::new(
+                "com.example.log.public",
+                MatchPolicy::Exact,
+                &[Action::Subscribe],
+            ),
+            history,
+        ]),
+    );
+    let security = RealmSecurity {
+        permissions: Permissions::Roles(roles),
+        ..RealmSecurity::open()
+    };
+    let mut h = Harness::with_config(RealmConfig {
+        security: Arc::new(security),
+        ..config(10)
+    });
+    let join = |h: &mut Harness, role: &str| {
+        h.join_as(Identity {
+            authid: Some(format!("{role}-user")),
+            ..Identity::anonymous(role)
+        })
+    };
+    let admin = join(&mut h, "admin");
+    let guest = join(&mut h, "guest");
+    for topic in ["com.example.log.public", "com.example.log.secret"] {
+        h.publish(
+            admin,
+            1,
+            topic,
+            Dict::new(),
+            Arguments::list(vec![topic.into()]),
+        );
+    }
+    let secret = h.subscribed(admin, "com.example.log.secret", Dict::new());
+    let public = h.subscribed(guest, "com.example.log.public", Dict::new());
+    let reply = get_events(&mut h, guest, secret, Dict::new());
+    assert_eq!(error_of(reply), (code::CALL, 1, NOT_AUTHORIZED.into()));
+    let read = firsts(get_events(&mut h, guest, public, Dict::new()));
+    assert_eq!(read, vec![Value::from("com.example.log.public")]);
+}
