@@ -30,7 +30,8 @@ from autobahn.wamp.types import CallOptions, CallResult, PublishOptions, Registe
 from conftest import Router, router_binary
 from raw import CALL, EVENT, INVOCATION, PUBLISH, RESULT, SUBSCRIBE, SUBSCRIBED, YIELD, raw_session
 from test_payload_passthru import PPT_OPTIONS, PPT_ROLES, ppt_of, sealed
-from wamp import ClientSession, Inbox, connect, open_session, within
+from test_payload_transparency import fresh_keys, sealed_session
+from wamp import ClientSession, Inbox, close_session, connect, open_session, within
 
 SIZE = 3
 FAILURE_TIMEOUT_MS = 600
@@ -792,3 +793,40 @@ async def test_payload_passthru_call_and_event_cross_nodes_with_their_ppt_option
         await caller.send([PUBLISH, caller.request_id(), PPT_OPTIONS, topic, [payload]])
         event = await callee.expect(EVENT)
         assert ppt_of(event[3]) == PPT_OPTIONS and event[4] == [payload], event
+
+
+async def test_autobahn_encrypted_call_error_and_event_cross_nodes_unread(cluster, serializer):
+    # Autobahn's own end-to-end encryption (payload transparency, enc_* options).
+    prefix = f"com.example.cluster.{serializer}.e2e."
+    keys = fresh_keys()
+    callee = await sealed_session(cluster.url(3), serializer, keys, prefix)
+    caller = await sealed_session(cluster.url(1), serializer, keys, prefix)
+    subscriber = await sealed_session(cluster.url(2), serializer, keys, prefix)
+    inbox = Inbox()
+
+    def refuse(*args):
+        raise ApplicationError(prefix + "refused", "sealed reason", code=7)
+
+    try:
+        await register(callee, lambda a, b: a * b, prefix + "mul")
+        await register(callee, refuse, prefix + "refuse")
+        for _ in range(50):  # until node 1 has applied the registrations
+            try:
+                assert await call(caller, prefix + "mul", 6, 7) == 42
+                break
+            except ApplicationError as error:
+                assert error.error == NO_SUCH_PROCEDURE, error
+                await asyncio.sleep(0.1)
+        else:
+            raise AssertionError("the sealed call never reached the callee on node 3")
+        error = await call_error(caller, prefix + "refuse")
+        assert (error.error, list(error.args), error.kwargs) == (prefix + "refused", ["sealed reason"], {"code": 7})
+
+        await within(subscriber.subscribe(inbox.handler("node 2"), prefix + "news"), 5.0, "SUBSCRIBED")
+        await within(
+            caller.publish(prefix + "news", "sealed news", options=PublishOptions(acknowledge=True)), 5.0, "PUBLISHED"
+        )
+        assert await inbox.next() == ("node 2", ["sealed news"], {})
+    finally:
+        for session in (caller, callee, subscriber):
+            await close_session(session)

@@ -6,6 +6,8 @@ instead: it announces `payload_transparency`, puts `enc_algo`/`enc_key`/
 Arguments list, so its payload codecs (`set_payload_codec`) cannot speak this
 mode. The peers in the mode are therefore raw sessions (raw.py); unmodified
 Autobahn sessions play the callee and subscriber that did not announce it.
+Autobahn's own draft, which the router carries too, is checked in
+test_payload_transparency.py.
 """
 
 from __future__ import annotations

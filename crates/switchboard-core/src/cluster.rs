@@ -258,6 +258,10 @@ pub enum PeerMessage {
         /// a node without it still decodes).
         #[serde(default)]
         caller_passthru: bool,
+        /// The same for the payload transparency draft (`enc_*`), last for the
+        /// same reason.
+        #[serde(default)]
+        caller_transparency: bool,
     },
     /// A YIELD for `call`: progressive or final.
     Result {

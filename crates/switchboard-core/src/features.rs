@@ -29,6 +29,108 @@ pub struct PeerFeatures {
     /// The subscriber takes `ppt_*` attributes in EVENT.
     #[serde(default)]
     pub subscriber_payload_passthru: bool,
+    /// The same four for `payload_transparency`, the draft before Payload
+    /// Passthru Mode that Autobahn speaks (`enc_*` attributes, see
+    /// [`switchboard_proto::TRANSPARENT_PAYLOAD_MARKER`]); last, so that a session
+    /// record from a node without them still decodes.
+    #[serde(default)]
+    pub caller_payload_transparency: bool,
+    #[serde(default)]
+    /// (See `caller_payload_transparency`.)
+    pub callee_payload_transparency: bool,
+    #[serde(default)]
+    /// (See `caller_payload_transparency`.)
+    pub publisher_payload_transparency: bool,
+    #[serde(default)]
+    /// (See `caller_payload_transparency`.)
+    pub subscriber_payload_transparency: bool,
+}
+
+/// The two ways a payload may travel opaque through the router.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum PayloadMode {
+    /// Payload Passthru Mode: `ppt_*` attributes, the payload inside Arguments.
+    Passthru,
+    /// The earlier payload transparency draft: `enc_*` attributes, the payload
+    /// in place of Arguments.
+    Transparency,
+}
+
+impl PayloadMode {
+    /// The feature a peer announces to use the mode.
+    pub fn feature(self) -> &'static str {
+        match self {
+            PayloadMode::Passthru => PAYLOAD_PASSTHRU,
+            PayloadMode::Transparency => PAYLOAD_TRANSPARENCY,
+        }
+    }
+
+    /// The mode's attributes, for messages.
+    pub fn attributes(self) -> &'static str {
+        match self {
+            PayloadMode::Passthru => "ppt_*",
+            PayloadMode::Transparency => "enc_*",
+        }
+    }
+}
+
+/// The role whose announcement decides whether a payload mode may be used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[allow(missing_docs)]
+pub enum PayloadRole {
+    Caller,
+    Callee,
+    Publisher,
+    Subscriber,
+}
+
+/// The payload modes a caller announced, carried with its call to the callee's
+/// node, which decides whether an answer in a mode may go back.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct PayloadModes {
+    /// `payload_passthru_mode`.
+    pub passthru: bool,
+    /// `payload_transparency`.
+    pub transparency: bool,
+}
+
+impl PayloadModes {
+    /// Whether a message in `mode` (or plain, `None`) may be sent.
+    pub fn allow(self, mode: Option<PayloadMode>) -> bool {
+        match mode {
+            None => true,
+            Some(PayloadMode::Passthru) => self.passthru,
+            Some(PayloadMode::Transparency) => self.transparency,
+        }
+    }
+}
+
+impl PeerFeatures {
+    /// The payload modes announced for `role`.
+    pub fn payload_modes(&self, role: PayloadRole) -> PayloadModes {
+        let (passthru, transparency) = match role {
+            PayloadRole::Caller => (
+                self.caller_payload_passthru,
+                self.caller_payload_transparency,
+            ),
+            PayloadRole::Callee => (
+                self.callee_payload_passthru,
+                self.callee_payload_transparency,
+            ),
+            PayloadRole::Publisher => (
+                self.publisher_payload_passthru,
+                self.publisher_payload_transparency,
+            ),
+            PayloadRole::Subscriber => (
+                self.subscriber_payload_passthru,
+                self.subscriber_payload_transparency,
+            ),
+        };
+        PayloadModes {
+            passthru,
+            transparency,
+        }
+    }
 }
 
 impl PeerFeatures {
@@ -58,12 +160,19 @@ impl PeerFeatures {
             callee_payload_passthru: feature("callee", PAYLOAD_PASSTHRU),
             publisher_payload_passthru: feature("publisher", PAYLOAD_PASSTHRU),
             subscriber_payload_passthru: feature("subscriber", PAYLOAD_PASSTHRU),
+            caller_payload_transparency: feature("caller", PAYLOAD_TRANSPARENCY),
+            callee_payload_transparency: feature("callee", PAYLOAD_TRANSPARENCY),
+            publisher_payload_transparency: feature("publisher", PAYLOAD_TRANSPARENCY),
+            subscriber_payload_transparency: feature("subscriber", PAYLOAD_TRANSPARENCY),
         }
     }
 }
 
 /// The feature name of Payload Passthru Mode, for every role.
 const PAYLOAD_PASSTHRU: &str = "payload_passthru_mode";
+
+/// The feature name of the payload transparency draft, for every role.
+const PAYLOAD_TRANSPARENCY: &str = "payload_transparency";
 
 /// The spec spells some feature names two ways; accept both on input.
 fn alternate_spelling(name: &str) -> Option<&'static str> {
@@ -82,6 +191,7 @@ const DEALER_FEATURES: &[&str] = &[
     "progressive_call_results",
     "progressive_call_invocations",
     "payload_passthru_mode",
+    "payload_transparency",
     "pattern_based_registration",
     "shared_registration",
     "registration_meta_api",
@@ -96,6 +206,7 @@ const BROKER_FEATURES: &[&str] = &[
     "event_retention",
     "pattern_based_subscription",
     "payload_passthru_mode",
+    "payload_transparency",
     "publisher_exclusion",
     "publisher_identification",
     "session_meta_api",
@@ -179,6 +290,23 @@ mod tests {
                 f.subscriber_payload_passthru,
             ];
             assert_eq!(read.iter().filter(|on| **on).count(), 1, "{role}");
+        }
+    }
+
+    #[test]
+    fn payload_transparency_is_read_per_role_apart_from_passthru() {
+        let f =
+            PeerFeatures::from_hello_details(&hello_details("subscriber", &[PAYLOAD_TRANSPARENCY]));
+        let modes = f.payload_modes(PayloadRole::Subscriber);
+        assert!(modes.allow(Some(PayloadMode::Transparency)));
+        assert!(!modes.allow(Some(PayloadMode::Passthru)));
+        assert!(modes.allow(None));
+        for role in [
+            PayloadRole::Caller,
+            PayloadRole::Callee,
+            PayloadRole::Publisher,
+        ] {
+            assert_eq!(f.payload_modes(role), PayloadModes::default(), "{role:?}");
         }
     }
 

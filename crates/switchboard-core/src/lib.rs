@@ -26,7 +26,7 @@ pub mod session_gate;
 
 pub use clock::ClockAnchor;
 pub use config::RealmConfig;
-pub use features::PeerFeatures;
+pub use features::{PayloadMode, PayloadModes, PayloadRole, PeerFeatures};
 pub use realm::{Outgoing, Realm, SessionId};
 pub use session_gate::{GateAction, SessionGate};
 

@@ -18,5 +18,5 @@ mod value;
 pub use codec::{decode, encode, Codec, DecodeError, EncodeError};
 pub use id::{Id, IdGenerator, SessionScopeIds, MAX_ID};
 pub use message::*;
-pub use payload::{Arguments, Payload};
+pub use payload::{Arguments, Payload, TRANSPARENT_PAYLOAD_MARKER};
 pub use value::{Dict, Value};

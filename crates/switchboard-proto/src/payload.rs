@@ -12,6 +12,15 @@ use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use crate::codec::{Codec, DecodeError};
 use crate::value::{Dict, Value};
 
+/// The option (in CALL, YIELD, ERROR, PUBLISH) or detail (in INVOCATION, RESULT,
+/// EVENT) that says the payload is transparent, in the "payload transparency"
+/// draft that preceded Payload Passthru Mode and that Autobahn still speaks:
+/// `enc_algo` names the scheme (`cryptobox`, `mqtt`, `xbr`, `x_...`) and the
+/// payload is one binary element *in place of* the `Arguments|list`, not inside
+/// it. Only with this marker does a message decode with such an element, so every
+/// other message keeps the strict list shape.
+pub const TRANSPARENT_PAYLOAD_MARKER: &str = "enc_algo";
+
 /// One positional element of a message that carries application data.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Payload {

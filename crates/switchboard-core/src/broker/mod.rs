@@ -34,9 +34,10 @@ use switchboard_proto::{
 
 use crate::cluster::{NodeId, PeerMessage, RegistryCommand, Requester};
 use crate::dealer::{valid_pattern, ProtocolViolation};
+use crate::features::PayloadRole;
 use crate::matching::MatchPolicy;
 use crate::meta::{self, MetaEvent};
-use crate::ppt::{Ppt, PptError};
+use crate::ppt::{unannounced_mode, Ppt, PptError};
 use crate::realm::{Context, Outcome, SessionId, Testament};
 use crate::replies::error;
 use subscriptions::{Left, Subscriptions};
@@ -128,7 +129,11 @@ impl Broker {
             if !retained
                 .audience
                 .admits(subscriber, &record.authid, &record.authrole)
-                || (retained.ppt.is_some() && !record.features.subscriber_payload_passthru)
+                || unannounced_mode(
+                    retained.ppt.as_ref(),
+                    record.features.payload_modes(PayloadRole::Subscriber),
+                )
+                .is_some()
             {
                 continue;
             }
@@ -286,11 +291,15 @@ impl Broker {
         let announced = cx
             .sessions
             .get(session)
-            .is_some_and(|s| s.features.publisher_payload_passthru);
-        if matches!(ppt, Ok(Some(_))) && !announced {
-            return Err(ProtocolViolation(
-                "PUBLISH with ppt_* options from a publisher that did not announce payload_passthru_mode".into(),
-            ));
+            .map(|s| s.features.payload_modes(PayloadRole::Publisher))
+            .unwrap_or_default();
+        if let Some(mode) = unannounced_mode(ppt.as_ref().ok().and_then(Option::as_ref), announced)
+        {
+            return Err(ProtocolViolation(format!(
+                "PUBLISH with {} options from a publisher that did not announce {}",
+                mode.attributes(),
+                mode.feature()
+            )));
         }
         self.route_publication(cx, session, publish, ppt);
         Ok(())
@@ -504,7 +513,11 @@ impl Broker {
                 }
                 let admitted = cx.sessions.get(subscriber).is_some_and(|record| {
                     audience.admits(subscriber, &record.authid, &record.authrole)
-                        && (ppt.is_none() || record.features.subscriber_payload_passthru)
+                        && unannounced_mode(
+                            ppt,
+                            record.features.payload_modes(PayloadRole::Subscriber),
+                        )
+                        .is_none()
                 });
                 if !admitted {
                     continue;

@@ -17,7 +17,9 @@ use super::options::{CallOptions, CancelMode};
 use super::registry::Callee;
 use super::{Dealer, ProtocolViolation};
 use crate::cluster::{CallRef, NodeId, PeerMessage};
+use crate::features::{PayloadModes, PayloadRole};
 use crate::matching::MatchPolicy;
+use crate::ppt::unannounced_mode;
 use crate::realm::{Context, SessionId};
 use crate::replies::error;
 
@@ -121,13 +123,15 @@ fn invoke(
         streaming: options.progress,
         on_unavailable: OnUnavailable::PassOn,
     };
+    let caller_modes = caller_payload_modes(cx, call.caller);
     let invoke = PeerMessage::Invoke {
         call,
         callee: callee.session,
         registration: route.registration,
         details,
         arguments,
-        caller_passthru: caller_takes_ppt(cx, call.caller),
+        caller_passthru: caller_modes.passthru,
+        caller_transparency: caller_modes.transparency,
     };
     (outbound, invoke)
 }
@@ -163,11 +167,13 @@ impl Dealer {
                     .into(),
             ));
         }
-        if options.ppt.is_some() && !caller_features.caller_payload_passthru {
-            return Err(ProtocolViolation(
-                "CALL with ppt_* options from a caller that did not announce payload_passthru_mode"
-                    .into(),
-            ));
+        let announced = caller_features.payload_modes(PayloadRole::Caller);
+        if let Some(mode) = unannounced_mode(options.ppt.as_ref(), announced) {
+            return Err(ProtocolViolation(format!(
+                "CALL with {} options from a caller that did not announce {}",
+                mode.attributes(),
+                mode.feature()
+            )));
         }
         if let Some(pending) = self.calls.get(caller, call.request) {
             if pending.streaming {
@@ -245,10 +251,11 @@ impl Dealer {
                 "the callee does not accept progressive call invocations".into(),
             ));
         }
-        if options.ppt.is_some() && !callee.features.callee_payload_passthru {
+        let announced = callee.features.payload_modes(PayloadRole::Callee);
+        if let Some(mode) = unannounced_mode(options.ppt.as_ref(), announced) {
             return Err(Refusal(
                 FEATURE_NOT_SUPPORTED,
-                "the callee did not announce payload_passthru_mode".into(),
+                format!("the callee did not announce {}", mode.feature()),
             ));
         }
         Ok(Route {
@@ -344,14 +351,15 @@ impl Dealer {
             );
             return true;
         };
-        if reroute.options.ppt.is_some() && !callee.features.callee_payload_passthru {
+        let announced = callee.features.payload_modes(PayloadRole::Callee);
+        if let Some(mode) = unannounced_mode(reroute.options.ppt.as_ref(), announced) {
             // As for the first callee: the call is not offered to one that
             // would misread the opaque payload.
             self.calls.complete(call.caller, call.request);
-            let why = "the next callee did not announce payload_passthru_mode";
+            let why = format!("the next callee did not announce {}", mode.feature());
             cx.out.send(
                 call.caller,
-                error(code::CALL, call.request, FEATURE_NOT_SUPPORTED, why),
+                error(code::CALL, call.request, FEATURE_NOT_SUPPORTED, &why),
             );
             return true;
         }
@@ -405,6 +413,7 @@ impl Dealer {
             pending.streaming = false;
             self.calls.remember_finished_stream(caller, call.request);
         }
+        let caller_modes = caller_payload_modes(cx, caller);
         let invoke = PeerMessage::Invoke {
             call: CallRef {
                 node: cx.node,
@@ -415,7 +424,8 @@ impl Dealer {
             registration,
             details,
             arguments: call.arguments,
-            caller_passthru: caller_takes_ppt(cx, caller),
+            caller_passthru: caller_modes.passthru,
+            caller_transparency: caller_modes.transparency,
         };
         self.send_to_callee_side(cx, callee.node, invoke);
     }
@@ -598,9 +608,10 @@ impl Dealer {
     }
 }
 
-/// Whether `caller` (a session on this node) announced Payload Passthru Mode.
-fn caller_takes_ppt(cx: &Context<'_>, caller: SessionId) -> bool {
+/// The payload modes `caller` (a session on this node) announced.
+fn caller_payload_modes(cx: &Context<'_>, caller: SessionId) -> PayloadModes {
     cx.sessions
         .get(caller)
-        .is_some_and(|s| s.features.caller_payload_passthru)
+        .map(|s| s.features.payload_modes(PayloadRole::Caller))
+        .unwrap_or_default()
 }

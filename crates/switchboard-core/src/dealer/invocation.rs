@@ -8,7 +8,8 @@ use switchboard_proto::{code, Dict, Error, Interrupt, Invocation, Message, Value
 use super::options::CancelMode;
 use super::{Dealer, ProtocolViolation};
 use crate::cluster::{CallRef, NodeId, PeerMessage};
-use crate::ppt::Ppt;
+use crate::features::{PayloadMode, PayloadModes, PayloadRole};
+use crate::ppt::{unannounced_mode, Ppt};
 use crate::realm::{Context, SessionId};
 use crate::replies::error;
 
@@ -25,9 +26,14 @@ fn failed(call: CallRef, uri: &str, why: &str) -> PeerMessage {
     }
 }
 
-/// Why an answer in payload passthru mode does not reach its caller.
-const CALLER_WITHOUT_PASSTHRU: &str =
-    "the answer is in payload passthru mode, which the caller did not announce";
+/// Why an answer in a payload mode does not reach its caller.
+fn caller_without_mode(mode: PayloadMode) -> String {
+    format!(
+        "the answer uses {} options, and the caller did not announce {}",
+        mode.attributes(),
+        mode.feature()
+    )
+}
 
 impl Dealer {
     /// An INVOKE or INTERRUPT from the caller's side.
@@ -40,6 +46,7 @@ impl Dealer {
                 details,
                 arguments,
                 caller_passthru,
+                caller_transparency,
             } => {
                 // A further chunk of a progressive call goes to the invocation it continues.
                 let invocation = match self.invocations.invocation_of(&call) {
@@ -50,8 +57,12 @@ impl Dealer {
                             return self.send_to_caller_side(cx, call, canceled(call, why));
                         };
                         let invocation = record.invocation_ids.next_id();
+                        let caller_modes = PayloadModes {
+                            passthru: caller_passthru,
+                            transparency: caller_transparency,
+                        };
                         self.invocations
-                            .insert(callee, invocation, call, caller_passthru);
+                            .insert(callee, invocation, call, caller_modes);
                         invocation
                     }
                 };
@@ -102,18 +113,15 @@ impl Dealer {
         // A YIELD for an invocation we no longer know (answered, or interrupted
         // with killnowait) is dropped, as the spec asks.
         if let Some(call) = self.invocations.call_of(callee, result.request) {
-            if ppt.is_some() && !self.invocations.caller_passthru(&call) {
+            let caller_modes = self.invocations.caller_modes(&call);
+            if let Some(mode) = unannounced_mode(ppt.as_ref(), caller_modes) {
                 // The spec answers the callee with feature_not_supported; the
                 // caller, who would otherwise wait for nothing, gets it too.
                 self.invocations.remove(callee, result.request);
-                let refusal = error(
-                    code::YIELD,
-                    result.request,
-                    FEATURE_NOT_SUPPORTED,
-                    CALLER_WITHOUT_PASSTHRU,
-                );
+                let why = caller_without_mode(mode);
+                let refusal = error(code::YIELD, result.request, FEATURE_NOT_SUPPORTED, &why);
                 cx.out.send(callee, refusal);
-                let message = failed(call, FEATURE_NOT_SUPPORTED, CALLER_WITHOUT_PASSTHRU);
+                let message = failed(call, FEATURE_NOT_SUPPORTED, &why);
                 self.send_to_caller_side(cx, call, message);
                 return Ok(());
             }
@@ -145,10 +153,10 @@ impl Dealer {
         let Some(call) = self.invocations.call_of(callee, failure.request) else {
             return Ok(());
         };
-        let caller_passthru = self.invocations.caller_passthru(&call);
+        let caller_modes = self.invocations.caller_modes(&call);
         self.invocations.remove(callee, failure.request);
-        if ppt.is_some() && !caller_passthru {
-            let message = failed(call, FEATURE_NOT_SUPPORTED, CALLER_WITHOUT_PASSTHRU);
+        if let Some(mode) = unannounced_mode(ppt.as_ref(), caller_modes) {
+            let message = failed(call, FEATURE_NOT_SUPPORTED, &caller_without_mode(mode));
             self.send_to_caller_side(cx, call, message);
             return Ok(());
         }
@@ -198,7 +206,7 @@ impl Dealer {
     }
 }
 
-/// The `ppt_*` attributes of a callee's YIELD or ERROR. A callee has no one to
+/// The `ppt_*` (or `enc_*`) attributes of a callee's YIELD or ERROR. A callee has no one to
 /// hear an ERROR about its own answer, so unusable attributes (or attributes from
 /// a callee that did not announce the mode, which the spec calls a protocol
 /// error) end its session.
@@ -212,10 +220,13 @@ fn callee_ppt(
     let announced = cx
         .sessions
         .get(callee)
-        .is_some_and(|s| s.features.callee_payload_passthru);
-    if ppt.is_some() && !announced {
+        .map(|s| s.features.payload_modes(PayloadRole::Callee))
+        .unwrap_or_default();
+    if let Some(mode) = unannounced_mode(ppt.as_ref(), announced) {
         return Err(ProtocolViolation(format!(
-            "{what} with ppt_* attributes from a callee that did not announce payload_passthru_mode"
+            "{what} with {} attributes from a callee that did not announce {}",
+            mode.attributes(),
+            mode.feature()
         )));
     }
     Ok(ppt)

@@ -5,9 +5,10 @@
 //! names, and by [`CallRef`] for what the caller's side sends later (more chunks
 //! of a progressive call, INTERRUPT).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use crate::cluster::{CallRef, NodeId};
+use crate::features::PayloadModes;
 use crate::realm::SessionId;
 
 /// An invocation's id, in the callee's session scope.
@@ -20,8 +21,8 @@ pub(crate) struct Invocations {
     by_invocation: HashMap<(SessionId, InvocationId), CallRef>,
     /// The call -> (callee, invocation id).
     by_call: HashMap<CallRef, (SessionId, InvocationId)>,
-    /// The calls whose caller announced payload passthru mode.
-    passthru_callers: HashSet<CallRef>,
+    /// The payload modes of the calls whose caller announced any.
+    caller_modes: HashMap<CallRef, PayloadModes>,
 }
 
 impl Invocations {
@@ -30,18 +31,18 @@ impl Invocations {
         callee: SessionId,
         invocation: InvocationId,
         call: CallRef,
-        caller_passthru: bool,
+        caller_modes: PayloadModes,
     ) {
         self.by_invocation.insert((callee, invocation), call);
         self.by_call.insert(call, (callee, invocation));
-        if caller_passthru {
-            self.passthru_callers.insert(call);
+        if caller_modes != PayloadModes::default() {
+            self.caller_modes.insert(call, caller_modes);
         }
     }
 
-    /// Whether the caller of `call` may get an answer in payload passthru mode.
-    pub(crate) fn caller_passthru(&self, call: &CallRef) -> bool {
-        self.passthru_callers.contains(call)
+    /// The payload modes in which the caller of `call` may get an answer.
+    pub(crate) fn caller_modes(&self, call: &CallRef) -> PayloadModes {
+        self.caller_modes.get(call).copied().unwrap_or_default()
     }
 
     /// The call an invocation serves.
@@ -61,7 +62,7 @@ impl Invocations {
     ) -> Option<CallRef> {
         let call = self.by_invocation.remove(&(callee, invocation))?;
         self.by_call.remove(&call);
-        self.passthru_callers.remove(&call);
+        self.caller_modes.remove(&call);
         Some(call)
     }
 

@@ -447,3 +447,85 @@ fn a_retained_event_in_the_mode_keeps_its_attributes_and_skips_subscribers_witho
         }
     }
 }
+
+/// Autobahn's earlier draft, payload transparency: `enc_*` options, announced as
+/// `payload_transparency`, checked apart from Payload Passthru Mode.
+mod transparency {
+    use super::*;
+
+    const TRANSPARENT: &[&str] = &["payload_transparency"];
+
+    fn transparent_hello() -> Hello {
+        hello_roles(&[
+            ("caller", TRANSPARENT),
+            ("callee", TRANSPARENT),
+            ("publisher", TRANSPARENT),
+            ("subscriber", TRANSPARENT),
+        ])
+    }
+
+    fn enc_options() -> Dict {
+        opts(&[
+            ("enc_algo", "cryptobox".into()),
+            ("enc_serializer", "json".into()),
+        ])
+    }
+
+    #[test]
+    fn enc_options_travel_between_peers_that_announced_payload_transparency() {
+        let mut h = Harness::new();
+        let (callee, caller) = (
+            h.join_hello(&transparent_hello()),
+            h.join_hello(&transparent_hello()),
+        );
+        h.registered(callee, P, Dict::new());
+        h.call(caller, 1, P, enc_options(), sealed());
+        let inv = invocation(h.take_one(callee));
+        assert_eq!(inv.details.get("enc_algo"), Some(&"cryptobox".into()));
+        assert_eq!(inv.details.get("enc_serializer"), Some(&"json".into()));
+        h.yield_(callee, inv.request, enc_options(), sealed());
+        let res = result(h.take_one(caller));
+        assert_eq!(res.details, enc_options());
+    }
+
+    #[test]
+    fn announcing_passthru_mode_does_not_admit_enc_options() {
+        let mut h = Harness::new();
+        // The callee knows ppt_* only: an enc_* call is not offered to it.
+        let (callee, caller) = (
+            h.join_hello(&ppt_hello()),
+            h.join_hello(&transparent_hello()),
+        );
+        h.registered(callee, P, Dict::new());
+        h.call(caller, 1, P, enc_options(), sealed());
+        assert_eq!(
+            error_of(h.take_one(caller)),
+            (code::CALL, 1, FEATURE_NOT_SUPPORTED.into())
+        );
+        assert!(h.take(callee).is_empty());
+        // And a ppt_* caller without payload_transparency may not send enc_*.
+        let other = h.join_hello(&ppt_hello());
+        h.call(other, 2, P, enc_options(), sealed());
+        assert_aborted(&mut h, other);
+    }
+
+    #[test]
+    fn a_transparent_answer_to_a_caller_without_the_feature_is_refused() {
+        let mut h = Harness::new();
+        let (callee, caller) = (
+            h.join_hello(&transparent_hello()),
+            h.join_hello(&ppt_hello()),
+        );
+        h.registered(callee, P, Dict::new());
+        let inv = h.call_invoked(caller, 1, P, callee);
+        h.yield_(callee, inv.request, enc_options(), sealed());
+        assert_eq!(
+            error_of(h.take_one(callee)),
+            (code::YIELD, inv.request, FEATURE_NOT_SUPPORTED.into())
+        );
+        assert_eq!(
+            error_of(h.take_one(caller)),
+            (code::CALL, 1, FEATURE_NOT_SUPPORTED.into())
+        );
+    }
+}

@@ -158,9 +158,11 @@ pub(super) fn has_shape(bytes: &[u8], shape: PayloadShape) -> bool {
     let Some(&initial) = bytes.first() else {
         return false;
     };
-    // The major type is the initial byte's top three bits: 4 array, 5 map.
+    // The major type is the initial byte's top three bits.
     match shape {
         PayloadShape::List => initial >> 5 == 4,
         PayloadShape::Dict => initial >> 5 == 5,
+        // 2 byte string, 3 text string.
+        PayloadShape::Opaque => matches!(initial >> 5, 2 | 3),
     }
 }

@@ -38,5 +38,7 @@ pub(super) fn has_shape(bytes: &[u8], shape: PayloadShape) -> bool {
     match shape {
         PayloadShape::List => bytes.first() == Some(&b'['),
         PayloadShape::Dict => bytes.first() == Some(&b'{'),
+        // JSON carries binary as a string (NUL-prefixed base64).
+        PayloadShape::Opaque => bytes.first() == Some(&b'"'),
     }
 }

@@ -230,6 +230,9 @@ pub(crate) enum PayloadShape {
     List,
     /// `ArgumentsKw|dict`.
     Dict,
+    /// A transparent payload in place of `Arguments|list` (a binary, or a string
+    /// where the codec has no binary type): see [`crate::payload::TRANSPARENT_PAYLOAD_MARKER`].
+    Opaque,
 }
 
 impl PayloadShape {
@@ -237,6 +240,7 @@ impl PayloadShape {
         match self {
             PayloadShape::List => "list",
             PayloadShape::Dict => "dict",
+            PayloadShape::Opaque => "binary",
         }
     }
 }

@@ -79,5 +79,7 @@ pub(super) fn has_shape(bytes: &[u8], shape: PayloadShape) -> bool {
     match shape {
         PayloadShape::List => matches!(marker, 0x90..=0x9f | 0xdc | 0xdd),
         PayloadShape::Dict => matches!(marker, 0x80..=0x8f | 0xde | 0xdf),
+        // bin 8/16/32, or a str (fixstr, str 8/16/32).
+        PayloadShape::Opaque => matches!(marker, 0xc4..=0xc6 | 0xa0..=0xbf | 0xd9..=0xdb),
     }
 }

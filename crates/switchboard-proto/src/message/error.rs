@@ -21,4 +21,4 @@ pub struct Error {
 }
 wire_format!(Error, super::code::ERROR, "ERROR",
     fields { request_type: "request type", request: "request id", details: "details dict", error: "error URI" },
-    arguments arguments);
+    arguments arguments, transparent_with details);

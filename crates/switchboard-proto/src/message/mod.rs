@@ -20,7 +20,7 @@ pub use rpc::{
 pub use session::{Abort, Authenticate, Challenge, Goodbye, Hello, Welcome};
 
 use crate::codec::{DecodeError, EncodeError, Fields, FrameWriter, PayloadShape};
-use crate::payload::Arguments;
+use crate::payload::{Arguments, TRANSPARENT_PAYLOAD_MARKER};
 
 /// A WAMP message, dispatched on its type code.
 #[derive(Debug, Clone, PartialEq)]
@@ -204,12 +204,31 @@ fn decode_checked<M: WireFormat>(f: &mut Fields) -> std::result::Result<M, Decod
     M::decode_fields(f)
 }
 
-/// Reads the optional trailing `args`, `kwargs` starting at `index`.
-fn decode_arguments(f: &Fields, index: usize) -> std::result::Result<Arguments, DecodeError> {
+/// Reads the optional trailing `args`, `kwargs` starting at `index`. With
+/// `transparent` (the message's options or details carry
+/// [`TRANSPARENT_PAYLOAD_MARKER`]), a lone last element may be a binary payload
+/// instead of the `args` list.
+fn decode_arguments(
+    f: &Fields,
+    index: usize,
+    transparent: bool,
+) -> std::result::Result<Arguments, DecodeError> {
+    let lone_last = f.len() == index + 1;
+    let args = match f.payload(index, PayloadShape::List) {
+        Err(_) if transparent && lone_last => f.payload(index, PayloadShape::Opaque),
+        args => args,
+    }?;
     Ok(Arguments {
-        args: f.payload(index, PayloadShape::List)?,
+        args,
         kwargs: f.payload(index + 1, PayloadShape::Dict)?,
     })
+}
+
+/// Whether a message's options or details mark its payload as transparent.
+fn marks_transparent_payload(options: &crate::value::Dict) -> bool {
+    options
+        .get(TRANSPARENT_PAYLOAD_MARKER)
+        .is_some_and(|v| !matches!(v, crate::value::Value::Null))
 }
 
 /// Writes `args`, `kwargs`, with an empty `args` list when only `kwargs` is set.
@@ -231,12 +250,13 @@ fn encode_arguments(w: &mut FrameWriter, a: &Arguments) -> std::result::Result<(
 }
 
 /// Implements [`WireFormat`] for a struct whose fields are all fixed elements
-/// followed, optionally, by `arguments`.
+/// followed, optionally, by `arguments` (which `transparent_with` names the
+/// options or details that may mark as a transparent payload).
 macro_rules! wire_format {
     (
         $ty:ident, $code:expr, $name:literal,
         fields { $($field:ident : $expected:literal),* $(,)? }
-        $(, arguments $args:ident)?
+        $(, arguments $args:ident $(, transparent_with $via:ident)?)?
     ) => {
         impl $crate::message::WireFormat for $ty {
             const CODE: u64 = $code;
@@ -252,12 +272,17 @@ macro_rules! wire_format {
             ) -> std::result::Result<Self, $crate::codec::DecodeError> {
                 #[allow(unused_mut, unused_variables)]
                 let mut index = 0;
+                $(let $field = {
+                    index += 1;
+                    f.get(index, $expected)?
+                };)*
                 Ok($ty {
-                    $($field: {
-                        index += 1;
-                        f.get(index, $expected)?
-                    },)*
-                    $($args: $crate::message::decode_arguments(f, index + 1)?,)?
+                    $($args: $crate::message::decode_arguments(
+                        f,
+                        index + 1,
+                        false $(|| $crate::message::marks_transparent_payload(&$via))?,
+                    )?,)?
+                    $($field,)*
                 })
             }
 

@@ -18,7 +18,7 @@ pub struct Publish {
 }
 wire_format!(Publish, super::code::PUBLISH, "PUBLISH",
     fields { request: "request id", options: "options dict", topic: "topic URI" },
-    arguments arguments);
+    arguments arguments, transparent_with options);
 
 /// `[PUBLISHED, PUBLISH.Request|id, Publication|id]`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -122,4 +122,4 @@ pub struct Event {
 }
 wire_format!(Event, super::code::EVENT, "EVENT",
     fields { subscription: "subscription id", publication: "publication id", details: "details dict" },
-    arguments arguments);
+    arguments arguments, transparent_with details);

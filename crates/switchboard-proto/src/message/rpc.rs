@@ -87,7 +87,7 @@ pub struct Call {
 }
 wire_format!(Call, super::code::CALL, "CALL",
     fields { request: "request id", options: "options dict", procedure: "procedure URI" },
-    arguments arguments);
+    arguments arguments, transparent_with options);
 
 /// `[CANCEL, CALL.Request|id, Options|dict]`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -119,7 +119,7 @@ pub struct CallResult {
 }
 wire_format!(CallResult, super::code::RESULT, "RESULT",
     fields { request: "request id", details: "details dict" },
-    arguments arguments);
+    arguments arguments, transparent_with details);
 
 /// `[INVOCATION, Request|id, REGISTERED.Registration|id, Details|dict,
 /// CALL.Arguments|list?, CALL.ArgumentsKw|dict?]`.
@@ -136,7 +136,7 @@ pub struct Invocation {
 }
 wire_format!(Invocation, super::code::INVOCATION, "INVOCATION",
     fields { request: "request id", registration: "registration id", details: "details dict" },
-    arguments arguments);
+    arguments arguments, transparent_with details);
 
 /// `[INTERRUPT, INVOCATION.Request|id, Options|dict]`.
 #[derive(Debug, Clone, PartialEq, Default)]
@@ -168,4 +168,4 @@ pub struct Yield {
 }
 wire_format!(Yield, super::code::YIELD, "YIELD",
     fields { request: "request id", options: "options dict" },
-    arguments arguments);
+    arguments arguments, transparent_with options);

@@ -2,6 +2,7 @@ use bytes::Bytes;
 
 use super::*;
 use crate::codec::{decode, encode, Codec};
+use crate::payload::Payload;
 use crate::value::{Dict, Value};
 
 fn dict(pairs: &[(&str, Value)]) -> Dict {
@@ -174,4 +175,76 @@ fn extra_elements_are_rejected() {
     assert!(decode(Codec::Json, frame).is_err());
     let frame = Bytes::from_static(br#"[48, 1, {}, "p", [], {}, 7]"#);
     assert!(decode(Codec::Json, frame).is_err());
+}
+
+/// A CALL in Autobahn's "payload transparency" shape: `enc_algo` in the options
+/// and a binary in place of the Arguments list.
+fn transparent_call(payload: &[u8]) -> Message {
+    Message::Call(Call {
+        request: 7,
+        options: dict(&[
+            ("enc_algo", "cryptobox".into()),
+            ("enc_serializer", "json".into()),
+        ]),
+        procedure: "com.example.sealed".into(),
+        arguments: Arguments {
+            args: Some(Payload::Value(Value::Bytes(payload.to_vec()))),
+            kwargs: None,
+        },
+    })
+}
+
+#[test]
+fn a_transparent_payload_in_place_of_args_round_trips_in_every_codec() {
+    let msg = transparent_call(&[0, 159, 255, 1]);
+    for codec in Codec::ALL {
+        let frame = encode(codec, &msg).unwrap();
+        let back = decode(codec, Bytes::from(frame.clone())).unwrap();
+        let Message::Call(call) = &back else {
+            panic!("{back:?}")
+        };
+        assert_eq!(
+            call.arguments.args.as_ref().unwrap().to_value().unwrap(),
+            Value::Bytes(vec![0, 159, 255, 1]),
+            "{codec:?}"
+        );
+        // Forwarded in the same codec, the element goes out in its own bytes.
+        assert_eq!(encode(codec, &back).unwrap(), frame, "{codec:?}");
+    }
+}
+
+#[test]
+fn a_transparent_payload_crosses_codecs_as_binary() {
+    let frame = encode(Codec::Msgpack, &transparent_call(b"sealed")).unwrap();
+    let back = decode(Codec::Msgpack, Bytes::from(frame)).unwrap();
+    let json = String::from_utf8(encode(Codec::Json, &back).unwrap()).unwrap();
+    assert!(json.ends_with(r#""\u0000c2VhbGVk"]"#), "{json}");
+}
+
+#[test]
+fn a_binary_in_place_of_args_is_refused_without_the_transparency_marker() {
+    let plain = Bytes::from_static(br#"[48, 1, {}, "p", "\u0000AAE="]"#);
+    assert!(decode(Codec::Json, plain).is_err());
+    let null_marker = Bytes::from_static(br#"[48, 1, {"enc_algo": null}, "p", "\u0000AAE="]"#);
+    assert!(decode(Codec::Json, null_marker).is_err());
+    // Only a lone last element may be the payload: kwargs after it is malformed.
+    let with_kwargs =
+        Bytes::from_static(br#"[48, 1, {"enc_algo": "cryptobox"}, "p", "\u0000AAE=", {}]"#);
+    assert!(decode(Codec::Json, with_kwargs).is_err());
+    let marked = Bytes::from_static(br#"[48, 1, {"enc_algo": "cryptobox"}, "p", "\u0000AAE="]"#);
+    assert!(decode(Codec::Json, marked).is_ok());
+}
+
+#[test]
+fn the_transparency_marker_is_read_from_details_on_router_messages() {
+    let frame = Bytes::from_static(br#"[68, 1, 2, {"enc_algo": "mqtt"}, "\u0000AAE="]"#);
+    assert!(matches!(
+        decode(Codec::Json, frame),
+        Ok(Message::Invocation(_))
+    ));
+    let frame = Bytes::from_static(br#"[36, 1, 2, {"enc_algo": "mqtt"}, "\u0000AAE="]"#);
+    assert!(matches!(decode(Codec::Json, frame), Ok(Message::Event(_))));
+    let frame =
+        Bytes::from_static(br#"[8, 48, 2, {"enc_algo": "mqtt"}, "com.x.error", "\u0000AAE="]"#);
+    assert!(matches!(decode(Codec::Json, frame), Ok(Message::Error(_))));
 }
