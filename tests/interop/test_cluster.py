@@ -823,6 +823,9 @@ async def test_autobahn_encrypted_call_error_and_event_cross_nodes_unread(cluste
         assert (error.error, list(error.args), error.kwargs) == (prefix + "refused", ["sealed reason"], {"code": 7})
 
         await within(subscriber.subscribe(inbox.handler("node 2"), prefix + "news"), 5.0, "SUBSCRIBED")
+        # A subscription made through node 1 commits after the one above, so
+        # once it is acknowledged node 1 knows the subscriber on node 2.
+        await within(caller.subscribe(lambda *a: None, prefix + "barrier"), 5.0, "SUBSCRIBED on node 1")
         await within(
             caller.publish(prefix + "news", "sealed news", options=PublishOptions(acknowledge=True)), 5.0, "PUBLISHED"
         )

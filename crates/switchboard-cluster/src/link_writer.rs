@@ -4,7 +4,7 @@
 //!
 //! A call forwarded to another node used to cross two extra threads on each
 //! node: the realm's thread handed each frame to the writer task (on the
-//! node's main thread), which wrote it. On a plain TCP link the realm's thread
+//! links' runtime), which wrote it. On a plain TCP link the realm's thread
 //! now writes the frame with a non-blocking `try_write`, and only what the
 //! socket does not take at once (or anything sent while earlier frames still
 //! wait) goes to the task, so order is kept. A TLS link cannot be written

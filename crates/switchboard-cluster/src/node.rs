@@ -44,6 +44,12 @@ pub struct ClusterConfig {
     pub raft: openraft::Config,
     /// Mutual TLS on the links, and the config digest every peer is told.
     pub security: LinkSecurity,
+    /// The runtime whose thread owns the peer links' sockets (their reads,
+    /// timers and queued writes); `None`: the runtime `start` runs on. The
+    /// server passes its realm's arbiter, so that a forwarded call's frames are
+    /// read on the thread that handles them, with no hand-off to another thread
+    /// on each crossing.
+    pub link_runtime: Option<tokio::runtime::Handle>,
 }
 
 /// What the node's realms learn from the cluster (implemented by the server).
@@ -136,8 +142,17 @@ impl ClusterNode {
         if !restored.is_empty() {
             sink.restored(&restored);
         }
-        let peers = Peers::new(config.node_id, config.timing, config.security.clone());
-        let listener = TcpListener::bind(&config.peer_listen).await?;
+        let link_runtime = config
+            .link_runtime
+            .clone()
+            .unwrap_or_else(tokio::runtime::Handle::current);
+        let peers = Peers::on_runtime(
+            config.node_id,
+            config.timing,
+            config.security.clone(),
+            link_runtime,
+        );
+        let listener = TcpListener::bind(&config.peer_listen).await?.into_std()?;
         let raft_config = Arc::new(config.raft.clone());
         let network = Network {
             peers: peers.clone(),

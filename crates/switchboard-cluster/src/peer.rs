@@ -231,6 +231,9 @@ pub(crate) struct Peers {
     has_log: std::sync::atomic::AtomicBool,
     /// What each peer's Hello said about its own log.
     peer_logs: Mutex<HashMap<NodeId, bool>>,
+    /// Where every link task runs and every link socket is registered (see
+    /// `ClusterConfig::link_runtime`).
+    runtime: tokio::runtime::Handle,
 }
 
 /// How long a probe of a peer whose connection was lost may take to connect:
@@ -277,7 +280,19 @@ fn encode_payload(frame: &Frame) -> Option<bytes::Bytes> {
 }
 
 impl Peers {
+    /// Links served on the caller's runtime.
+    #[cfg(test)]
     pub(crate) fn new(me: NodeId, timing: LinkTiming, security: LinkSecurity) -> Arc<Self> {
+        Self::on_runtime(me, timing, security, tokio::runtime::Handle::current())
+    }
+
+    /// Links whose sockets, reads and timers live on `runtime`.
+    pub(crate) fn on_runtime(
+        me: NodeId,
+        timing: LinkTiming,
+        security: LinkSecurity,
+        runtime: tokio::runtime::Handle,
+    ) -> Arc<Self> {
         Arc::new(Self {
             me,
             timing,
@@ -293,6 +308,7 @@ impl Peers {
             addresses: Mutex::new(HashMap::new()),
             has_log: std::sync::atomic::AtomicBool::new(false),
             peer_logs: Mutex::new(HashMap::new()),
+            runtime,
         })
     }
 
@@ -402,10 +418,19 @@ impl Peers {
         self.send(node, frame);
     }
 
-    /// Accepts connections from peers with higher ids.
-    pub(crate) fn listen(self: &Arc<Self>, listener: TcpListener) {
+    /// Accepts connections from peers with higher ids. The listener (already
+    /// non-blocking) is registered on the links' runtime, as is every
+    /// connection it accepts.
+    pub(crate) fn listen(self: &Arc<Self>, listener: std::net::TcpListener) {
         let peers = self.clone();
-        tokio::spawn(async move {
+        self.runtime.spawn(async move {
+            let listener = match TcpListener::from_std(listener) {
+                Ok(listener) => listener,
+                Err(error) => {
+                    tracing::error!(%error, "cannot accept peer connections");
+                    return;
+                }
+            };
             loop {
                 let accepted = tokio::select! {
                     accepted = listener.accept() => accepted,
@@ -546,7 +571,7 @@ impl Peers {
             return;
         }
         let peers = self.clone();
-        tokio::spawn(async move {
+        self.runtime.spawn(async move {
             let mut backoff = Duration::from_millis(50);
             while !*peers.closed.borrow() {
                 if let Ok(stream) = TcpStream::connect(&addr).await {
@@ -730,7 +755,7 @@ impl Peers {
         };
         let Some(addr) = addr else { return };
         let peers = self.clone();
-        tokio::spawn(async move {
+        self.runtime.spawn(async move {
             for _ in 0..PROBES {
                 let awaits = peers
                     .links
@@ -817,7 +842,7 @@ impl Peers {
     /// probe fails).
     pub(crate) fn watch(self: &Arc<Self>) {
         let peers = self.clone();
-        tokio::spawn(async move {
+        self.runtime.spawn(async move {
             let mut tick = tokio::time::interval(peers.timing.heartbeat);
             while !*peers.closed.borrow() {
                 tick.tick().await;
@@ -920,7 +945,7 @@ mod tests {
             Peers::new(1, timing(), LinkSecurity::default()),
             Peers::new(2, timing(), LinkSecurity::default()),
         );
-        acceptor.listen(listener);
+        acceptor.listen(listener.into_std().expect("std listener"));
         dialler.dial(2, addr);
         let deadline = Instant::now() + Duration::from_secs(5);
         while !(dialler.is_up(2) && acceptor.is_up(1)) {
@@ -1006,7 +1031,7 @@ mod tests {
         let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
         let addr = listener.local_addr().expect("addr").to_string();
         let (dialler, acceptor) = (Peers::new(1, timing(), one), Peers::new(2, timing(), two));
-        acceptor.listen(listener);
+        acceptor.listen(listener.into_std().expect("std listener"));
         dialler.dial(2, addr);
         let deadline = Instant::now() + Duration::from_millis(1500);
         let mut up = false;
@@ -1060,7 +1085,7 @@ mod tests {
             Peers::new(1, timing(), digest("a")),
             Peers::new(2, timing(), digest("b")),
         );
-        acceptor.listen(listener);
+        acceptor.listen(listener.into_std().expect("std listener"));
         dialler.dial(2, addr);
         let deadline = Instant::now() + Duration::from_secs(5);
         while dialler.mismatched().is_empty() || acceptor.mismatched().is_empty() {

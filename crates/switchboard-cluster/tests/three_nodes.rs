@@ -89,6 +89,7 @@ async fn three_nodes_agree_on_one_log_and_drop_a_silent_node() {
             timing,
             raft: default_raft_config(),
             security: Default::default(),
+            link_runtime: None,
         };
         nodes.push(ClusterNode::start(config, recorder.clone()).await.unwrap());
         recorders.push(recorder);

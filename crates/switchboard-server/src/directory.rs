@@ -61,6 +61,18 @@ impl RealmDirectory {
         self.by_name.clone()
     }
 
+    /// The runtime of the first configured realm's arbiter, for the cluster's
+    /// peer links: a forwarded call's frames are then read on the thread that
+    /// handles them. With several realms, the others' frames cross one thread.
+    pub(crate) async fn first_realm_runtime(&self) -> Option<tokio::runtime::Handle> {
+        let arbiter = self._arbiters.first()?;
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        arbiter.spawn(async move {
+            let _ = tx.send(tokio::runtime::Handle::current());
+        });
+        rx.await.ok()
+    }
+
     /// Tells every realm it is part of `node`'s cluster.
     pub(crate) async fn attach_cluster(&self, node: &Arc<ClusterNode>) {
         for addr in self.by_name.values() {

@@ -270,7 +270,7 @@ fn start_authenticators(
 
 /// Starts this node's part of the cluster and connects the realms to it.
 async fn join_cluster(
-    cluster_config: switchboard_cluster::ClusterConfig,
+    mut cluster_config: switchboard_cluster::ClusterConfig,
     realms: &Arc<RealmDirectory>,
     config: &ServerConfig,
 ) -> std::io::Result<Arc<ClusterNode>> {
@@ -278,6 +278,9 @@ async fn join_cluster(
     let bridge = Arc::new(cluster_bridge::ClusterBridge {
         realms: realms.actors(),
     });
+    if cluster_config.link_runtime.is_none() {
+        cluster_config.link_runtime = realms.first_realm_runtime().await;
+    }
     let node = ClusterNode::start(cluster_config, bridge)
         .await
         .map_err(std::io::Error::other)?;

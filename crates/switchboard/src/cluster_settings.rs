@@ -207,6 +207,8 @@ impl ClusterSettings {
             },
             raft: self.raft_config().ok()?,
             security,
+            // The server places the links beside its realm.
+            link_runtime: None,
         })
     }
 
