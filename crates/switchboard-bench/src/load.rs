@@ -109,6 +109,8 @@ pub enum Target {
         callee_url: String,
         /// What is registered and called.
         procedure: Procedure,
+        /// The realm every session joins.
+        realm: String,
     },
     /// The raw relay.
     Relay {
@@ -120,10 +122,16 @@ pub enum Target {
 impl Target {
     /// Callers and callees on one WAMP router, on a fresh exact procedure.
     pub fn wamp(url: &str) -> Self {
+        Self::wamp_in(url, REALM)
+    }
+
+    /// The same in another realm of the router.
+    pub fn wamp_in(url: &str, realm: &str) -> Self {
         Target::Wamp {
             caller_url: url.to_owned(),
             callee_url: url.to_owned(),
             procedure: Procedure::fresh_exact(),
+            realm: realm.to_owned(),
         }
     }
 }
@@ -201,6 +209,7 @@ async fn connect(load: &Load, target: &Target) -> anyhow::Result<(Vec<Callee>, V
             caller_url,
             callee_url,
             procedure,
+            realm,
         } => {
             let mut options = Dict::new();
             if let Some(policy) = &procedure.match_policy {
@@ -210,7 +219,7 @@ async fn connect(load: &Load, target: &Target) -> anyhow::Result<(Vec<Callee>, V
                 options.insert("invoke".into(), Value::from("roundrobin"));
             }
             for _ in 0..load.callees {
-                let client = Client::connect(callee_url, REALM, load.codec).await?;
+                let client = Client::connect(callee_url, realm, load.codec).await?;
                 client
                     .register(&procedure.register, options.clone(), |invocation| async {
                         Ok(invocation.arguments)
@@ -222,7 +231,7 @@ async fn connect(load: &Load, target: &Target) -> anyhow::Result<(Vec<Callee>, V
             let arguments = encoded_payload(load.codec, load.payload_bytes)?;
             for _ in 0..load.callers {
                 callers.push(Caller::Wamp {
-                    client: Client::connect(caller_url, REALM, load.codec).await?,
+                    client: Client::connect(caller_url, realm, load.codec).await?,
                     procedure: procedure.call.clone(),
                     arguments: arguments.clone(),
                 });

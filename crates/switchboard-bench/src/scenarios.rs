@@ -27,7 +27,8 @@ use crate::registration::{register_latencies, register_many, register_rate, summ
 use crate::report::LoadReport;
 use crate::results::{load_figures, Figure, Results, ScenarioResult, SweepPoint, System, Unit};
 use crate::systems::{
-    is_leader, start_cluster, start_crossbar, start_relay, start_switchboard, RouterProcess,
+    is_leader, start_cluster, start_crossbar, start_relay, start_switchboard,
+    start_switchboard_with_two_realms, RouterProcess, SECOND_REALM,
 };
 
 /// Sizes and durations of the suite.
@@ -156,6 +157,14 @@ fn scenario_list(settings: &Settings) -> Vec<ScenarioResult> {
                 crate::report::thousands(PIPELINED_REGISTERS as u64),
                 CONCURRENT_REGISTER_SESSIONS
             ),
+            ours.clone(),
+        ),
+        (
+            'k',
+            format!(
+                "two realms on one node, each loaded like (b), against one realm: {}",
+                load('k')
+            ),
             ours,
         ),
     ]
@@ -261,8 +270,69 @@ impl Suite {
                 self.record('g', system, outcome);
             }
         }
+        let outcome = self.two_realms().await;
+        self.record('k', System::Switchboard, outcome);
         self.cluster().await;
         self.results
+    }
+
+    /// (k): (b)'s load on one realm of a router, then on each of two realms
+    /// at once. Each realm has its own thread, so the two together should
+    /// approach twice one, as far as the machine's cores allow.
+    async fn two_realms(&self) -> anyhow::Result<Vec<Figure>> {
+        let router =
+            start_switchboard_with_two_realms(&self.programs.switchboard, &self.settings.work_dir)?;
+        let load = load_of('k', &self.settings);
+        let one = load::run(
+            &load,
+            &Target::wamp_in(&router.url, REALM),
+            Some(router.pid()),
+        )
+        .await?;
+        let targets = [REALM, SECOND_REALM].map(|realm| Target::wamp_in(&router.url, realm));
+        let (first, second) = tokio::join!(
+            load::run(&load, &targets[0], Some(router.pid())),
+            load::run(&load, &targets[1], None),
+        );
+        let (first, second) = (first?, second?);
+        let both = first.calls_per_second() + second.calls_per_second();
+        let mut figures = load_figures("one_realm", &one);
+        figures.extend([
+            Figure::new(
+                "two_realms_calls_per_s",
+                "two realms calls/s",
+                both,
+                Unit::PerSecond,
+            ),
+            Figure::new(
+                "realm_1_calls_per_s",
+                "realm 1 of two calls/s",
+                first.calls_per_second(),
+                Unit::PerSecond,
+            ),
+            Figure::new(
+                "realm_2_calls_per_s",
+                "realm 2 of two calls/s",
+                second.calls_per_second(),
+                Unit::PerSecond,
+            ),
+            // The generator drives both realms from one process: one share.
+            Figure::new(
+                "two_realms_generator_cpu_pct",
+                "two realms load generator CPU",
+                first.generator_cpu,
+                Unit::Percent,
+            ),
+        ]);
+        if let Some(router) = first.router_cpu {
+            figures.push(Figure::new(
+                "two_realms_router_cpu_pct",
+                "two realms router CPU",
+                router,
+                Unit::Percent,
+            ));
+        }
+        Ok(figures)
     }
 
     fn record(&mut self, id: char, system: System, outcome: anyhow::Result<Vec<Figure>>) {
@@ -331,6 +401,7 @@ impl Suite {
         let count = self.settings.registrations;
         let registry = register_many(&router.url, "com.bench.prefix.exact", count, 4).await?;
         let target = Target::Wamp {
+            realm: REALM.into(),
             caller_url: router.url.clone(),
             callee_url: router.url.clone(),
             procedure: Procedure {
@@ -453,6 +524,7 @@ impl Suite {
         for _ in 0..ROUNDS {
             for (caller_node, pool) in pooled.iter_mut().enumerate() {
                 let target = Target::Wamp {
+                    realm: REALM.into(),
                     caller_url: nodes[caller_node].url.clone(),
                     callee_url: nodes[0].url.clone(),
                     procedure: Procedure::fresh_exact(),

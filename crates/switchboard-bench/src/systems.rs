@@ -83,6 +83,24 @@ pub fn start_switchboard(bin: &Path) -> anyhow::Result<RouterProcess> {
     ready(spawn(bin, &[])?)
 }
 
+/// The second realm of [`start_switchboard_with_two_realms`].
+pub const SECOND_REALM: &str = "com.example.realm2";
+
+/// A single Switchboard node serving the default realm and [`SECOND_REALM`]
+/// (each realm runs on its own thread), its config written into `dir`.
+pub fn start_switchboard_with_two_realms(bin: &Path, dir: &Path) -> anyhow::Result<RouterProcess> {
+    std::fs::create_dir_all(dir)?;
+    let config = dir.join("two-realms.toml");
+    std::fs::write(
+        &config,
+        format!("[[realm]]\nname = \"{REALM}\"\n\n[[realm]]\nname = \"{SECOND_REALM}\"\n"),
+    )?;
+    ready(spawn(
+        bin,
+        &["--config".into(), config.display().to_string()],
+    )?)
+}
+
 /// Three Switchboard cluster nodes on loopback, with their data in `dir`.
 pub fn start_cluster(bin: &Path, dir: &Path) -> anyhow::Result<Vec<RouterProcess>> {
     let peers: Vec<String> = (0..3)

@@ -29,6 +29,9 @@ struct Args {
     /// The callees' router URL, if not --url (another node of a cluster).
     #[arg(long)]
     callee_url: Option<String>,
+    /// The realm every session joins.
+    #[arg(long, default_value = switchboard_bench::load::REALM)]
+    realm: String,
     /// Caller sessions (C).
     #[arg(long, default_value_t = 1)]
     callers: usize,
@@ -100,6 +103,7 @@ async fn main() -> anyhow::Result<()> {
         procedure.match_policy = args.match_policy;
         procedure.shared = args.shared;
         Target::Wamp {
+            realm: args.realm,
             callee_url: args.callee_url.unwrap_or_else(|| args.url.clone()),
             caller_url: args.url,
             procedure,
