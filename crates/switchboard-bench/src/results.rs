@@ -243,6 +243,14 @@ impl Results {
                     .map(|r| (times(r), r >= 0.6)),
             );
         }
+        // The load generator is not what limits (b): it drives the relay at
+        // twice Switchboard's rate or more.
+        check(
+            'b',
+            "load generator drives the relay >= 2x Switchboard",
+            self.ratio('b', "calls_per_s", System::Relay)
+                .map(|r| (times(1.0 / r), r <= 0.5)),
+        );
         for (key, name) in [("p50_us", "p50"), ("p99_us", "p99")] {
             check(
                 'a',
