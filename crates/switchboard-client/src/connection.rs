@@ -1,11 +1,13 @@
-//! Opening a session: the WebSocket, the HELLO/WELCOME handshake, and the two
+//! Opening a session: the transport (WebSocket or RawSocket), the HELLO/WELCOME handshake, and the two
 //! tasks (reader and writer) that serve the session afterwards.
 
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
-use futures_util::{SinkExt, StreamExt};
+use std::pin::Pin;
+
+use futures_util::{Sink, SinkExt, Stream, StreamExt};
 use switchboard_proto::{decode, encode, Codec, Dict, Goodbye, Hello, Message, Value};
 use tokio::sync::{mpsc, oneshot};
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
@@ -76,26 +78,60 @@ fn hello_details() -> Dict {
     details
 }
 
-/// `message` as a WebSocket frame: text for a text codec, else binary (`None`,
-/// logged, if it cannot be encoded).
-fn frame(codec: Codec, message: &Message) -> Option<WsMessage> {
-    let Ok(bytes) = encode(codec, message) else {
-        tracing::error!(message = message.name(), "cannot encode");
-        return None;
-    };
-    Some(match (codec.is_text(), String::from_utf8(bytes)) {
-        (true, Ok(text)) => WsMessage::Text(text),
-        (_, Ok(text)) => WsMessage::Binary(text.into_bytes()),
-        (_, Err(e)) => WsMessage::Binary(e.into_bytes()),
-    })
+/// The encoded messages a transport carries, both ways.
+type FrameSink = Pin<Box<dyn Sink<Vec<u8>, Error = ClientError> + Send>>;
+type FrameStream = Pin<Box<dyn Stream<Item = Result<Vec<u8>, ClientError>> + Send>>;
+
+/// Opens the transport `url` names: a WebSocket (`ws://`), or RawSocket over
+/// TCP (`rs://host:port`).
+async fn open(url: &str, codec: Codec) -> Result<(FrameSink, FrameStream), ClientError> {
+    if let Some(addr) = url.strip_prefix("rs://") {
+        let (sink, stream) = crate::rawsocket::open(addr.trim_end_matches('/'), codec)
+            .await?
+            .split();
+        return Ok((Box::pin(sink), Box::pin(stream)));
+    }
+    let mut request = url.into_client_request()?;
+    request.headers_mut().insert(
+        "Sec-WebSocket-Protocol",
+        HeaderValue::from_static(codec.subprotocol()),
+    );
+    // No Nagle: a request must not wait for the ACK of the one before it.
+    let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
+    let (sink, stream) = socket.split();
+    // Text frames for a text codec, else binary.
+    let sink = sink
+        .sink_map_err(ClientError::from)
+        .with(move |bytes: Vec<u8>| {
+            std::future::ready(Ok(match (codec.is_text(), String::from_utf8(bytes)) {
+                (true, Ok(text)) => WsMessage::Text(text),
+                (_, Ok(text)) => WsMessage::Binary(text.into_bytes()),
+                (_, Err(e)) => WsMessage::Binary(e.into_bytes()),
+            }))
+        });
+    let stream = stream.filter_map(|frame| {
+        std::future::ready(match frame {
+            Ok(WsMessage::Text(text)) => Some(Ok(text.into_bytes())),
+            Ok(WsMessage::Binary(bytes)) => Some(Ok(bytes)),
+            Ok(_) => None,
+            Err(error) => Some(Err(ClientError::from(error))),
+        })
+    });
+    Ok((Box::pin(sink), Box::pin(stream)))
 }
 
-fn frame_message(codec: Codec, frame: WsMessage) -> Option<Message> {
-    let bytes = match frame {
-        WsMessage::Text(text) => text.into_bytes(),
-        WsMessage::Binary(bytes) => bytes,
-        _ => return None,
-    };
+/// `message` encoded (`None`, logged, if it cannot be).
+fn frame(codec: Codec, message: &Message) -> Option<Vec<u8>> {
+    match encode(codec, message) {
+        Ok(bytes) => Some(bytes),
+        Err(_) => {
+            tracing::error!(message = message.name(), "cannot encode");
+            None
+        }
+    }
+}
+
+fn frame_message(codec: Codec, bytes: Vec<u8>) -> Option<Message> {
     match decode(codec, bytes.into()) {
         Ok(message) => Some(message),
         Err(error) => {
@@ -106,16 +142,10 @@ fn frame_message(codec: Codec, frame: WsMessage) -> Option<Message> {
 }
 
 impl Client {
-    /// Opens a WebSocket to `url` speaking `codec`, and joins `realm` anonymously.
+    /// Connects to `url` (`ws://...`, or `rs://host:port` for RawSocket)
+    /// speaking `codec`, and joins `realm` anonymously.
     pub async fn connect(url: &str, realm: &str, codec: Codec) -> Result<Client, ClientError> {
-        let mut request = url.into_client_request()?;
-        request.headers_mut().insert(
-            "Sec-WebSocket-Protocol",
-            HeaderValue::from_static(codec.subprotocol()),
-        );
-        // No Nagle: a request must not wait for the ACK of the one before it.
-        let (socket, _) = tokio_tungstenite::connect_async_with_config(request, None, true).await?;
-        let (mut sink, mut stream) = socket.split();
+        let (mut sink, mut stream) = open(url, codec).await?;
 
         let (outbound, mut outbound_rx) = mpsc::unbounded_channel::<Message>();
         let (close, mut close_rx) = oneshot::channel::<()>();

@@ -59,6 +59,12 @@ pub enum ClientError {
     /// The connection closed before the answer came.
     #[error("connection closed")]
     Closed,
+    /// A RawSocket connection failed.
+    #[error("RawSocket: {0}")]
+    Io(std::io::Error),
+    /// The router refused the RawSocket handshake.
+    #[error("RawSocket handshake: {0}")]
+    Handshake(String),
 }
 
 impl From<tokio_tungstenite::tungstenite::Error> for ClientError {

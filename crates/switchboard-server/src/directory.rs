@@ -73,6 +73,15 @@ impl RealmDirectory {
         rx.await.ok()
     }
 
+    /// The arbiter of the node's realm, when it serves exactly one: sessions
+    /// placed there reach their realm without crossing a thread.
+    pub(crate) fn only_realm_arbiter(&self) -> Option<actix::ArbiterHandle> {
+        match self._arbiters.as_slice() {
+            [only] => Some(only.handle()),
+            _ => None,
+        }
+    }
+
     /// Tells every realm it is part of `node`'s cluster.
     pub(crate) async fn attach_cluster(&self, node: &Arc<ClusterNode>) {
         for addr in self.by_name.values() {

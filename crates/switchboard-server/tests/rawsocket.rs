@@ -317,3 +317,34 @@ async fn a_client_that_never_pinged_is_neither_pinged_nor_dropped_for_silence() 
     assert_eq!(kind, PONG);
     router.handle.shutdown(Duration::from_millis(500)).await;
 }
+
+#[actix_web::test]
+async fn the_client_crate_joins_registers_and_calls_over_rawsocket_in_every_codec() {
+    use switchboard_client::{Arguments, Client, Codec, Dict, Value};
+    let router = serve("client", ServerConfig::default()).await;
+    let rs = format!("rs://{}", router.tcp);
+    let callee = Client::connect(&rs, "com.example.realm", Codec::Msgpack)
+        .await
+        .expect("joins over RawSocket");
+    callee
+        .register("com.example.echo", Dict::new(), |invocation| async move {
+            Ok(invocation.arguments)
+        })
+        .await
+        .expect("registers");
+    for codec in [Codec::Json, Codec::Cbor] {
+        let caller = Client::connect(&rs, "com.example.realm", codec)
+            .await
+            .expect("joins over RawSocket");
+        let result = caller
+            .call("com.example.echo", Arguments::list(vec![Value::from("hi")]))
+            .await
+            .expect("answered");
+        assert_eq!(
+            result.args_values().unwrap(),
+            vec![Value::from("hi")],
+            "{codec:?}"
+        );
+    }
+    router.handle.shutdown(Duration::from_millis(500)).await;
+}
