@@ -42,7 +42,7 @@ from auth_helpers import (
     wampcra,
 )
 from conftest import router_binary
-from raw import ABORT, HELLO, HELLO_DETAILS, WELCOME, expect_abort, raw_session
+from raw import ABORT, GOODBYE, HELLO, HELLO_DETAILS, WELCOME, expect_abort, raw_session
 from wamp import close_session, open_session, within
 
 CHALLENGE, AUTHENTICATE = 4, 5
@@ -593,6 +593,26 @@ async def expect_challenge(session, method: str = "ticket") -> list:
     assert len(message) == 3 and message[0] == CHALLENGE, f"expected CHALLENGE, got {message!r}"
     assert message[1] == method and isinstance(message[2], dict), f"CHALLENGE: {message!r}"
     return message
+
+
+async def test_a_second_handshake_on_one_connection_gets_its_own_deadline(router_factory, tmp_path):
+    # hello_timeout 1 s. The first handshake's deadline (~1.0 s) falls inside the
+    # second one (~0.5 s to ~1.3 s), which must still be allowed its own second.
+    router = start_with_config(router_factory, tmp_path, "[server]\nhello_timeout_ms = 1000\n" + static_config())
+    async with raw_session(router.url, "json", realm=SECURE, join=False) as session:
+        await session.send([HELLO, SECURE, TICKET_HELLO])
+        await expect_challenge(session)
+        await session.send([AUTHENTICATE, JOE_TICKET, {}])
+        assert (await session.recv())[0] == WELCOME
+        await session.send([GOODBYE, {}, "wamp.close.close_realm"])
+        assert (await session.recv())[0] == GOODBYE
+        await asyncio.sleep(0.5)
+        await session.send([HELLO, SECURE, TICKET_HELLO])
+        await expect_challenge(session)
+        await asyncio.sleep(0.8)
+        await session.send([AUTHENTICATE, JOE_TICKET, {}])
+        welcome = await session.recv()
+        assert welcome[0] == WELCOME, f"the first handshake's deadline ended the second: {welcome!r}"
 
 
 async def test_ticket_handshake_frames_hello_challenge_authenticate_welcome(secure_router, serializer):

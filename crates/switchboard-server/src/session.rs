@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use actix::dev::{SendError, ToEnvelope};
-use actix::{Actor, ActorContext, Addr, AsyncContext, Handler};
+use actix::{Actor, ActorContext, Addr, AsyncContext, Handler, SpawnHandle};
 use bytes::Bytes;
 use switchboard_core::auth::{AuthenticatorReply, Fresh};
 use switchboard_core::session_gate::{AfterSend, AuthFailure};
@@ -92,6 +92,10 @@ pub(crate) struct Session<T> {
     peer: Option<SocketAddr>,
     /// What waits to be written to this connection (shared with the realm).
     gauge: Arc<OutboundGauge>,
+    /// The deadline of the handshake in progress. A new HELLO on the same
+    /// connection (after GOODBYE) replaces it, so an earlier handshake's
+    /// deadline cannot end a later one.
+    handshake_deadline: Option<SpawnHandle>,
     pub(crate) transport: T,
 }
 
@@ -111,6 +115,7 @@ impl<T: Transport> Session<T> {
             last_heard: Instant::now(),
             peer,
             gauge,
+            handshake_deadline: None,
             transport,
         }
     }
@@ -162,10 +167,15 @@ impl<T: Transport> Session<T> {
     pub(crate) fn perform(&mut self, action: GateAction, ctx: &mut T::Context) {
         match action {
             GateAction::Resolve(hello) => {
-                ctx.run_later(self.deps.config.hello_timeout, |session, ctx| {
+                if let Some(earlier) = self.handshake_deadline.take() {
+                    ctx.cancel_future(earlier);
+                }
+                let deadline = ctx.run_later(self.deps.config.hello_timeout, |session, ctx| {
+                    session.handshake_deadline = None;
                     let action = session.gate.handshake_timed_out();
                     session.perform(action, ctx);
                 });
+                self.handshake_deadline = Some(deadline);
                 let next = match self.deps.realms.lookup(&hello.realm) {
                     Some((realm, security)) => {
                         self.realm = Some(realm.clone());
