@@ -16,14 +16,19 @@ const P: &str = "com.example.secret";
 const T: &str = "com.example.sealed";
 const PPT: &[&str] = &["payload_passthru_mode"];
 
+/// A HELLO announcing `features` in every client role.
+fn hello_announcing(features: &[&str]) -> Hello {
+    hello_roles(&[
+        ("caller", features),
+        ("callee", features),
+        ("publisher", features),
+        ("subscriber", features),
+    ])
+}
+
 /// A HELLO announcing the mode in every client role.
 fn ppt_hello() -> Hello {
-    hello_roles(&[
-        ("caller", PPT),
-        ("callee", PPT),
-        ("publisher", PPT),
-        ("subscriber", PPT),
-    ])
+    hello_announcing(PPT)
 }
 
 fn ppt_options() -> Dict {
@@ -456,12 +461,7 @@ mod transparency {
     const TRANSPARENT: &[&str] = &["payload_transparency"];
 
     fn transparent_hello() -> Hello {
-        hello_roles(&[
-            ("caller", TRANSPARENT),
-            ("callee", TRANSPARENT),
-            ("publisher", TRANSPARENT),
-            ("subscriber", TRANSPARENT),
-        ])
+        hello_announcing(TRANSPARENT)
     }
 
     fn enc_options() -> Dict {
