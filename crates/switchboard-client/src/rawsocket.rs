@@ -16,33 +16,18 @@ const MAX_LENGTH_EXPONENT: u8 = 15;
 /// Frame types.
 const REGULAR: u8 = 0;
 
-/// The serializer id the handshake names `codec` by.
-fn serializer_id(codec: Codec) -> u8 {
-    match codec {
-        Codec::Json => 1,
-        Codec::Msgpack => 2,
-        Codec::Cbor => 3,
-    }
-}
-
 /// Connects to `addr` (`host:port`) and does the handshake for `codec`.
 pub(crate) async fn open(
     addr: &str,
     codec: Codec,
 ) -> Result<Framed<TcpStream, Frames>, ClientError> {
-    let mut stream = TcpStream::connect(addr).await.map_err(ClientError::Io)?;
+    let mut stream = TcpStream::connect(addr).await?;
     // No Nagle: a request must not wait for the ACK of the one before it.
-    stream.set_nodelay(true).map_err(ClientError::Io)?;
-    let ours = (MAX_LENGTH_EXPONENT << 4) | serializer_id(codec);
-    stream
-        .write_all(&[MAGIC, ours, 0, 0])
-        .await
-        .map_err(ClientError::Io)?;
+    stream.set_nodelay(true)?;
+    let ours = (MAX_LENGTH_EXPONENT << 4) | codec.rawsocket_id();
+    stream.write_all(&[MAGIC, ours, 0, 0]).await?;
     let mut reply = [0u8; 4];
-    stream
-        .read_exact(&mut reply)
-        .await
-        .map_err(ClientError::Io)?;
+    stream.read_exact(&mut reply).await?;
     if reply[0] != MAGIC {
         return Err(ClientError::Handshake("not a RawSocket router".into()));
     }
@@ -52,7 +37,7 @@ pub(crate) async fn open(
             reply[1] >> 4
         )));
     }
-    if reply[1] & 0x0F != serializer_id(codec) {
+    if reply[1] & 0x0F != codec.rawsocket_id() {
         return Err(ClientError::Handshake("another serializer answered".into()));
     }
     let limit = 1usize << (9 + (reply[1] >> 4));

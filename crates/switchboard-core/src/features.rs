@@ -84,6 +84,18 @@ pub enum PayloadRole {
     Subscriber,
 }
 
+impl PayloadRole {
+    /// The role's name, as in HELLO.
+    pub fn name(self) -> &'static str {
+        match self {
+            PayloadRole::Caller => "caller",
+            PayloadRole::Callee => "callee",
+            PayloadRole::Publisher => "publisher",
+            PayloadRole::Subscriber => "subscriber",
+        }
+    }
+}
+
 /// The payload modes a caller announced, carried with its call to the callee's
 /// node, which decides whether an answer in a mode may go back.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]

@@ -21,7 +21,9 @@
 
 use switchboard_proto::{Dict, Value, TRANSPARENT_PAYLOAD_MARKER};
 
-use crate::features::{PayloadMode, PayloadModes};
+use crate::dealer::ProtocolViolation;
+use crate::features::{PayloadMode, PayloadModes, PayloadRole};
+use crate::realm::{Context, SessionId};
 
 /// The attributes of Payload Passthru Mode, its marker (the one the spec makes
 /// required) first.
@@ -86,6 +88,39 @@ impl Ppt {
 pub(crate) fn unannounced_mode(ppt: Option<&Ppt>, announced: PayloadModes) -> Option<PayloadMode> {
     let mode = ppt?.mode();
     (!announced.allow(Some(mode))).then_some(mode)
+}
+
+/// The payload modes `session` (on this node) announced for `role`; none if
+/// it is not here.
+pub(crate) fn announced_modes(
+    cx: &Context<'_>,
+    session: SessionId,
+    role: PayloadRole,
+) -> PayloadModes {
+    cx.sessions
+        .get(session)
+        .map(|s| s.features.payload_modes(role))
+        .unwrap_or_default()
+}
+
+/// A message (`what`) from `session` in a mode it did not announce for `role`
+/// is a protocol violation, which ends its session.
+pub(crate) fn check_sender(
+    cx: &Context<'_>,
+    session: SessionId,
+    role: PayloadRole,
+    ppt: Option<&Ppt>,
+    what: &str,
+) -> Result<(), ProtocolViolation> {
+    match unannounced_mode(ppt, announced_modes(cx, session, role)) {
+        None => Ok(()),
+        Some(mode) => Err(ProtocolViolation(format!(
+            "{what} with {} options from a {} that did not announce {}",
+            mode.attributes(),
+            role.name(),
+            mode.feature()
+        ))),
+    }
 }
 
 /// The attributes of one mode found in `options`, checked: `None` when there

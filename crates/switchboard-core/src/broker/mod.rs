@@ -37,7 +37,7 @@ use crate::dealer::{valid_pattern, ProtocolViolation};
 use crate::features::PayloadRole;
 use crate::matching::MatchPolicy;
 use crate::meta::{self, MetaEvent};
-use crate::ppt::{unannounced_mode, Ppt, PptError};
+use crate::ppt::{check_sender, unannounced_mode, Ppt, PptError};
 use crate::realm::{Context, Outcome, SessionId, Testament};
 use crate::replies::error;
 use subscriptions::{Left, Subscriptions};
@@ -288,19 +288,8 @@ impl Broker {
         publish: Publish,
     ) -> Result<(), ProtocolViolation> {
         let ppt = Ppt::parse(&publish.options);
-        let announced = cx
-            .sessions
-            .get(session)
-            .map(|s| s.features.payload_modes(PayloadRole::Publisher))
-            .unwrap_or_default();
-        if let Some(mode) = unannounced_mode(ppt.as_ref().ok().and_then(Option::as_ref), announced)
-        {
-            return Err(ProtocolViolation(format!(
-                "PUBLISH with {} options from a publisher that did not announce {}",
-                mode.attributes(),
-                mode.feature()
-            )));
-        }
+        let used = ppt.as_ref().ok().and_then(Option::as_ref);
+        check_sender(cx, session, PayloadRole::Publisher, used, "PUBLISH")?;
         self.route_publication(cx, session, publish, ppt);
         Ok(())
     }

@@ -17,9 +17,9 @@ use super::options::{CallOptions, CancelMode};
 use super::registry::Callee;
 use super::{Dealer, ProtocolViolation};
 use crate::cluster::{CallRef, NodeId, PeerMessage};
-use crate::features::{PayloadModes, PayloadRole};
+use crate::features::PayloadRole;
 use crate::matching::MatchPolicy;
-use crate::ppt::unannounced_mode;
+use crate::ppt::{announced_modes, check_sender, unannounced_mode};
 use crate::realm::{Context, SessionId};
 use crate::replies::error;
 
@@ -123,7 +123,7 @@ fn invoke(
         streaming: options.progress,
         on_unavailable: OnUnavailable::PassOn,
     };
-    let caller_modes = caller_payload_modes(cx, call.caller);
+    let caller_modes = announced_modes(cx, call.caller, PayloadRole::Caller);
     let invoke = PeerMessage::Invoke {
         call,
         callee: callee.session,
@@ -167,14 +167,13 @@ impl Dealer {
                     .into(),
             ));
         }
-        let announced = caller_features.payload_modes(PayloadRole::Caller);
-        if let Some(mode) = unannounced_mode(options.ppt.as_ref(), announced) {
-            return Err(ProtocolViolation(format!(
-                "CALL with {} options from a caller that did not announce {}",
-                mode.attributes(),
-                mode.feature()
-            )));
-        }
+        check_sender(
+            cx,
+            caller,
+            PayloadRole::Caller,
+            options.ppt.as_ref(),
+            "CALL",
+        )?;
         if let Some(pending) = self.calls.get(caller, call.request) {
             if pending.streaming {
                 self.continue_stream(cx, caller, options, call);
@@ -413,7 +412,7 @@ impl Dealer {
             pending.streaming = false;
             self.calls.remember_finished_stream(caller, call.request);
         }
-        let caller_modes = caller_payload_modes(cx, caller);
+        let caller_modes = announced_modes(cx, caller, PayloadRole::Caller);
         let invoke = PeerMessage::Invoke {
             call: CallRef {
                 node: cx.node,
@@ -606,12 +605,4 @@ impl Dealer {
             _ => {}
         }
     }
-}
-
-/// The payload modes `caller` (a session on this node) announced.
-fn caller_payload_modes(cx: &Context<'_>, caller: SessionId) -> PayloadModes {
-    cx.sessions
-        .get(caller)
-        .map(|s| s.features.payload_modes(PayloadRole::Caller))
-        .unwrap_or_default()
 }

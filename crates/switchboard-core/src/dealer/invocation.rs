@@ -9,7 +9,7 @@ use super::options::CancelMode;
 use super::{Dealer, ProtocolViolation};
 use crate::cluster::{CallRef, NodeId, PeerMessage};
 use crate::features::{PayloadMode, PayloadModes, PayloadRole};
-use crate::ppt::{unannounced_mode, Ppt};
+use crate::ppt::{check_sender, unannounced_mode, Ppt};
 use crate::realm::{Context, SessionId};
 use crate::replies::error;
 
@@ -217,17 +217,6 @@ fn callee_ppt(
     what: &str,
 ) -> Result<Option<Ppt>, ProtocolViolation> {
     let ppt = Ppt::parse(options).map_err(|e| ProtocolViolation(format!("{what}: {e}")))?;
-    let announced = cx
-        .sessions
-        .get(callee)
-        .map(|s| s.features.payload_modes(PayloadRole::Callee))
-        .unwrap_or_default();
-    if let Some(mode) = unannounced_mode(ppt.as_ref(), announced) {
-        return Err(ProtocolViolation(format!(
-            "{what} with {} attributes from a callee that did not announce {}",
-            mode.attributes(),
-            mode.feature()
-        )));
-    }
+    check_sender(cx, callee, PayloadRole::Callee, ppt.as_ref(), what)?;
     Ok(ppt)
 }

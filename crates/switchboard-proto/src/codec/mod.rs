@@ -57,6 +57,20 @@ impl Codec {
         Codec::ALL.into_iter().find(|c| c.subprotocol() == name)
     }
 
+    /// The serializer id a RawSocket handshake names the codec by.
+    pub fn rawsocket_id(self) -> u8 {
+        match self {
+            Codec::Json => 1,
+            Codec::Msgpack => 2,
+            Codec::Cbor => 3,
+        }
+    }
+
+    /// The codec for a RawSocket handshake's serializer id, if there is one.
+    pub fn from_rawsocket_id(id: u8) -> Option<Codec> {
+        Codec::ALL.into_iter().find(|c| c.rawsocket_id() == id)
+    }
+
     /// Whether frames of this codec travel as WebSocket text (else binary).
     pub fn is_text(self) -> bool {
         matches!(self, Codec::Json)

@@ -21,6 +21,7 @@ pub use session::{Abort, Authenticate, Challenge, Goodbye, Hello, Welcome};
 
 use crate::codec::{DecodeError, EncodeError, Fields, FrameWriter, PayloadShape};
 use crate::payload::{Arguments, TRANSPARENT_PAYLOAD_MARKER};
+use crate::value::Dict;
 
 /// A WAMP message, dispatched on its type code.
 #[derive(Debug, Clone, PartialEq)]
@@ -204,18 +205,19 @@ fn decode_checked<M: WireFormat>(f: &mut Fields) -> std::result::Result<M, Decod
     M::decode_fields(f)
 }
 
-/// Reads the optional trailing `args`, `kwargs` starting at `index`. With
-/// `transparent` (the message's options or details carry
-/// [`TRANSPARENT_PAYLOAD_MARKER`]), a lone last element may be a binary payload
-/// instead of the `args` list.
+/// Reads the optional trailing `args`, `kwargs` starting at `index`. A lone
+/// last element may be a binary payload instead of the `args` list when
+/// `marked_by` (the message's options or details) carries
+/// [`TRANSPARENT_PAYLOAD_MARKER`]; the marker is looked up only then.
 fn decode_arguments(
     f: &Fields,
     index: usize,
-    transparent: bool,
+    marked_by: Option<&Dict>,
 ) -> std::result::Result<Arguments, DecodeError> {
-    let lone_last = f.len() == index + 1;
     let args = match f.payload(index, PayloadShape::List) {
-        Err(_) if transparent && lone_last => f.payload(index, PayloadShape::Opaque),
+        Err(_) if f.len() == index + 1 && marked_by.is_some_and(marks_transparent_payload) => {
+            f.payload(index, PayloadShape::Opaque)
+        }
         args => args,
     }?;
     Ok(Arguments {
@@ -225,7 +227,7 @@ fn decode_arguments(
 }
 
 /// Whether a message's options or details mark its payload as transparent.
-fn marks_transparent_payload(options: &crate::value::Dict) -> bool {
+fn marks_transparent_payload(options: &Dict) -> bool {
     options
         .get(TRANSPARENT_PAYLOAD_MARKER)
         .is_some_and(|v| !matches!(v, crate::value::Value::Null))
@@ -280,7 +282,7 @@ macro_rules! wire_format {
                     $($args: $crate::message::decode_arguments(
                         f,
                         index + 1,
-                        false $(|| $crate::message::marks_transparent_payload(&$via))?,
+                        wire_format!(@marked_by $($via)?),
                     )?,)?
                     $($field,)*
                 })
@@ -301,6 +303,8 @@ macro_rules! wire_format {
         }
     };
     (@one $x:ident) => { 1 };
+    (@marked_by $via:ident) => { Some(&$via) };
+    (@marked_by) => { None };
     (@two $x:ident) => { 2 };
 }
 pub(crate) use wire_format;

@@ -25,7 +25,7 @@ use switchboard_proto::Codec;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
 use super::handshake::{self, HandshakeError, Refusal};
-use super::{codec_for, start_session, Accepted};
+use super::{start_session, Accepted};
 use crate::config::RawSocketConfig;
 use crate::outbound::limit_unacknowledged;
 use crate::session::SessionDeps;
@@ -272,7 +272,7 @@ where
     let (answer, admitted) = match judge(request, &shared.deps) {
         Ok((codec, peer_limit)) => {
             let limit = shared.deps.config.max_message_size;
-            let answer = handshake::accept(super::serializer_id(codec), limit);
+            let answer = handshake::accept(codec.rawsocket_id(), limit);
             (answer, Some((codec, peer_limit)))
         }
         Err(HandshakeError::NotRawSocket(octet)) => {
@@ -293,7 +293,7 @@ where
 /// Whether this router takes the connection, and with what.
 fn judge(octets: [u8; 4], deps: &SessionDeps) -> Result<(Codec, usize), HandshakeError> {
     let request = handshake::parse(octets)?;
-    let codec = codec_for(request.serializer)
+    let codec = Codec::from_rawsocket_id(request.serializer)
         .ok_or(HandshakeError::Refused(Refusal::SerializerUnsupported))?;
     let full = deps
         .config

@@ -28,25 +28,6 @@ use codec::{Frame, FrameError, RawSocketCodec};
 
 pub(crate) use listener::Listeners;
 
-/// The serializer id a RawSocket handshake names `codec` by.
-pub(crate) fn serializer_id(codec: Codec) -> u8 {
-    match codec {
-        Codec::Json => 1,
-        Codec::Msgpack => 2,
-        Codec::Cbor => 3,
-    }
-}
-
-/// The codec for a handshake's serializer id, if this router speaks it.
-pub(crate) fn codec_for(id: u8) -> Option<Codec> {
-    match id {
-        1 => Some(Codec::Json),
-        2 => Some(Codec::Msgpack),
-        3 => Some(Codec::Cbor),
-        _ => None,
-    }
-}
-
 /// How long a closing connection may take to write what is queued (an ABORT,
 /// a GOODBYE) before it is dropped anyway, so a peer that stopped reading
 /// cannot keep it open.
