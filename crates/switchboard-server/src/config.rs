@@ -19,8 +19,8 @@ pub struct ServerConfig {
     pub ping_timeout: Duration,
     /// How long to wait for a client's GOODBYE after the router said GOODBYE.
     pub goodbye_timeout: Duration,
-    /// Threads running WebSocket sessions, and as many running RawSocket ones
-    /// (each realm has a thread of its own).
+    /// Threads accepting client connections: TLS handshakes, HTTP requests
+    /// and WebSocket upgrades. Sessions then run on their realm's thread.
     pub workers: usize,
     /// Set to run as a node of a cluster; `None` is the single embedded node.
     pub cluster: Option<switchboard_cluster::ClusterConfig>,
@@ -70,10 +70,8 @@ impl Default for ServerConfig {
     }
 }
 
-/// One session thread per core, as actix-web would choose. On two cores shared
-/// with the load generator, one worker spent about 6% less router CPU per call
-/// but served fewer calls per second (20-24k against 26k) with a worse p99, so
-/// the default stays and the choice is the operator's (`server.workers`).
+/// One accepting thread per core, as actix-web would choose: TLS handshakes are
+/// the costly part of accepting, and they spread over these threads.
 fn default_workers() -> usize {
     std::thread::available_parallelism().map_or(1, |n| n.get())
 }

@@ -12,8 +12,11 @@ mod config;
 mod directory;
 mod drain;
 mod gatekeeper;
+mod handover;
+mod http;
 mod metrics;
 mod outbound;
+mod placement;
 mod rawsocket;
 mod realm_actor;
 mod session;
@@ -24,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use actix_web::{web, App, HttpRequest, HttpResponse, HttpServer};
+use actix_web::{web, App, HttpRequest, HttpResponse};
 use switchboard_cluster::{ClusterNode, MemberChange, ProposeError};
 use switchboard_core::cluster::RegistryCommand;
 
@@ -166,7 +169,6 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
     let connections = ConnectionCounter::default();
     let app_realms = realms.clone();
     let app_config = config.clone();
-    let app_connections = connections.clone();
     let deps = SessionDeps {
         config: config.clone(),
         realms: realms.clone(),
@@ -184,18 +186,23 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
         + KERNEL_STALL_MARGIN;
     // Bound before the WebSocket listener starts, so a RawSocket address that
     // cannot be had fails the start with nothing left running.
-    let rawsocket = rawsocket::Listeners::start(&config.rawsocket, deps, stall)
+    let rawsocket = rawsocket::Listeners::start(&config.rawsocket, deps.clone(), stall)
         .await?
         .map(Arc::new);
-    let server = HttpServer::new(move || {
+    let port = http::ClientPort {
+        tls: config.tls.clone(),
+        workers: config.workers,
+        stall,
+        shutdown_timeout: config.goodbye_timeout,
+        deps,
+    };
+    let routes = move || {
         App::new()
             .app_data(web::Data::from(app_realms.clone()))
             .app_data(web::Data::from(app_config.clone()))
-            .app_data(web::Data::new(app_connections.clone()))
             .app_data(web::Data::new(cluster.clone()))
             .app_data(web::Data::from(metrics.clone()))
-            .app_data(web::Data::from(gatekeeper.clone()))
-            .route(&app_config.path, web::get().to(websocket::upgrade))
+            .route(&app_config.path, web::get().to(not_an_upgrade))
             .route(
                 "/health/live",
                 web::get().to(|| async { HttpResponse::Ok().body("alive") }),
@@ -205,25 +212,8 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
             .route("/cluster/status", web::get().to(cluster_status))
             .route("/cluster/members/{id}", web::post().to(add_member))
             .route("/cluster/members/{id}", web::delete().to(remove_member))
-    })
-    .workers(config.workers)
-    // The kernel closes a connection whose peer leaves data unread past the
-    // longest stall timeout of any realm, plus a margin (see outbound.rs).
-    .on_connect(move |conn, _| outbound::limit_unacknowledged(conn, stall))
-    // No Nagle: WAMP messages are small frames, often pipelined; with Nagle a
-    // frame waits for the ACK of the one before it.
-    .tcp_nodelay(true);
-    let server = match &config.tls {
-        Some(tls) => server.listen_rustls_0_23(listener, (**tls).clone())?,
-        None => server.listen(listener)?,
     };
-    let server = server
-        .disable_signals()
-        // RFC 6455: once the close handshake is done the server closes TCP at once.
-        // actix-web would otherwise wait up to a second for the client to close first.
-        .client_disconnect_timeout(Duration::ZERO)
-        .shutdown_timeout(config.goodbye_timeout.as_secs().max(1))
-        .run();
+    let server = http::serve(listener, routes, port)?;
     Ok(RunningServer {
         local_addr,
         handle: server.handle(),
@@ -322,6 +312,11 @@ async fn join_cluster(
     }
     tracing::info!(node = me, status = ?node.status(), "joined the cluster");
     Ok(node)
+}
+
+/// A plain GET of the WebSocket path: only an upgrade is served there.
+async fn not_an_upgrade() -> HttpResponse {
+    HttpResponse::BadRequest().body("this is a WAMP WebSocket endpoint: connect with a WAMP client")
 }
 
 /// `GET /cluster/status`: members, leader, term and log positions (or the

@@ -1,13 +1,13 @@
 //! What waits to be written to one session's socket.
 //!
-//! A session actor runs only when actix-http polls its response stream, and
-//! actix-http stops polling while the socket's write buffer is full: a client
-//! that stops reading freezes its actor, so messages pile up in the actor's
-//! mailbox and nothing on the actor's side can notice. The realm, which sends
-//! those messages, therefore keeps the count: it adds each message's
-//! [`weight`] when it hands it over, the session takes it off when it encodes
-//! the message, and [`CountingBody`] takes the encoded bytes off as actix-http
-//! writes them. The realm judges each message against the session's
+//! A session's writer stops taking bytes while the socket's send buffer is
+//! full: a client that stops reading leaves the session's encoded frames in
+//! its writer and, when the realm outpaces the session, messages in its
+//! mailbox, and nothing on the session's side can see the whole of it. The
+//! realm, which sends those messages, therefore keeps the count: it adds each
+//! message's [`weight`] when it hands it over, the session takes it off when
+//! it encodes the message, and [`CountingWriter`] takes the encoded bytes off
+//! as the socket takes them. The realm judges each message against the session's
 //! [`switchboard_core::outbound::OutboundLimits`] and, when the session must
 //! go, forgets it and sends it nothing more. The socket itself is closed by
 //! the kernel: every accepted connection gets `TCP_USER_TIMEOUT`
@@ -23,18 +23,16 @@ use std::sync::Arc;
 use std::task::{Context, Poll};
 use std::time::{Duration, Instant};
 
-use bytes::Bytes;
-use futures_util::Stream;
 use switchboard_core::outbound::weight;
 use switchboard_proto::Message;
 
 /// Bytes waiting for one session, shared by its realm, its actor and its
-/// body stream (WebSocket) or socket writer (RawSocket).
+/// socket writer.
 #[derive(Debug)]
 pub(crate) struct OutboundGauge {
     /// Handed to the actor and not yet encoded (by [`weight`]).
     in_mailbox: AtomicI64,
-    /// Encoded and not yet taken by actix-http.
+    /// Encoded and not yet taken by the socket.
     encoded: AtomicI64,
     /// When bytes were last taken, in milliseconds since `epoch`.
     last_progress_ms: AtomicU64,
@@ -102,52 +100,18 @@ impl OutboundGauge {
     }
 }
 
-/// Sets `TCP_USER_TIMEOUT` on a connection actix-web accepted (plain or TLS):
-/// data that stays unacknowledged, or unsent because the peer's window is
-/// shut, for `stall` makes the kernel close the connection.
-pub(crate) fn limit_unacknowledged(conn: &dyn std::any::Any, stall: Duration) {
-    use actix_web::rt::net::TcpStream;
-    let tcp = conn.downcast_ref::<TcpStream>().or_else(|| {
-        conn.downcast_ref::<actix_tls::accept::rustls_0_23::TlsStream<TcpStream>>()
-            .map(|tls| tls.get_ref().0)
-    });
-    if let Some(tcp) = tcp {
-        if let Err(error) = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(stall)) {
-            tracing::debug!(%error, "cannot set TCP_USER_TIMEOUT");
-        }
+/// Sets `TCP_USER_TIMEOUT` on an accepted connection: data that stays
+/// unacknowledged, or unsent because the peer's window is shut, for `stall`
+/// makes the kernel close the connection.
+pub(crate) fn limit_unacknowledged(tcp: &tokio::net::TcpStream, stall: Duration) {
+    if let Err(error) = socket2::SockRef::from(tcp).set_tcp_user_timeout(Some(stall)) {
+        tracing::debug!(%error, "cannot set TCP_USER_TIMEOUT");
     }
 }
 
-/// A session's response stream that tells its gauge what actix-http took.
-pub(crate) struct CountingBody<S> {
-    inner: S,
-    gauge: Arc<OutboundGauge>,
-}
-
-impl<S> CountingBody<S> {
-    pub(crate) fn new(inner: S, gauge: Arc<OutboundGauge>) -> Self {
-        Self { inner, gauge }
-    }
-}
-
-impl<S, E> Stream for CountingBody<S>
-where
-    S: Stream<Item = Result<Bytes, E>> + Unpin,
-{
-    type Item = Result<Bytes, E>;
-
-    fn poll_next(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
-        let polled = Pin::new(&mut self.inner).poll_next(cx);
-        if let Poll::Ready(Some(Ok(bytes))) = &polled {
-            self.gauge.written(bytes.len());
-        }
-        polled
-    }
-}
-
-/// A RawSocket session's socket that tells its gauge what was written: the
-/// actor's writer buffers frames and writes them as the socket takes them, so
-/// what a client leaves unread shows in the gauge as it does for WebSocket.
+/// A session's socket that tells its gauge what was written: the actor's
+/// writer buffers frames and writes them as the socket takes them, so what a
+/// client leaves unread shows in the gauge.
 pub(crate) struct CountingWriter<W> {
     inner: W,
     gauge: Arc<OutboundGauge>,

@@ -29,6 +29,11 @@ use crate::gatekeeper::Gatekeeper;
 use crate::outbound::OutboundGauge;
 use crate::realm_actor::{Deliver, Inbound, Join, Leave, RealmActor};
 
+/// What a session's read side starts with, whatever the transport. Small,
+/// because most sessions are idle most of the time; it grows as a large
+/// message needs.
+pub(crate) const READ_BUFFER: usize = 1024;
+
 /// Counts open sessions of every transport, so the connection limit covers
 /// them all and shutdown can wait for them to close.
 #[derive(Clone, Default)]
@@ -96,6 +101,9 @@ pub(crate) struct Session<T> {
     /// connection (after GOODBYE) replaces it, so an earlier handshake's
     /// deadline cannot end a later one.
     handshake_deadline: Option<SpawnHandle>,
+    /// When the first HELLO is due: counted from when the connection was
+    /// accepted, not from when the session started on its thread.
+    hello_by: Instant,
     pub(crate) transport: T,
 }
 
@@ -106,6 +114,7 @@ impl<T: Transport> Session<T> {
         peer: Option<SocketAddr>,
         gauge: Arc<OutboundGauge>,
         transport: T,
+        hello_by: Instant,
     ) -> Self {
         Self {
             codec,
@@ -116,6 +125,7 @@ impl<T: Transport> Session<T> {
             peer,
             gauge,
             handshake_deadline: None,
+            hello_by,
             transport,
         }
     }
@@ -154,6 +164,13 @@ impl<T: Transport> Session<T> {
             format!("message larger than {limit} bytes"),
             ctx,
         );
+    }
+
+    /// Ends the session (it leaves its realm) and closes the connection the
+    /// transport's way, which flushes what is queued first.
+    pub(crate) fn close_connection(&mut self, ctx: &mut T::Context) {
+        let leave = self.gate.handle_transport_closed();
+        self.perform(GateAction::Close { leave }, ctx);
     }
 
     /// The client closed the connection (or it broke).
@@ -356,7 +373,8 @@ impl<T: Transport> Actor for Session<T> {
 
     fn started(&mut self, ctx: &mut Self::Context) {
         self.deps.connections.0.fetch_add(1, Ordering::SeqCst);
-        ctx.run_later(self.deps.config.hello_timeout, |session, ctx| {
+        let hello_due = self.hello_by.saturating_duration_since(Instant::now());
+        ctx.run_later(hello_due, |session, ctx| {
             let action = session.gate.hello_overdue();
             session.perform(action, ctx);
         });
@@ -366,8 +384,7 @@ impl<T: Transport> Actor for Session<T> {
             }
             if session.last_heard.elapsed() > session.deps.config.ping_timeout {
                 tracing::debug!("client silent past the ping timeout; closing");
-                let leave = session.gate.handle_transport_closed();
-                session.perform(GateAction::Close { leave }, ctx);
+                session.close_connection(ctx);
             } else {
                 session.transport.ping(ctx);
             }

@@ -41,7 +41,8 @@ pub(crate) struct Cli {
     /// Silence after which a client is dropped, in milliseconds.
     #[arg(long, value_name = "MS")]
     pub(crate) ping_timeout_ms: Option<u64>,
-    /// Threads running sessions, for each transport [default: one per core].
+    /// Threads accepting client connections: TLS, HTTP and WebSocket
+    /// upgrades (sessions then run on their realm's thread) [default: one per core].
     #[arg(long, value_name = "N")]
     pub(crate) workers: Option<usize>,
     /// Realms to serve (anonymous, loose URIs), replacing the configured ones.

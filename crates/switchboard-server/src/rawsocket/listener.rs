@@ -1,33 +1,29 @@
 //! Accepting RawSocket connections: bind, handshake, hand each connection to
-//! a session thread.
+//! its session's thread.
 //!
-//! On a node with one realm, sessions run on that realm's arbiter: a call
-//! between two of them crosses no thread (measured: router CPU per call at 1
-//! in flight 115-127 us -> 69-71 us, under load 12 -> 6.6 us). With several
-//! realms a session's realm is unknown until HELLO, so sessions run on
-//! `workers` arbiters of their own, chosen round-robin, as WebSocket sessions
-//! run on actix-web's `workers` threads: on the thread that accepts (the
-//! actix system's, which also runs the cluster and the HTTP accept loop)
-//! every RawSocket session would share one core. The
-//! handshake itself (four octets each way) is done on the accepting thread,
-//! so a client that never sends it costs a session thread nothing.
+//! Sessions run on their realm's thread (see `placement.rs`; measured here:
+//! router CPU per call at 1 in flight 115-127 us -> 69-71 us, under load
+//! 12 -> 6.6 us, against sessions on threads of their own). The handshake
+//! (four octets each way), and on a node with several realms the HELLO that
+//! names the realm, are read on the accepting thread, so a client that never
+//! sends them costs a realm's thread nothing.
 
 use std::io;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
-use actix::{Arbiter, ArbiterHandle};
 use actix_web::rt::task::JoinHandle;
+use bytes::BytesMut;
 use switchboard_proto::Codec;
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 
+use super::codec::Frame;
 use super::handshake::{self, HandshakeError, Refusal};
-use super::{start_session, Accepted};
+use super::{read_codec, start_session, Accepted, Admitted};
 use crate::config::RawSocketConfig;
 use crate::outbound::limit_unacknowledged;
+use crate::placement::{first_frame, realm_named};
 use crate::session::SessionDeps;
 
 /// How long to wait before accepting again after `accept` failed (out of
@@ -39,28 +35,69 @@ pub(crate) struct Listeners {
     tcp_addr: Option<SocketAddr>,
     unix_path: Option<PathBuf>,
     accepting: Vec<JoinHandle<()>>,
-    arbiters: Mutex<Vec<Arbiter>>,
 }
 
 /// What every accepted connection needs.
 #[derive(Clone)]
 struct Shared {
     deps: SessionDeps,
-    threads: Arc<[ArbiterHandle]>,
-    next: Arc<AtomicUsize>,
     stall: Duration,
 }
 
 impl Shared {
-    /// Starts the session on the next session thread.
-    fn hand_over(&self, accepted: Accepted, codec: Codec, peer_limit: usize) {
-        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.threads.len();
+    /// Admits a connection: answers its handshake, reads its HELLO where that
+    /// places the session, detaches it and starts its session on its realm's
+    /// thread.
+    async fn admit<S: Detachable>(&self, mut stream: S, hello_by: Instant) {
+        let Some((codec, peer_limit)) = handshake_with(&mut stream, &self.deps).await else {
+            return;
+        };
+        let mut unread = BytesMut::new();
+        let realm = if self.deps.realms.places_by_realm() {
+            let frame = first_frame(&mut stream, &mut unread, read_codec(&self.deps), hello_by);
+            match frame.await {
+                Some(Frame::Message(message)) => realm_named(codec, message),
+                _ => None,
+            }
+        } else {
+            None
+        };
+        let accepted = match stream.detach() {
+            Ok(accepted) => accepted,
+            Err(error) => {
+                tracing::debug!(%error, "cannot detach a RawSocket connection");
+                return;
+            }
+        };
+        let admitted = Admitted {
+            codec,
+            peer_limit,
+            unread,
+            hello_by,
+        };
         let deps = self.deps.clone();
-        let sent =
-            self.threads[i].spawn_fn(move || start_session(accepted, codec, peer_limit, deps));
-        if !sent {
-            tracing::warn!("RawSocket session thread gone: connection dropped");
+        let thread = self.deps.realms.session_thread(realm.as_deref());
+        if !thread.spawn_fn(move || start_session(accepted, admitted, deps)) {
+            tracing::warn!("a realm's thread is gone: RawSocket connection dropped");
         }
+    }
+}
+
+/// A stream the listener accepted, which leaves its runtime once admitted.
+trait Detachable: AsyncRead + AsyncWrite + Unpin {
+    fn detach(self) -> io::Result<Accepted>;
+}
+
+impl Detachable for tokio::net::TcpStream {
+    fn detach(self) -> io::Result<Accepted> {
+        let peer = self.peer_addr()?;
+        Ok(Accepted::Tcp(self.into_std()?, peer))
+    }
+}
+
+impl Detachable for tokio::net::UnixStream {
+    fn detach(self) -> io::Result<Accepted> {
+        Ok(Accepted::Unix(self.into_std()?))
     }
 }
 
@@ -87,31 +124,11 @@ impl Listeners {
             None => None,
         };
         let unix = config.unix.as_deref().map(bind_unix).transpose()?;
-        // One realm: its sessions live on its thread, so a local call crosses
-        // no thread. Several: sessions cannot know their realm before HELLO,
-        // so they get threads of their own.
-        let (arbiters, threads): (Vec<Arbiter>, Arc<[ArbiterHandle]>) =
-            match deps.realms.only_realm_arbiter() {
-                Some(realm) => (Vec::new(), Arc::new([realm])),
-                None => {
-                    let arbiters: Vec<Arbiter> = (0..deps.config.workers.max(1))
-                        .map(|_| Arbiter::new())
-                        .collect();
-                    let threads = arbiters.iter().map(Arbiter::handle).collect();
-                    (arbiters, threads)
-                }
-            };
-        let shared = Shared {
-            threads,
-            next: Arc::new(AtomicUsize::new(0)),
-            deps,
-            stall,
-        };
+        let shared = Shared { deps, stall };
         let mut listeners = Self {
             tcp_addr: None,
             unix_path: config.unix.clone(),
             accepting: Vec::new(),
-            arbiters: Mutex::new(arbiters),
         };
         if let Some(tcp) = tcp {
             listeners.tcp_addr = Some(tcp.local_addr()?);
@@ -133,21 +150,14 @@ impl Listeners {
         self.unix_path.as_deref()
     }
 
-    /// Stops accepting, removes the socket file and ends the session threads
-    /// (with whatever sessions are still on them).
+    /// Stops accepting and removes the socket file. Sessions still open end
+    /// with their realms' threads.
     pub(crate) fn stop(&self) {
         for task in &self.accepting {
             task.abort();
         }
         if let Some(path) = &self.unix_path {
             let _ = std::fs::remove_file(path);
-        }
-        let arbiters = match self.arbiters.lock() {
-            Ok(mut arbiters) => std::mem::take(&mut *arbiters),
-            Err(poisoned) => std::mem::take(&mut *poisoned.into_inner()),
-        };
-        for arbiter in arbiters {
-            arbiter.stop();
         }
     }
 }
@@ -194,26 +204,15 @@ fn keep_alive(stream: &tokio::net::TcpStream, interval: Duration) {
 async fn accept_tcp(listener: tokio::net::TcpListener, shared: Shared) {
     loop {
         match listener.accept().await {
-            Ok((stream, peer)) => {
+            Ok((stream, _)) => {
+                let hello_by = Instant::now() + shared.deps.config.hello_timeout;
                 // No Nagle and the same kernel stall limit as WebSocket
                 // connections (see outbound.rs).
                 let _ = stream.set_nodelay(true);
                 limit_unacknowledged(&stream, shared.stall);
                 keep_alive(&stream, shared.deps.config.ping_interval);
                 let shared = shared.clone();
-                actix_web::rt::spawn(async move {
-                    let mut stream = stream;
-                    if let Some((codec, peer_limit)) = handshake_with(&mut stream, &shared).await {
-                        match stream.into_std() {
-                            Ok(std) => {
-                                shared.hand_over(Accepted::Tcp(std, peer), codec, peer_limit)
-                            }
-                            Err(error) => {
-                                tracing::debug!(%error, "cannot detach a RawSocket connection")
-                            }
-                        }
-                    }
-                });
+                actix_web::rt::spawn(async move { shared.admit(stream, hello_by).await });
             }
             Err(error) => {
                 tracing::warn!(%error, "RawSocket TCP accept failed");
@@ -227,18 +226,9 @@ async fn accept_unix(listener: tokio::net::UnixListener, shared: Shared) {
     loop {
         match listener.accept().await {
             Ok((stream, _)) => {
+                let hello_by = Instant::now() + shared.deps.config.hello_timeout;
                 let shared = shared.clone();
-                actix_web::rt::spawn(async move {
-                    let mut stream = stream;
-                    if let Some((codec, peer_limit)) = handshake_with(&mut stream, &shared).await {
-                        match stream.into_std() {
-                            Ok(std) => shared.hand_over(Accepted::Unix(std), codec, peer_limit),
-                            Err(error) => {
-                                tracing::debug!(%error, "cannot detach a RawSocket connection")
-                            }
-                        }
-                    }
-                });
+                actix_web::rt::spawn(async move { shared.admit(stream, hello_by).await });
             }
             Err(error) => {
                 tracing::warn!(%error, "RawSocket Unix accept failed");
@@ -252,11 +242,11 @@ async fn accept_unix(listener: tokio::net::UnixListener, shared: Shared) {
 /// the codec and the client's maximum message length if the session may
 /// start. Reads exactly four octets, so nothing the client sent after them
 /// is lost when the stream moves to its session thread.
-async fn handshake_with<S>(stream: &mut S, shared: &Shared) -> Option<(Codec, usize)>
+async fn handshake_with<S>(stream: &mut S, deps: &SessionDeps) -> Option<(Codec, usize)>
 where
     S: AsyncRead + AsyncWrite + Unpin,
 {
-    let timeout = shared.deps.config.hello_timeout;
+    let timeout = deps.config.hello_timeout;
     let mut request = [0u8; 4];
     match tokio::time::timeout(timeout, stream.read_exact(&mut request)).await {
         Ok(Ok(_)) => {}
@@ -269,9 +259,9 @@ where
             return None;
         }
     }
-    let (answer, admitted) = match judge(request, &shared.deps) {
+    let (answer, admitted) = match judge(request, deps) {
         Ok((codec, peer_limit)) => {
-            let limit = shared.deps.config.max_message_size;
+            let limit = deps.config.max_message_size;
             let answer = handshake::accept(codec.rawsocket_id(), limit);
             (answer, Some((codec, peer_limit)))
         }

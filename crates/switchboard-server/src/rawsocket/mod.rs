@@ -12,18 +12,19 @@ mod listener;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use actix::io::{FramedWrite, WriteHandler};
 use actix::{Actor, ActorContext, AsyncContext, Running, StreamHandler};
-use bytes::Bytes;
+use bytes::{Bytes, BytesMut};
 use switchboard_proto::error_uri::PROTOCOL_VIOLATION;
 use switchboard_proto::Codec;
-use tokio::io::{AsyncRead, AsyncWrite};
+use tokio::io::AsyncWrite;
 use tokio_util::codec::FramedRead;
 
+use crate::handover::{read_again_first, Halves};
 use crate::outbound::{CountingWriter, OutboundGauge};
-use crate::session::{Session, SessionDeps, Transport};
+use crate::session::{Session, SessionDeps, Transport, READ_BUFFER};
 use codec::{Frame, FrameError, RawSocketCodec};
 
 pub(crate) use listener::Listeners;
@@ -85,17 +86,27 @@ impl Transport for RawSocket {
     }
 }
 
-/// Where a handshake left a connection: still in its listener's runtime,
-/// detached from it (as std streams) to move to a session thread.
+/// Where a handshake left a connection: detached from its listener's
+/// runtime (as std streams) to move to its session's thread.
 pub(crate) enum Accepted {
     Tcp(std::net::TcpStream, SocketAddr),
     Unix(std::os::unix::net::UnixStream),
 }
 
+/// What a connection whose handshake succeeded takes to its session's thread.
+pub(crate) struct Admitted {
+    pub(crate) codec: Codec,
+    /// The longest message the client accepts.
+    pub(crate) peer_limit: usize,
+    /// What was read past the handshake (the HELLO, where it placed the session).
+    pub(crate) unread: BytesMut,
+    /// When the first HELLO is due.
+    pub(crate) hello_by: Instant,
+}
+
 /// Starts the session actor for a connection whose handshake succeeded. Must
 /// run on the thread (arbiter) the session is to live on.
-fn start_session(accepted: Accepted, codec: Codec, peer_limit: usize, deps: SessionDeps) {
-    type Halves = (Box<dyn AsyncRead + Unpin>, Box<dyn AsyncWrite + Unpin>);
+fn start_session(accepted: Accepted, admitted: Admitted, deps: SessionDeps) {
     let attached: std::io::Result<(Halves, Option<SocketAddr>)> = match accepted {
         Accepted::Tcp(stream, peer) => tokio::net::TcpStream::from_std(stream).map(|s| {
             let (read, write) = s.into_split();
@@ -113,10 +124,20 @@ fn start_session(accepted: Accepted, codec: Codec, peer_limit: usize, deps: Sess
             return;
         }
     };
-    let read_limit = handshake::announced_limit(deps.config.max_message_size);
+    let Admitted {
+        codec,
+        peer_limit,
+        unread,
+        hello_by,
+    } = admitted;
     let gauge = Arc::new(OutboundGauge::new());
     RawSocketSession::create(move |ctx| {
-        ctx.add_stream(FramedRead::new(read, RawSocketCodec::new(read_limit)));
+        let read = read_again_first(read, &unread);
+        ctx.add_stream(FramedRead::with_capacity(
+            read,
+            read_codec(&deps),
+            READ_BUFFER,
+        ));
         let counted: Box<dyn AsyncWrite + Unpin> =
             Box::new(CountingWriter::new(write, gauge.clone()));
         let writer = FramedWrite::new(counted, RawSocketCodec::new(handshake::MAX_LEN), ctx);
@@ -126,8 +147,13 @@ fn start_session(accepted: Accepted, codec: Codec, peer_limit: usize, deps: Sess
             closing: false,
             speaks_ping: false,
         };
-        Session::new(codec, deps, peer, gauge, transport)
+        Session::new(codec, deps, peer, gauge, transport, hello_by)
     });
+}
+
+/// How a session reads: frames up to the length this router announced.
+fn read_codec(deps: &SessionDeps) -> RawSocketCodec {
+    RawSocketCodec::new(handshake::announced_limit(deps.config.max_message_size))
 }
 
 impl StreamHandler<Result<Frame, FrameError>> for RawSocketSession {
