@@ -17,6 +17,7 @@ use hdrhistogram::Histogram;
 use switchboard_client::{Arguments, Client, Codec, Dict, Payload, Value};
 use tokio::time::Instant;
 
+use crate::echo_callee::EchoCallee;
 use crate::procfs::{CpuShare, Scope};
 use crate::relay::{RelayCallee, RelayCaller};
 use crate::report::LoadReport;
@@ -185,6 +186,7 @@ impl Caller {
 /// A session kept open for the length of a run.
 enum Callee {
     Wamp(#[allow(dead_code)] Client),
+    Echo(#[allow(dead_code)] EchoCallee),
     Relay(#[allow(dead_code)] RelayCallee),
 }
 
@@ -219,14 +221,27 @@ async fn connect(load: &Load, target: &Target) -> anyhow::Result<(Vec<Callee>, V
                 options.insert("invoke".into(), Value::from("roundrobin"));
             }
             for _ in 0..load.callees {
-                let client = Client::connect(callee_url, realm, load.codec).await?;
-                client
-                    .register(&procedure.register, options.clone(), |invocation| async {
-                        Ok(invocation.arguments)
-                    })
-                    .await
-                    .with_context(|| format!("cannot register {}", procedure.register))?;
-                callees.push(Callee::Wamp(client));
+                // Over RawSocket the client's callee; over WebSocket the lean
+                // one, which costs the generator what the relay's callee does.
+                if callee_url.starts_with("rs://") {
+                    let client = Client::connect(callee_url, realm, load.codec).await?;
+                    client
+                        .register(&procedure.register, options.clone(), |invocation| async {
+                            Ok(invocation.arguments)
+                        })
+                        .await
+                        .with_context(|| format!("cannot register {}", procedure.register))?;
+                    callees.push(Callee::Wamp(client));
+                } else {
+                    let callee = EchoCallee::connect(
+                        callee_url,
+                        realm,
+                        load.codec,
+                        &procedure.register,
+                        options.clone(),
+                    );
+                    callees.push(Callee::Echo(callee.await?));
+                }
             }
             let arguments = encoded_payload(load.codec, load.payload_bytes)?;
             for _ in 0..load.callers {
@@ -392,6 +407,34 @@ mod tests {
             load.describe(),
             "2 callers x 3 in flight, 2 callees, 100 B msgpack"
         );
+    }
+
+    /// Against a router in-process: the lean callee registers, echoes every
+    /// invocation (the probe compares the echo with the call's arguments)
+    /// and shares the registration when there are two.
+    #[actix_web::test]
+    async fn a_short_run_against_a_router_is_echoed_by_the_lean_callees() {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let config = switchboard_server::ServerConfig::default();
+        let server = switchboard_server::start(config, listener).await.unwrap();
+        let url = format!("ws://{}/ws", server.local_addr());
+        let handle = server.handle();
+        actix_web::rt::spawn(server.run());
+        for (codec, callees) in [(Codec::Json, 1), (Codec::Msgpack, 2), (Codec::Cbor, 1)] {
+            let load = Load {
+                callers: 2,
+                in_flight: 3,
+                callees,
+                payload_bytes: 100,
+                codec,
+                warmup: Duration::from_millis(50),
+                duration: Duration::from_millis(200),
+            };
+            let report = run(&load, &Target::wamp(&url), None).await.unwrap();
+            assert_eq!(report.errors, 0, "{:?}", report.first_error);
+            assert!(report.calls() > 10, "{} calls", report.calls());
+        }
+        handle.shutdown(Duration::from_millis(500)).await;
     }
 
     #[test]
