@@ -13,8 +13,8 @@ use switchboard_proto::error_uri::{GOODBYE_AND_OUT, NO_SUCH_REALM, PROTOCOL_VIOL
 use switchboard_proto::{DecodeError, Hello, Message};
 
 use crate::auth::{
-    AuthenticatorReply, AuthenticatorRequest, Fresh, Handshake, Identity, RealmSecurity, Refusal,
-    Step,
+    AuthenticatorReply, AuthenticatorRequest, Fresh, Handshake, Identity, PasswordCheck,
+    RealmSecurity, Refusal, Step,
 };
 use crate::realm::SessionId;
 use crate::replies::{abort, goodbye};
@@ -30,6 +30,8 @@ enum Phase {
     Challenged(Box<Handshake>),
     /// The dynamic authenticator was asked; the client must wait.
     Asking(Box<Handshake>),
+    /// A password hash is being checked off the realm's thread; the client must wait.
+    Checking(Box<Handshake>),
     /// The identity is decided and went to the realm; WELCOME comes next.
     Joining,
     /// WELCOME sent.
@@ -52,6 +54,9 @@ pub enum GateAction {
     /// Call the dynamic authenticator, then pass its reply to
     /// [`SessionGate::authenticator_answered`].
     Ask(AuthenticatorRequest),
+    /// Run this check on a thread that serves no realm (it is slow on
+    /// purpose), then pass its outcome to [`SessionGate::password_checked`].
+    Check(PasswordCheck),
     /// Ask the realm to admit a session with this identity.
     Join {
         /// The client's HELLO.
@@ -146,7 +151,11 @@ impl SessionGate {
     pub fn is_opening(&self) -> bool {
         matches!(
             self.phase,
-            Phase::Resolving | Phase::Challenged(_) | Phase::Asking(_) | Phase::Joining
+            Phase::Resolving
+                | Phase::Challenged(_)
+                | Phase::Asking(_)
+                | Phase::Checking(_)
+                | Phase::Joining
         )
     }
 
@@ -188,7 +197,9 @@ impl SessionGate {
                 let when = match &phase {
                     Phase::AwaitingHello => "before HELLO",
                     Phase::Challenged(_) => "while AUTHENTICATE is expected",
-                    Phase::Resolving | Phase::Asking(_) | Phase::Joining => "before WELCOME",
+                    Phase::Resolving | Phase::Asking(_) | Phase::Checking(_) | Phase::Joining => {
+                        "before WELCOME"
+                    }
                     _ => "from a client",
                 };
                 self.phase = phase;
@@ -218,6 +229,21 @@ impl SessionGate {
         match std::mem::replace(&mut self.phase, Phase::Closed) {
             Phase::Asking(mut handshake) => {
                 let step = handshake.answer(reply);
+                self.take_step(handshake, step)
+            }
+            // The client left, or the connection was closed, in the meantime.
+            other => {
+                self.phase = other;
+                GateAction::Ignore
+            }
+        }
+    }
+
+    /// The password check asked for by [`GateAction::Check`] is done.
+    pub fn password_checked(&mut self, valid: bool) -> GateAction {
+        match std::mem::replace(&mut self.phase, Phase::Closed) {
+            Phase::Checking(mut handshake) => {
+                let step = handshake.checked(valid);
                 self.take_step(handshake, step)
             }
             // The client left, or the connection was closed, in the meantime.
@@ -261,6 +287,10 @@ impl SessionGate {
             Step::Ask(request) => {
                 self.phase = Phase::Asking(handshake);
                 GateAction::Ask(request)
+            }
+            Step::Check(check) => {
+                self.phase = Phase::Checking(handshake);
+                GateAction::Check(check)
             }
             Step::Admit(identity) => {
                 self.phase = Phase::Joining;

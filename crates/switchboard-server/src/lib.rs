@@ -158,6 +158,7 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
     let gatekeeper = Arc::new(gatekeeper::Gatekeeper::new(
         metrics.clone(),
         start_authenticators(&config.realms, &realms),
+        config.workers,
     ));
     let cluster = match &config.cluster {
         Some(cluster_config) => Some(join_cluster(cluster_config.clone(), &realms, &config).await?),

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use std::time::{Instant, SystemTime};
 
 use actix::dev::{SendError, ToEnvelope};
-use actix::{Actor, ActorContext, Addr, AsyncContext, Handler, SpawnHandle};
+use actix::{Actor, ActorContext, ActorFutureExt, Addr, AsyncContext, Handler, SpawnHandle};
 use bytes::Bytes;
 use switchboard_core::auth::{AuthenticatorReply, Fresh};
 use switchboard_core::session_gate::{AfterSend, AuthFailure};
@@ -223,6 +223,16 @@ impl<T: Transport> Session<T> {
                     self.perform(next, ctx);
                 }
             },
+            GateAction::Check(check) => {
+                let gatekeeper = self.deps.gatekeeper.clone();
+                let checking = async move { gatekeeper.check_password(check).await };
+                ctx.spawn(actix::fut::wrap_future(checking).map(
+                    |valid, session: &mut Self, ctx| {
+                        let next = session.gate.password_checked(valid);
+                        session.perform(next, ctx);
+                    },
+                ));
+            }
             GateAction::Join { hello, identity } => {
                 self.deps
                     .gatekeeper

@@ -64,6 +64,9 @@ pub enum Step {
     Challenge(Message),
     /// Call the dynamic authenticator and pass its reply to [`Handshake::answer`].
     Ask(AuthenticatorRequest),
+    /// Run this check away from the realm's thread and pass its outcome to
+    /// [`Handshake::checked`].
+    Check(PasswordCheck),
     /// The session may join as this identity.
     Admit(Identity),
     /// The session is refused.
@@ -138,7 +141,34 @@ enum Proof {
 enum State {
     Challenged(Box<Proof>),
     Asking,
+    Checking(Box<Claim>),
     Finished,
+}
+
+/// A ticket offered against a password hash: slow on purpose (argon2id's
+/// defaults take about 26 ms of CPU), so the transport runs it on a thread
+/// of its own rather than on the realm's, where every session's calls would
+/// wait behind it. The outcome goes back through [`Handshake::checked`].
+#[derive(Clone, PartialEq, Eq)]
+pub struct PasswordCheck {
+    ticket: Ticket,
+    offered: String,
+}
+
+impl PasswordCheck {
+    /// Whether the offered ticket matches the hash.
+    pub fn run(&self) -> bool {
+        self.ticket.verify(&self.offered)
+    }
+}
+
+impl std::fmt::Debug for PasswordCheck {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("PasswordCheck")
+            .field("ticket", &self.ticket)
+            .field("offered", &"<redacted>")
+            .finish()
+    }
 }
 
 /// One session's handshake. See the module documentation.
@@ -219,10 +249,29 @@ impl Handshake {
                 details.insert("ticket".into(), Value::from(signature));
                 return Step::Ask(self.request(details));
             }
+            Proof::Ticket(claim, ticket @ Ticket::Hashed(_)) => {
+                self.state = State::Checking(Box::new(claim));
+                return Step::Check(PasswordCheck {
+                    ticket,
+                    offered: signature.to_owned(),
+                });
+            }
             Proof::Ticket(claim, ticket) => (claim, ticket.verify(signature)),
             Proof::WampCra(claim, key, challenge) => (claim, key.verify(&challenge, signature)),
             Proof::Cryptosign(claim, key) => (claim, key.verify(&self.fresh.random, signature)),
         };
+        self.judged(claim, valid)
+    }
+
+    /// The outcome of the [`PasswordCheck`] this handshake asked for.
+    pub fn checked(&mut self, valid: bool) -> Step {
+        match std::mem::replace(&mut self.state, State::Finished) {
+            State::Checking(claim) => self.judged(*claim, valid),
+            _ => Step::Refuse(Refusal::failed("a password check was not expected")),
+        }
+    }
+
+    fn judged(&self, claim: Claim, valid: bool) -> Step {
         if valid {
             Step::Admit(self.identity(claim))
         } else {

@@ -21,7 +21,7 @@ use switchboard_proto::Dict;
 
 pub use cryptosign::{PublicKey, PublicKeyError};
 pub use dynamic::{AuthenticatorReply, AuthenticatorRequest};
-pub use handshake::{Fresh, Handshake, Refusal, Step, MAX_SIGNATURE_LEN};
+pub use handshake::{Fresh, Handshake, PasswordCheck, Refusal, Step, MAX_SIGNATURE_LEN};
 pub use principals::{Principal, PrincipalError, Principals};
 pub use throttle::FailureThrottle;
 pub use ticket::{hash_ticket, Ticket, TicketError};

@@ -434,3 +434,49 @@ fn an_authenticator_error_passes_through_and_an_unknown_role_is_no_such_role() {
     reply.insert("secret".into(), Value::from("pw"));
     assert_eq!(refused(h.answer(answer(Value::Dict(reply)))), NO_SUCH_ROLE);
 }
+
+/// A ticket stored as a password hash is not checked in the handshake's own
+/// step: the step asks for the check (the transport runs it off the realm's
+/// thread) and the outcome decides.
+#[test]
+fn a_hashed_ticket_is_checked_away_from_the_handshake_then_admits_or_denies() {
+    use rand::SeedableRng;
+    let phc = crate::auth::hash_ticket("secret!!!", &mut rand::rngs::StdRng::seed_from_u64(7));
+    let principals = Principals::new(vec![Principal {
+        authid: "hazel".into(),
+        role: "frontend".into(),
+        ticket: Some(Ticket::parse(&phc).unwrap()),
+        wampcra: None,
+        authorized_keys: vec![],
+    }])
+    .unwrap();
+    let roles = HashMap::from([("frontend".to_owned(), Role::new(vec![]))]);
+    let hashed = Arc::new(RealmSecurity {
+        methods: vec![AuthMethod::Ticket],
+        anonymous_role: "public".into(),
+        principals,
+        authenticator: None,
+        permissions: Permissions::Roles(roles),
+    });
+    for (offered, admits) in [("secret!!!", true), ("guess", false)] {
+        let (mut h, _) = start(hashed.clone(), hello(&["ticket"], Some("hazel"), None));
+        let check = match authenticate(&mut h, offered) {
+            Step::Check(check) => check,
+            other => panic!("expected a password check, got {other:?}"),
+        };
+        assert!(!format!("{check:?}").contains(offered), "{check:?}");
+        let outcome = check.run();
+        assert_eq!(outcome, admits);
+        let step = h.checked(outcome);
+        if admits {
+            assert_eq!(admitted(step).authid.as_deref(), Some("hazel"));
+        } else {
+            assert_eq!(refused(step), AUTHENTICATION_DENIED);
+        }
+        assert_eq!(
+            refused(h.checked(true)),
+            AUTHENTICATION_FAILED,
+            "asked once only"
+        );
+    }
+}
