@@ -28,10 +28,9 @@ enum Phase {
     Resolving,
     /// CHALLENGE sent: only AUTHENTICATE is legal.
     Challenged(Box<Handshake>),
-    /// The dynamic authenticator was asked; the client must wait.
-    Asking(Box<Handshake>),
-    /// A password hash is being checked off the realm's thread; the client must wait.
-    Checking(Box<Handshake>),
+    /// The dynamic authenticator was asked, or a password hash is being
+    /// checked off the realm's thread; the client must wait.
+    Waiting(Box<Handshake>),
     /// The identity is decided and went to the realm; WELCOME comes next.
     Joining,
     /// WELCOME sent.
@@ -151,11 +150,7 @@ impl SessionGate {
     pub fn is_opening(&self) -> bool {
         matches!(
             self.phase,
-            Phase::Resolving
-                | Phase::Challenged(_)
-                | Phase::Asking(_)
-                | Phase::Checking(_)
-                | Phase::Joining
+            Phase::Resolving | Phase::Challenged(_) | Phase::Waiting(_) | Phase::Joining
         )
     }
 
@@ -197,9 +192,7 @@ impl SessionGate {
                 let when = match &phase {
                     Phase::AwaitingHello => "before HELLO",
                     Phase::Challenged(_) => "while AUTHENTICATE is expected",
-                    Phase::Resolving | Phase::Asking(_) | Phase::Checking(_) | Phase::Joining => {
-                        "before WELCOME"
-                    }
+                    Phase::Resolving | Phase::Waiting(_) | Phase::Joining => "before WELCOME",
                     _ => "from a client",
                 };
                 self.phase = phase;
@@ -226,24 +219,20 @@ impl SessionGate {
 
     /// The dynamic authenticator answered (or could not be called).
     pub fn authenticator_answered(&mut self, reply: AuthenticatorReply) -> GateAction {
-        match std::mem::replace(&mut self.phase, Phase::Closed) {
-            Phase::Asking(mut handshake) => {
-                let step = handshake.answer(reply);
-                self.take_step(handshake, step)
-            }
-            // The client left, or the connection was closed, in the meantime.
-            other => {
-                self.phase = other;
-                GateAction::Ignore
-            }
-        }
+        self.resume(|handshake| handshake.answer(reply))
     }
 
     /// The password check asked for by [`GateAction::Check`] is done.
     pub fn password_checked(&mut self, valid: bool) -> GateAction {
+        self.resume(|handshake| handshake.checked(valid))
+    }
+
+    /// Feeds what a waiting handshake waited for back into it (the handshake
+    /// refuses an answer it did not ask for).
+    fn resume(&mut self, step: impl FnOnce(&mut Handshake) -> Step) -> GateAction {
         match std::mem::replace(&mut self.phase, Phase::Closed) {
-            Phase::Checking(mut handshake) => {
-                let step = handshake.checked(valid);
+            Phase::Waiting(mut handshake) => {
+                let step = step(&mut handshake);
                 self.take_step(handshake, step)
             }
             // The client left, or the connection was closed, in the meantime.
@@ -285,11 +274,11 @@ impl SessionGate {
                 GateAction::Send(challenge)
             }
             Step::Ask(request) => {
-                self.phase = Phase::Asking(handshake);
+                self.phase = Phase::Waiting(handshake);
                 GateAction::Ask(request)
             }
             Step::Check(check) => {
-                self.phase = Phase::Checking(handshake);
+                self.phase = Phase::Waiting(handshake);
                 GateAction::Check(check)
             }
             Step::Admit(identity) => {

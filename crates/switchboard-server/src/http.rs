@@ -8,20 +8,20 @@
 //! the worker that accepted it: two 8 KiB buffers per idle session, and a
 //! thread crossing for every message between a session and its realm.
 
-use std::fmt;
+use std::io;
 use std::sync::Arc;
 use std::time::Duration;
 
 use actix_codec::Framed;
-use actix_http::body::MessageBody;
 use actix_http::error::DispatchError;
-use actix_http::{h1, HttpService, Protocol, Request, Response};
+use actix_http::{h1, HttpService, Protocol, Request};
 use actix_server::Server;
 use actix_service::{
-    fn_service, map_config, IntoServiceFactory, Service, ServiceFactory, ServiceFactoryExt,
+    fn_service, map_config, IntoServiceFactory, ServiceFactory, ServiceFactoryExt,
 };
 use actix_web::dev::AppConfig;
 use actix_web::rt::net::TcpStream;
+use actix_web::{web, App};
 
 use crate::handover::{Movable, MovableTcp};
 use crate::outbound::limit_unacknowledged;
@@ -42,23 +42,16 @@ pub(crate) struct ClientPort {
     pub(crate) deps: SessionDeps,
 }
 
-/// Serves `routes` and WebSocket upgrades on `listener`; the server runs once
-/// awaited (or its handle stops it).
-pub(crate) fn serve<F, I, S, B>(
+/// Serves `routes` (actix-web routes and their app data, set on a fresh
+/// `App` per worker) and WebSocket upgrades on `listener`; the server runs
+/// once awaited (or its handle stops it).
+pub(crate) fn serve<R>(
     listener: std::net::TcpListener,
-    routes: F,
+    routes: R,
     port: ClientPort,
-) -> std::io::Result<Server>
+) -> io::Result<Server>
 where
-    F: Fn() -> I + Send + Clone + 'static,
-    I: IntoServiceFactory<S, Request>,
-    S: ServiceFactory<Request, Config = AppConfig> + 'static,
-    S::Error: Into<actix_web::Error> + 'static,
-    S::InitError: fmt::Debug,
-    S::Response: Into<Response<B>> + 'static,
-    <S::Service as Service<Request>>::Future: 'static,
-    S::Service: 'static,
-    B: MessageBody + 'static,
+    R: Fn(&mut web::ServiceConfig) + Send + Clone + 'static,
 {
     let ClientPort {
         tls,
@@ -94,7 +87,7 @@ where
                         match tokio::time::timeout(TLS_HANDSHAKE_TIMEOUT, handshake).await {
                             Ok(Ok(tls)) => Ok((tls, Protocol::Http1, peer)),
                             Ok(Err(error)) => Err(DispatchError::Io(error)),
-                            Err(_) => Err(DispatchError::Io(std::io::ErrorKind::TimedOut.into())),
+                            Err(_) => Err(DispatchError::Io(io::ErrorKind::TimedOut.into())),
                         }
                     }
                 })
@@ -107,8 +100,8 @@ where
 
 /// HTTP/1.1 over `T`: upgrades to WebSocket handed to [`upgrade::answer`],
 /// every other request to `routes`.
-fn http<T, F, I, S, B>(
-    routes: &F,
+fn http<T, R>(
+    routes: &R,
     deps: &SessionDeps,
 ) -> impl ServiceFactory<
     (T, Protocol, Option<std::net::SocketAddr>),
@@ -119,20 +112,13 @@ fn http<T, F, I, S, B>(
 >
 where
     T: Movable,
-    F: Fn() -> I,
-    I: IntoServiceFactory<S, Request>,
-    S: ServiceFactory<Request, Config = AppConfig> + 'static,
-    S::Error: Into<actix_web::Error> + 'static,
-    S::InitError: fmt::Debug,
-    S::Response: Into<Response<B>> + 'static,
-    <S::Service as Service<Request>>::Future: 'static,
-    S::Service: 'static,
-    B: MessageBody + 'static,
+    R: Fn(&mut web::ServiceConfig) + Clone + 'static,
 {
     let deps = deps.clone();
-    let app = routes()
+    let app = App::new()
+        .configure(routes.clone())
         .into_factory()
-        .map_err(|error| error.into().error_response());
+        .map_err(|error| error.error_response());
     HttpService::build()
         // RFC 6455: once the close handshake is done the server closes TCP
         // at once; the same for a refused upgrade.

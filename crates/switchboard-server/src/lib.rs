@@ -27,7 +27,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use actix_web::dev::ServerHandle;
-use actix_web::{web, App, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest, HttpResponse};
 use switchboard_cluster::{ClusterNode, MemberChange, ProposeError};
 use switchboard_core::cluster::RegistryCommand;
 
@@ -197,8 +197,8 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
         shutdown_timeout: config.goodbye_timeout,
         deps,
     };
-    let routes = move || {
-        App::new()
+    let routes = move |routes: &mut web::ServiceConfig| {
+        routes
             .app_data(web::Data::from(app_realms.clone()))
             .app_data(web::Data::from(app_config.clone()))
             .app_data(web::Data::new(cluster.clone()))
@@ -212,7 +212,7 @@ pub async fn start(config: ServerConfig, listener: TcpListener) -> std::io::Resu
             .route("/metrics", web::get().to(render_metrics))
             .route("/cluster/status", web::get().to(cluster_status))
             .route("/cluster/members/{id}", web::post().to(add_member))
-            .route("/cluster/members/{id}", web::delete().to(remove_member))
+            .route("/cluster/members/{id}", web::delete().to(remove_member));
     };
     let server = http::serve(listener, routes, port)?;
     Ok(RunningServer {

@@ -567,6 +567,7 @@ async fn a_paused_node_that_catches_up_by_snapshot_ends_the_sessions_the_cluster
         "node 3 disagrees with node 1"
     );
     let rejoined = named(&cluster, 3, "com.example.stranded", Dict::new(), "back").await;
+    cluster.caught_up(1, 3).await;
     let answer = busy
         .call("com.example.stranded", Arguments::none())
         .await
@@ -784,6 +785,7 @@ async fn peer_links_with_mutual_tls_serve_calls_and_refuse_a_node_without_the_cl
     let _serial = SERIAL.lock().await;
     let mut cluster = Cluster::start_tls(3);
     let _callee = named(&cluster, 1, "com.example.over_tls", Dict::new(), "node 1").await;
+    cluster.caught_up(3, 1).await;
     let caller = client(&cluster, 3, Codec::Json).await;
     let result = caller
         .call("com.example.over_tls", Arguments::none())

@@ -240,6 +240,19 @@ impl Cluster {
         serde_json::from_str(&self.node(id).http_get("/cluster/status")).unwrap_or_default()
     }
 
+    /// Waits until node `to` has applied everything node `from` had applied
+    /// when called. REGISTERED means the registration is committed and
+    /// applied on the callee's node; another node sees it once it has applied
+    /// it too, a moment later.
+    pub async fn caught_up(&self, to: usize, from: usize) {
+        let applied = |id| self.status(id)["last_applied"].as_u64().unwrap_or(0);
+        let target = applied(from);
+        Cluster::eventually(&format!("node {to} to apply node {from}'s log"), || {
+            applied(to) >= target
+        })
+        .await;
+    }
+
     /// Waits (bounded) until `check` holds.
     pub async fn eventually(what: &str, mut check: impl FnMut() -> bool) {
         for _ in 0..200 {
