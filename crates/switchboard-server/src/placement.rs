@@ -15,16 +15,43 @@
 
 use std::time::Instant;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use switchboard_proto::{decode, Codec, Message};
 use tokio::io::{AsyncRead, AsyncReadExt};
 use tokio_util::codec::Decoder;
+
+use crate::directory::RealmDirectory;
+
+/// The realm a connection's HELLO names, read only where it decides the
+/// session's thread (a node with several realms); `None` otherwise, or when
+/// no HELLO comes first and in time. `message` takes the WAMP message out of
+/// a transport frame (`None` for a control frame). Everything read stays in
+/// `unread`, for the session to read again.
+pub(crate) async fn realm_to_place<R, D>(
+    realms: &RealmDirectory,
+    io: &mut R,
+    unread: &mut BytesMut,
+    decoder: D,
+    codec: Codec,
+    until: Instant,
+    message: impl FnOnce(D::Item) -> Option<Bytes>,
+) -> Option<String>
+where
+    R: AsyncRead + Unpin,
+    D: Decoder,
+{
+    if !realms.places_by_realm() {
+        return None;
+    }
+    let frame = first_frame(io, unread, decoder, until).await?;
+    realm_named(codec, message(frame)?)
+}
 
 /// Reads from `io` into `buffer` until `decoder` finds a whole first frame in
 /// it, and returns that frame, leaving `buffer` as read. `None` when the peer
 /// closes, errs, sends something undecodable or runs past `until`: the
 /// session, placed anywhere, then deals with it as it would.
-pub(crate) async fn first_frame<R, D>(
+async fn first_frame<R, D>(
     io: &mut R,
     buffer: &mut BytesMut,
     mut decoder: D,
@@ -50,7 +77,7 @@ where
 }
 
 /// The realm a first message asks to join, if it is a HELLO.
-pub(crate) fn realm_named(codec: Codec, message: bytes::Bytes) -> Option<String> {
+fn realm_named(codec: Codec, message: Bytes) -> Option<String> {
     match decode(codec, message) {
         Ok(Message::Hello(hello)) => Some(hello.realm),
         _ => None,

@@ -23,7 +23,7 @@ use super::handshake::{self, HandshakeError, Refusal};
 use super::{read_codec, start_session, Accepted, Admitted};
 use crate::config::RawSocketConfig;
 use crate::outbound::limit_unacknowledged;
-use crate::placement::{first_frame, realm_named};
+use crate::placement::realm_to_place;
 use crate::session::SessionDeps;
 
 /// How long to wait before accepting again after `accept` failed (out of
@@ -53,15 +53,19 @@ impl Shared {
             return;
         };
         let mut unread = BytesMut::new();
-        let realm = if self.deps.realms.places_by_realm() {
-            let frame = first_frame(&mut stream, &mut unread, read_codec(&self.deps), hello_by);
-            match frame.await {
-                Some(Frame::Message(message)) => realm_named(codec, message),
+        let realm = realm_to_place(
+            &self.deps.realms,
+            &mut stream,
+            &mut unread,
+            read_codec(&self.deps),
+            codec,
+            hello_by,
+            |frame| match frame {
+                Frame::Message(message) => Some(message),
                 _ => None,
-            }
-        } else {
-            None
-        };
+            },
+        )
+        .await;
         let accepted = match stream.detach() {
             Ok(accepted) => accepted,
             Err(error) => {

@@ -17,7 +17,7 @@ use futures_util::SinkExt;
 use switchboard_proto::Codec;
 
 use crate::handover::Movable;
-use crate::placement::{first_frame, realm_named};
+use crate::placement::realm_to_place;
 use crate::session::SessionDeps;
 
 /// Serves one upgrade request. Never fails: whatever goes wrong is answered
@@ -45,17 +45,20 @@ pub(crate) async fn answer<T: Movable>(
     }
     let parts = framed.into_parts();
     let (mut io, mut unread) = (parts.io, parts.read_buf);
-    let realm = if deps.realms.places_by_realm() {
-        let frames = ws::Codec::new().max_size(deps.config.max_message_size);
-        match first_frame(&mut io, &mut unread, frames, hello_by).await {
-            Some(ws::Frame::Text(message) | ws::Frame::Binary(message)) => {
-                realm_named(codec, message)
-            }
+    let frames = ws::Codec::new().max_size(deps.config.max_message_size);
+    let realm = realm_to_place(
+        &deps.realms,
+        &mut io,
+        &mut unread,
+        frames,
+        codec,
+        hello_by,
+        |frame| match frame {
+            ws::Frame::Text(message) | ws::Frame::Binary(message) => Some(message),
             _ => None,
-        }
-    } else {
-        None
-    };
+        },
+    )
+    .await;
     if let Err(error) = io.detach() {
         tracing::debug!(%error, "cannot detach an upgraded connection");
         return Ok(());
